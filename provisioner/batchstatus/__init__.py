@@ -1,0 +1,1 @@
+"""What this factory already has for each queue (APF "batch status" plugins)."""

@@ -1,0 +1,64 @@
+"""This factory's pilots per queue and state, from ONE schedd query by attribute."""
+from collections import defaultdict, deque
+
+from provisioner.batchstatus.base import BatchStatus
+from provisioner.condor import attributes
+from provisioner.errors import SourceError
+from provisioner.options import Option
+from provisioner.source import Source
+from provisioner.status import Pilots
+
+_RECENT = 1000  # ended pilots remembered per queue, for Throttle
+
+
+class CondorPilots(Source):
+    def __init__(self, key, condor, factory_id):
+        super().__init__(key)
+        self.condor, self.factory_id = condor, factory_id
+        self.previous = {}
+        self.ended = defaultdict(lambda: deque(maxlen=_RECENT))
+
+    def read(self, now):
+        _, schedd, pool = self.key
+        constraint = f'{attributes.FACTORY} == "{self.factory_id}"'
+        try:
+            ads = self.condor.schedd(schedd, pool).query(constraint, attributes.PILOT_PROJECTION)
+        except Exception as exc:  # htcondor2 raises HTCondorException and OSError subclasses
+            raise SourceError(f"schedd {schedd or 'local'}: {exc}") from None
+        by_queue = defaultdict(list)
+        current = {}
+        for ad in ads:
+            by_queue[ad.get(attributes.QUEUE)].append(ad)
+            current[(ad["ClusterId"], ad["ProcId"])] = ad
+        # A pilot gone since the last read has ended; remember how long it ran.
+        for key, ad in self.previous.items():
+            if key not in current and ad.get("JobStatus") == 2:
+                start = ad.get("JobCurrentStartDate") or now
+                self.ended[ad.get(attributes.QUEUE)].append((now, now - start))
+        self.previous = current
+        return by_queue
+
+
+class CondorBatchStatus(BatchStatus):
+    name = "condor"
+    options = {
+        "scheddhost": Option("str", None, help="schedd holding the pilots (default: local)"),
+        "collectorhost": Option("str", None),
+    }
+
+    def source_key(self):
+        return ("condor", self.opts["scheddhost"], self.opts["collectorhost"])
+
+    def open_source(self):
+        return CondorPilots(self.source_key(), self.services.condor, self.services.factory_id)
+
+    def pilots(self, snapshot):
+        ads = snapshot.get(self.queue.name, [])
+        count = defaultdict(int)
+        for ad in ads:
+            count[ad.get("JobStatus")] += 1
+        return Pilots(pending=count[1], running=count[2], held=count[5], done=count[4], records=ads,
+                      recent=list(self.source.ended[self.queue.name]))
+
+
+PLUGIN = CondorBatchStatus

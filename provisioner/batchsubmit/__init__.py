@@ -1,0 +1,1 @@
+"""Targets: where pilots or VMs are submitted and retired (APF "batch submit" plugins)."""

@@ -1,0 +1,21 @@
+"""A target submits N pilots (or VMs) in one transaction and may retire some."""
+from typing import List
+
+from provisioner.plugin import Plugin
+
+
+class Target(Plugin):
+    family = "batchsubmit"
+    #: False where a submitted pilot cannot be taken back (the decision is then logged, not acted on)
+    can_retire = False
+
+    def validate(self) -> None:
+        """Raise ProvisionerError if this queue's settings cannot work (called at start-up)."""
+
+    def submit(self, n: int, ctx, launch_id: str) -> List[str]:
+        """Create n pilots in ONE transaction or API call; return their ids."""
+        raise NotImplementedError
+
+    def retire(self, n: int, ctx) -> List[str]:
+        """Take back up to n pilots without killing running work; return their ids."""
+        raise NotImplementedError

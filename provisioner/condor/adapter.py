@@ -1,0 +1,22 @@
+"""The only place that talks to real HTCondor daemons, through htcondor2.
+
+Everything else receives an object with ``schedd(name, pool)`` and
+``collector(pool)``; the emulator in ``emulator.py`` offers the same two calls.
+"""
+
+
+class HTCondor:
+    def __init__(self):
+        import htcondor2
+
+        self._h = htcondor2
+
+    def schedd(self, name=None, pool=None):
+        """The local schedd, or a remote one located by name through the collector."""
+        if name is None:
+            return self._h.Schedd()
+        ad = self._h.Collector(pool).locate(self._h.DaemonType.Schedd, name)
+        return self._h.Schedd(ad)
+
+    def collector(self, pool=None):
+        return self._h.Collector(pool)

@@ -1,0 +1,18 @@
+"""Job attributes every pilot carries, so status is read back by attribute."""
+import re
+
+FACTORY = "ProvisionerFactory"
+QUEUE = "ProvisionerQueue"
+LAUNCH = "ProvisionerLaunch"
+
+PILOT_PROJECTION = ["ClusterId", "ProcId", "JobStatus", "QDate", "EnteredCurrentStatus",
+                    "JobCurrentStartDate", QUEUE, LAUNCH]
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NAMES = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEYWORDS = {"true", "false", "undefined", "error", "is", "isnt", "my", "target", "parent"}
+
+
+def referenced(expr: str) -> set:
+    """Attribute names an expression may read (a superset: function names too)."""
+    return {n for n in _NAMES.findall(_STRINGS.sub("", expr)) if n.lower() not in _KEYWORDS}

@@ -1,0 +1,193 @@
+"""An in-process HTCondor pool that honours the htcondor2 calls the factory makes.
+
+EMULATED, not HTCondor: schedds keep job ads in memory; ``query`` evaluates the
+constraint with the real ``classad2`` and projects; ``submit`` takes a real
+``htcondor2.Submit`` and turns it into the real job ads with htcondor's v1
+``Submit.jobs()`` (no schedd needed); ``act`` and ``edit`` change those ads.
+Job state changes (start, finish, hold) are driven by the caller: a test, the
+simulator or the demo. Machines (startd ads) live in the collector.
+"""
+import itertools
+import warnings
+from typing import Dict, Iterable, List, Optional
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # no condor_config on a machine without HTCondor
+    import classad2
+    import htcondor2
+
+IDLE, RUNNING, REMOVED, COMPLETED, HELD = 1, 2, 3, 4, 5
+
+
+def _v1():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import htcondor
+
+    return htcondor
+
+
+class SubmitResult:
+    def __init__(self, cluster: int, procs: int):
+        self._cluster, self._procs = cluster, procs
+
+    def cluster(self) -> int:
+        return self._cluster
+
+    def num_procs(self) -> int:
+        return self._procs
+
+    def first_proc(self) -> int:
+        return 0
+
+
+class Schedd:
+    """One emulated schedd: the htcondor2.Schedd calls plus counters for tests."""
+
+    def __init__(self, pool: "Pool", name: str):
+        self.pool, self.name = pool, name
+        self.jobs: Dict[str, classad2.ClassAd] = {}
+        self._clusters = itertools.count(1)
+        self.down = False
+        self.calls = {"query": 0, "submit": 0, "act": 0, "edit": 0}
+
+    def _check(self, call):
+        self.calls[call] += 1
+        if self.down:
+            raise htcondor2.HTCondorException(f"Failed to connect to schedd {self.name}")
+
+    def query(self, constraint="True", projection=(), callback=None, limit=-1, opts=None) -> List:
+        self._check("query")
+        expr = constraint if isinstance(constraint, classad2.ExprTree) else classad2.ExprTree(str(constraint))
+        out = []
+        for ad in self.jobs.values():
+            if expr.eval(ad) is not True:
+                continue
+            if projection:
+                ad = classad2.ClassAd({k: ad.lookup(k) for k in projection if k in ad})
+            out.append(callback(ad) if callback else ad)
+            if 0 <= limit <= len(out):
+                break
+        return out
+
+    def submit(self, description, count=0, spool=False, itemdata=None, queue=None) -> SubmitResult:
+        self._check("submit")
+        count = max(1, count)
+        cluster = next(self._clusters)
+        now = int(self.pool.clock.now())
+        for ad in _v1().Submit(str(description)).jobs(count=count, clusterid=cluster):
+            job = classad2.parseOne(str(ad))
+            job["QDate"] = now
+            job["EnteredCurrentStatus"] = now
+            job["GlobalJobId"] = f"{self.name}#{cluster}.{job['ProcId']}#{now}"
+            self.jobs[f"{cluster}.{job['ProcId']}"] = job
+        return SubmitResult(cluster, count)
+
+    def _select(self, job_spec) -> List[str]:
+        if isinstance(job_spec, (list, tuple)):
+            return [j for j in job_spec if j in self.jobs]
+        if isinstance(job_spec, int):
+            return [k for k in self.jobs if k.split(".")[0] == str(job_spec)]
+        if isinstance(job_spec, str) and job_spec in self.jobs:
+            return [job_spec]
+        expr = classad2.ExprTree(str(job_spec))
+        return [k for k, ad in self.jobs.items() if expr.eval(ad) is True]
+
+    def act(self, action, job_spec, reason=None):
+        self._check("act")
+        ids = self._select(job_spec)
+        for jid in ids:
+            if action in (htcondor2.JobAction.Remove, htcondor2.JobAction.RemoveX):
+                self.pool.on_remove(self, self.jobs.pop(jid))
+            elif action == htcondor2.JobAction.Hold:
+                self.set_status([jid], HELD)
+            elif action == htcondor2.JobAction.Release:
+                self.set_status([jid], IDLE)
+        return classad2.ClassAd({"TotalSuccess": len(ids), "TotalJobAds": len(ids)})
+
+    def edit(self, job_spec, attr, value, flags=None) -> int:
+        self._check("edit")
+        ids = self._select(job_spec)
+        for jid in ids:
+            self.jobs[jid][attr] = classad2.ExprTree(str(value)) if isinstance(value, str) else value
+        return len(ids)
+
+    # Drivers: what the real pool would do on its own.
+    def add_jobs(self, count: int, **attrs) -> List[str]:
+        """Queue user jobs (idle) with the given attributes; returns their ids."""
+        cluster, now = next(self._clusters), int(self.pool.clock.now())
+        ids = []
+        for proc in range(count):
+            ad = classad2.ClassAd({"ClusterId": cluster, "ProcId": proc, "JobStatus": IDLE, "QDate": now,
+                                   "EnteredCurrentStatus": now, "RequestCpus": 1, "RequestMemory": 2048,
+                                   "Owner": "user", "JobUniverse": 5})
+            for k, v in attrs.items():
+                ad[k] = v
+            ids.append(f"{cluster}.{proc}")
+            self.jobs[ids[-1]] = ad
+        return ids
+
+    def set_status(self, ids: Iterable[str], status: int) -> None:
+        now = int(self.pool.clock.now())
+        for jid in ids:
+            ad = self.jobs[jid]
+            if status == RUNNING:
+                ad["JobCurrentStartDate"] = now
+            ad["JobStatus"] = status
+            ad["EnteredCurrentStatus"] = now
+
+    def finish(self, ids: Iterable[str]) -> None:
+        """Jobs complete and leave the queue, as they do by default."""
+        for jid in list(ids):
+            self.pool.on_remove(self, self.jobs.pop(jid))
+
+
+class Collector:
+    def __init__(self, pool: "Pool"):
+        self.pool = pool
+        self.calls = 0
+
+    def query(self, ad_type=None, constraint="True", projection=(), statistics=None) -> List:
+        self.calls += 1
+        expr = classad2.ExprTree(str(constraint))
+        out = []
+        for ad in self.pool.machines.values():
+            if expr.eval(ad) is True:
+                out.append(classad2.ClassAd({k: ad.lookup(k) for k in projection if k in ad}) if projection else ad)
+        return out
+
+    def locate(self, daemon_type, name=None):
+        schedd = self.pool.schedds.get(name)
+        if schedd is None:
+            raise htcondor2.HTCondorException(f"Unable to find schedd {name}")
+        return classad2.ClassAd({"Name": name, "MyType": "Scheduler"})
+
+
+class Pool:
+    """The emulated pool: schedds by name, startd ads in the collector."""
+
+    LOCAL = "local"
+
+    def __init__(self, clock, schedds: Iterable[str] = (LOCAL,)):
+        self.clock = clock
+        self.schedds: Dict[str, Schedd] = {n: Schedd(self, n) for n in schedds}
+        self.machines: Dict[str, classad2.ClassAd] = {}
+        self._collector = Collector(self)
+        self.removed: List[classad2.ClassAd] = []
+
+    # The two calls of provisioner.condor.adapter.HTCondor.
+    def schedd(self, name: Optional[str] = None, pool: Optional[str] = None) -> Schedd:
+        if name is None:
+            name = self.LOCAL
+        if name not in self.schedds:
+            raise htcondor2.HTCondorException(f"Unable to locate schedd {name!r} in pool {pool!r}")
+        return self.schedds[name]
+
+    def collector(self, pool: Optional[str] = None) -> Collector:
+        return self._collector
+
+    def on_remove(self, schedd: Schedd, ad) -> None:
+        self.removed.append(ad)
+
+    def total_calls(self, call: str) -> int:
+        return sum(s.calls[call] for s in self.schedds.values())

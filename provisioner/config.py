@@ -1,0 +1,299 @@
+"""APF-compatible INI configuration, validated once into typed objects.
+
+``factory.conf`` has a ``[Factory]`` section naming the queue files; each queue
+file has one section per queue with ``[DEFAULT]`` inherited. Every problem is
+collected as a one-line ``file: [section] option: message`` and raised together.
+"""
+import configparser
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from provisioner import plugins
+from provisioner.errors import ConfigError, ConfigErrors
+from provisioner.options import Option, mask
+
+FACTORY_OPTIONS = {
+    "factoryid": Option("str", required=True, help="names this factory on every pilot it creates"),
+    "queueconf": Option("list", [], help="queue files, relative to this file"),
+    "queuedirconf": Option("str", None, help="a directory of *.conf queue files"),
+    "factory.sleep": Option("int", 60, minimum=1, help="default queue cycle interval (s)"),
+    "cycles": Option("int", None, minimum=1, help="stop after this many cycles"),
+    "baselogdir": Option("str", "logs", help="pilot logs, relative to this file"),
+    "baselogdirurl": Option("str", None, help="URL where baselogdir is served"),
+    "statedir": Option("str", None, help="ledger directory (default: baselogdir)"),
+    "monitorurl": Option("str", None),
+    "maxperfactory.maximum": Option("int", None, minimum=0),
+    "enablequeues": Option("bool", True),
+    "factoryadminemail": Option("str", None),
+    "factoryuser": Option("str", None),
+}
+
+# APF factory options that have no meaning here; accepted so old files load.
+FACTORY_IGNORED = re.compile(
+    r"^(authconf|monitorconf|proxyconf|mappingsconf|logconf|factorysmtpserver|factoryminemaillevel"
+    r"|factoryusername|versiontag|cleanlogs\..*|logserver\..*|wmsstatus\..*|batchstatus\..*"
+    r"|config\..*|factory\.checkorphans|factory\..*)$")
+
+QUEUE_OPTIONS = {
+    "enabled": Option("bool", True),
+    "wmsqueue": Option("str", None, help="the WMS queue this queue feeds (default: section name)"),
+    "batchqueue": Option("str", None, help="the batch/CE queue (default: section name)"),
+    "wmsstatusplugin": Option("str", "Condor"),
+    "batchstatusplugin": Option("str", "Condor"),
+    "schedplugin": Option("list", ["Ready"]),
+    "batchsubmitplugin": Option("str", required=True),
+    "executable": Option("str", None, help="the pilot wrapper each pilot runs"),
+    "executable.arguments": Option("str", ""),
+    "executable.defaultarguments": Option("str", ""),
+    "apfqueue.sleep": Option("int", None, minimum=1, help="this queue's cycle interval (s)"),
+}
+
+# APF queue options kept for compatibility that this factory does not act on.
+QUEUE_IGNORED = {"monitorsection", "cleanlogs.keepdays", "apfqueue.autofill", "req", "apfqueue.crossjump"}
+
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")
+_INTERP = re.compile(r"%\(([^)]+)\)s")
+
+
+@dataclass
+class PluginSpec:
+    family: str
+    name: str
+    cls: Any
+    opts: Dict[str, Any]
+
+    def effective(self) -> Dict[str, Any]:
+        return {f"{self.family}.{self.name}.{k}": mask(self.cls.options.get(k, Option()), v)
+                for k, v in self.opts.items()}
+
+
+@dataclass
+class QueueConfig:
+    name: str
+    path: str
+    enabled: bool
+    wmsqueue: str
+    batchqueue: str
+    interval: int
+    executable: Optional[str]
+    arguments: str
+    wmsstatus: PluginSpec
+    batchstatus: PluginSpec
+    sched: List[PluginSpec]
+    batchsubmit: PluginSpec
+    ignored: List[str] = field(default_factory=list)
+
+    @property
+    def plugins(self) -> List[PluginSpec]:
+        return [self.wmsstatus, self.batchstatus, *self.sched, self.batchsubmit]
+
+    def option(self, key: str, default=None):
+        """A typed option of any plugin this queue uses, by its full name."""
+        for spec in self.plugins:
+            prefix = f"{spec.family}.{spec.name}."
+            if key.startswith(prefix) and key[len(prefix):] in spec.opts:
+                return spec.opts[key[len(prefix):]]
+        return default
+
+
+@dataclass
+class FactoryConfig:
+    path: str
+    factory_id: str
+    interval: int
+    cycles: Optional[int]
+    log_dir: str
+    log_url: Optional[str]
+    state_dir: str
+    monitor_url: Optional[str]
+    options: Dict[str, Any]
+    queues: List[QueueConfig]
+    ignored: List[str] = field(default_factory=list)
+
+    @property
+    def enabled_queues(self) -> List[QueueConfig]:
+        return [q for q in self.queues if q.enabled]
+
+
+def _parser(path: str, errors: list) -> Optional[configparser.ConfigParser]:
+    cp = configparser.ConfigParser(interpolation=configparser.BasicInterpolation())
+    try:
+        with open(path) as fh:
+            cp.read_file(fh)
+    except OSError as exc:
+        errors.append(ConfigError(path, None, None, f"cannot read: {exc.strerror}"))
+        return None
+    except configparser.Error as exc:
+        errors.append(ConfigError(path, None, None, " ".join(str(exc).split())))
+        return None
+    return cp
+
+
+def _items(cp, path, section, errors) -> Dict[str, str]:
+    out = {}
+    for key in cp.options(section):
+        try:
+            out[key] = cp.get(section, key)
+        except configparser.InterpolationError as exc:
+            errors.append(ConfigError(path, section, key, " ".join(str(exc).split("\n")[0].split())))
+    return out
+
+
+def _parse(option: Option, raw, path, section, key, errors):
+    try:
+        return option.parse(raw)
+    except ValueError as exc:
+        errors.append(ConfigError(path, section, key, str(exc)))
+        return option.default
+
+
+def load(path: str) -> FactoryConfig:
+    """Read factory.conf and every queue file it names; raise ConfigErrors on any problem."""
+    errors: list = []
+    path = os.path.abspath(path)
+    cp = _parser(path, errors)
+    if cp is None:
+        raise ConfigErrors(errors)
+    if not cp.has_section("Factory"):
+        raise ConfigErrors([ConfigError(path, "Factory", None, "section is missing")])
+    raw = _items(cp, path, "Factory", errors)
+    fopts, ignored = {}, []
+    for key, value in raw.items():
+        if key in FACTORY_OPTIONS:
+            fopts[key] = _parse(FACTORY_OPTIONS[key], value, path, "Factory", key, errors)
+        elif FACTORY_IGNORED.match(key):
+            ignored.append(f"[Factory] {key}")
+        else:
+            hint = plugins.did_you_mean(key, FACTORY_OPTIONS)
+            errors.append(ConfigError(path, "Factory", key, f"unknown option{hint}"))
+    for key, option in FACTORY_OPTIONS.items():
+        if key not in raw:
+            fopts[key] = _parse(option, None, path, "Factory", key, errors)
+    base = os.path.dirname(path)
+    files = [os.path.join(base, f) for f in fopts["queueconf"]]
+    if fopts["queuedirconf"]:
+        files += sorted(glob.glob(os.path.join(base, fopts["queuedirconf"], "*.conf")))
+    if not files and not errors:
+        errors.append(ConfigError(path, "Factory", "queueconf", "no queue file given"))
+    queues: List[QueueConfig] = []
+    seen: Dict[str, str] = {}
+    for qpath in files:
+        for q in _load_queues(qpath, fopts["factory.sleep"], errors):
+            if q.name in seen:
+                errors.append(ConfigError(qpath, q.name, None, f"queue already defined in {seen[q.name]}"))
+                continue
+            seen[q.name] = qpath
+            queues.append(q)
+    if errors:
+        raise ConfigErrors(errors)
+    log_dir = os.path.join(base, fopts["baselogdir"])
+    state_dir = os.path.join(base, fopts["statedir"]) if fopts["statedir"] else log_dir
+    if not fopts["enablequeues"]:
+        for q in queues:
+            q.enabled = False
+    return FactoryConfig(
+        path=path, factory_id=fopts["factoryid"], interval=fopts["factory.sleep"],
+        cycles=fopts["cycles"], log_dir=log_dir, log_url=fopts["baselogdirurl"], state_dir=state_dir,
+        monitor_url=fopts["monitorurl"], options=fopts, queues=queues, ignored=ignored)
+
+
+def _load_queues(path: str, default_interval: int, errors: list) -> List[QueueConfig]:
+    cp = _parser(path, errors)
+    if cp is None:
+        return []
+    defaults = set(cp.defaults())
+    out = []
+    for section in cp.sections():
+        q = _load_queue(cp, path, section, defaults, default_interval, errors)
+        if q is not None:
+            out.append(q)
+    return out
+
+
+def _plugin(family, name, path, section, key, errors) -> Optional[PluginSpec]:
+    try:
+        cls = plugins.load(family, name)
+    except LookupError as exc:
+        errors.append(ConfigError(path, section, key, str(exc)))
+        return None
+    return PluginSpec(family, plugins.canonical(family, name), cls, {})
+
+
+def _load_queue(cp, path, section, defaults, default_interval, errors) -> Optional[QueueConfig]:
+    before = len(errors)
+    if not _QUEUE_NAME.match(section):
+        # The name lands in paths, attributes and logs: keep it plain.
+        errors.append(ConfigError(path, section, None, "queue names may use only letters, digits and _.@+-"))
+        return None
+    raw = _items(cp, path, section, errors)
+    referenced = {m for v in (cp.get(section, k, raw=True) for k in cp.options(section))
+                  for m in _INTERP.findall(v)}
+    top = {k: _parse(o, raw.get(k), path, section, k, errors) for k, o in QUEUE_OPTIONS.items()}
+    specs = {
+        "wmsstatus": [_plugin("wmsstatus", top["wmsstatusplugin"], path, section, "wmsstatusplugin", errors)],
+        "batchstatus": [_plugin("batchstatus", top["batchstatusplugin"], path, section, "batchstatusplugin", errors)],
+        "sched": [_plugin("sched", s, path, section, "schedplugin", errors) for s in top["schedplugin"] or []],
+        "batchsubmit": [_plugin("batchsubmit", top["batchsubmitplugin"], path, section, "batchsubmitplugin", errors)
+                        if top["batchsubmitplugin"] else None],
+    }
+    used = {f"{s.family}.{s.name}.": s for group in specs.values() for s in group if s}
+    ignored, seen_opts = [], {s: set() for s in used}
+    for key, value in raw.items():
+        if key in QUEUE_OPTIONS:
+            continue
+        prefix = next((p for p in used if key.startswith(p)), None)
+        if prefix is not None:
+            spec, sub = used[prefix], key[len(prefix):]
+            if sub in spec.cls.options:
+                spec.opts[sub] = _parse(spec.cls.options[sub], value, path, section, key, errors)
+                seen_opts[prefix].add(sub)
+            elif sub.startswith(getattr(spec.cls, "option_prefixes", ())):
+                spec.opts[sub] = value.strip()
+            else:
+                hint = plugins.did_you_mean(sub, spec.cls.options)
+                hint = hint.replace("'", f"'{prefix}", 1) if hint else ""
+                errors.append(ConfigError(path, section, key, f"not an option of {spec.name}{hint}"))
+            continue
+        family = key.split(".", 1)[0]
+        if key in QUEUE_IGNORED or (family in plugins.FAMILIES and "." in key) or key in defaults \
+                or key in referenced:
+            ignored.append(key)
+            continue
+        known = list(QUEUE_OPTIONS) + [p + o for p, s in used.items() for o in s.cls.options]
+        errors.append(ConfigError(path, section, key, f"unknown option{plugins.did_you_mean(key, known)}"))
+    for prefix, spec in used.items():
+        for sub, option in spec.cls.options.items():
+            if sub not in seen_opts[prefix]:
+                spec.opts[sub] = _parse(option, None, path, section, prefix + sub, errors)
+    if len(errors) > before:
+        return None
+    return QueueConfig(
+        name=section, path=path, enabled=top["enabled"],
+        wmsqueue=top["wmsqueue"] or section, batchqueue=top["batchqueue"] or section,
+        interval=top["apfqueue.sleep"] or default_interval, executable=top["executable"],
+        arguments=top["executable.arguments"], wmsstatus=specs["wmsstatus"][0],
+        batchstatus=specs["batchstatus"][0], sched=specs["sched"], batchsubmit=specs["batchsubmit"][0],
+        ignored=sorted(ignored))
+
+
+def describe(cfg: FactoryConfig) -> str:
+    """The resolved configuration as check-config prints it (secrets masked)."""
+    lines = [f"factory {cfg.factory_id} ({cfg.path})", f"  ledger: {cfg.state_dir}", f"  logs: {cfg.log_dir}"]
+    ignored = sorted({i for q in cfg.queues for i in q.ignored} | set(cfg.ignored))
+    for q in cfg.queues:
+        state = "enabled" if q.enabled else "disabled"
+        lines.append(f"queue {q.name} [{state}] every {q.interval}s from {os.path.basename(q.path)}")
+        lines.append(f"  wmsqueue={q.wmsqueue} batchqueue={q.batchqueue}")
+        lines.append(f"  executable = {q.executable}")
+        lines.append(f"  executable.arguments = {q.arguments}")
+        lines.append("  chain: " + " -> ".join([q.wmsstatus.name, q.batchstatus.name]
+                                              + [s.name for s in q.sched] + [q.batchsubmit.name]))
+        for spec in q.plugins:
+            for k, v in spec.effective().items():
+                lines.append(f"  {k} = {v}")
+    if ignored:
+        lines.append("ignored (APF helper keys or options of plugins not in use): " + ", ".join(ignored))
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""The factory cycle: read each status source once, decide every due queue, act.
+
+The cycle takes its clock, sources and targets from ``Services``; it never reads
+the wall clock or sleeps, so the simulator drives it in virtual time.
+"""
+import logging
+from typing import Dict, List
+
+from provisioner.config import FactoryConfig
+from provisioner.errors import ConfigErrors, ProvisionerError, SourceError
+from provisioner.queue import Queue
+from provisioner.sched.base import Context
+from provisioner.status import Decision
+
+log = logging.getLogger("provisioner")
+
+
+class Factory:
+    def __init__(self, config: FactoryConfig, services, ledger):
+        self.config, self.services, self.ledger = config, services, ledger
+        self.queues: List[Queue] = [Queue(q, services) for q in config.enabled_queues]
+        problems = []
+        for q in self.queues:
+            try:
+                q.validate()
+            except ProvisionerError as exc:
+                problems.append(exc)
+        if problems:
+            raise ConfigErrors(problems)
+        self.sources: Dict = {}
+        for q in self.queues:
+            for plugin in (q.wms, q.batch):
+                key = (plugin.family, plugin.source_key())
+                if key not in self.sources:
+                    self.sources[key] = plugin.open_source()
+                self.sources[key].subscribe(plugin)
+
+    def next_wake(self) -> float:
+        return min((q.next_due for q in self.queues), default=float("inf"))
+
+    def cycle(self, dry_run: bool = False) -> List[Decision]:
+        now = self.services.clock.now()
+        due = [q for q in self.queues if q.next_due <= now]
+        if not due:
+            return []
+        counted = self.queues if any(q.uses_factory_total for q in due) else due
+        keys = {(q.wms.family, q.wms.source_key()) for q in due}
+        keys |= {(q.batch.family, q.batch.source_key()) for q in counted}
+        snaps = {}
+        for key in sorted(keys, key=repr):
+            try:
+                snaps[key] = self.sources[key].read(now)
+            except SourceError as exc:
+                snaps[key] = exc
+        pilots = {}
+        for q in counted:
+            snap = snaps[(q.batch.family, q.batch.source_key())]
+            if not isinstance(snap, SourceError):
+                pilots[q.name] = q.batch.pilots(snap)
+        total = sum(p.pending + p.running for p in pilots.values())
+        decisions = []
+        for q in due:
+            q.next_due = now + q.interval
+            wsnap = snaps[(q.wms.family, q.wms.source_key())]
+            bsnap = snaps[(q.batch.family, q.batch.source_key())]
+            failed = next((s for s in (wsnap, bsnap) if isinstance(s, SourceError)), None)
+            if failed is not None:
+                d = Decision(q.name, now, action="skip", note=f"status unavailable, skipping cycle: {failed}")
+                log.warning("queue=%s %s", q.name, d.note)
+            else:
+                ctx = Context(q.name, now, q.wms.work(wsnap), pilots[q.name], total, self.config.options)
+                d = q.decide(ctx)
+                if not dry_run:
+                    q.act(d, ctx, self.ledger)
+                if d.action == "submit":
+                    total += d.count
+                log.info(format_decision(d, dry_run))
+            if not dry_run:
+                self.ledger.record_decision(d)
+            decisions.append(d)
+        return decisions
+
+
+def format_decision(d: Decision, dry_run: bool = False) -> str:
+    w, p = d.work, d.pilots
+    head = f"queue={d.queue} idle={w.idle} running={w.running} pending={p.pending} pilots_running={p.running}"
+    steps = "; ".join(f"{s.step}={s.n} ({s.reason})" for s in d.steps)
+    if d.action in ("submit", "retire"):
+        verb = "would " + d.action if dry_run else d.action
+        act = f"{verb} {d.count}" + (f" ids={_ids(d.ids)}" if d.ids else "")
+    else:
+        act = d.action
+    if d.note:
+        act += f" ({d.note})"
+    return f"{head} | {steps} | {act}"
+
+
+def _ids(ids) -> str:
+    return ",".join(ids) if len(ids) <= 4 else f"{ids[0]}..{ids[-1]}"

@@ -1,0 +1,73 @@
+"""A small sqlite ledger of every decision and action.
+
+An action is written as an intent before the target is called and completed
+after, so a crash between the two leaves a visible open intent whose launch id
+(also on every pilot or VM it created) lets a restarted factory reconcile.
+"""
+import json
+import os
+import sqlite3
+from typing import Dict, List, Optional
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY, time REAL, queue TEXT, target TEXT, action TEXT,
+    count INTEGER, ids TEXT, launch_id TEXT, state TEXT, note TEXT);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY, time REAL, queue TEXT, idle INTEGER, running INTEGER,
+    pending INTEGER, pilots_running INTEGER, n INTEGER, action TEXT, count INTEGER, reason TEXT);
+CREATE INDEX IF NOT EXISTS decisions_queue ON decisions (queue, id);
+"""
+
+
+class Ledger:
+    def __init__(self, path: Optional[str], factory_id: str):
+        """``path`` None keeps the ledger in memory (simulations)."""
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.db = sqlite3.connect(path or ":memory:", isolation_level=None)
+        if path:
+            self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+        self.factory_id = factory_id
+
+    def intent(self, time: float, queue: str, target: str, action: str, count: int) -> str:
+        cur = self.db.execute(
+            "INSERT INTO actions (time, queue, target, action, count, ids, state) VALUES (?,?,?,?,?,?,?)",
+            (time, queue, target, action, count, "[]", "intent"))
+        launch_id = f"{self.factory_id}-{cur.lastrowid}"
+        self.db.execute("UPDATE actions SET launch_id=? WHERE id=?", (launch_id, cur.lastrowid))
+        return launch_id
+
+    def complete(self, launch_id: str, ids: List[str], state: str = "done", note: str = "") -> None:
+        self.db.execute("UPDATE actions SET ids=?, state=?, note=?, count=? WHERE launch_id=?",
+                        (json.dumps(ids), state, note, len(ids), launch_id))
+
+    def record_decision(self, d) -> None:
+        self.db.execute(
+            "INSERT INTO decisions (time, queue, idle, running, pending, pilots_running, n, action, count, reason)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (d.time, d.queue, d.work.idle if d.work else None, d.work.running if d.work else None,
+             d.pilots.pending if d.pilots else None, d.pilots.running if d.pilots else None,
+             d.n, d.action, d.count, d.reason))
+
+    def open_intents(self) -> List[Dict]:
+        return self._rows("SELECT * FROM actions WHERE state='intent' ORDER BY id")
+
+    def actions(self, queue: Optional[str] = None, limit: int = 100) -> List[Dict]:
+        if queue:
+            return self._rows("SELECT * FROM actions WHERE queue=? ORDER BY id DESC LIMIT ?", (queue, limit))
+        return self._rows("SELECT * FROM actions ORDER BY id DESC LIMIT ?", (limit,))
+
+    def last_decisions(self) -> Dict[str, Dict]:
+        rows = self._rows("SELECT d.* FROM decisions d JOIN (SELECT queue, MAX(id) AS id FROM decisions"
+                          " GROUP BY queue) m ON d.id = m.id ORDER BY d.queue")
+        return {r["queue"]: r for r in rows}
+
+    def _rows(self, sql, args=()):
+        cur = self.db.execute(sql, args)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def close(self) -> None:
+        self.db.close()

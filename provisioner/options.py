@@ -1,0 +1,94 @@
+"""Typed option specs: every plugin declares what it reads, parsed once up front."""
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+@dataclass(frozen=True)
+class Option:
+    type: str = "str"  # str, int, float, bool, list, expr, secret
+    default: Any = None
+    required: bool = False
+    help: str = ""
+    choices: tuple = ()
+    minimum: Optional[float] = None
+    check: Optional[Callable[[Any], Optional[str]]] = None  # returns an error text
+
+    @property
+    def secret(self) -> bool:
+        return self.type == "secret"
+
+    def parse(self, raw: Optional[str]) -> Any:
+        """Turn the INI text into a typed value; raise ValueError with a short reason."""
+        if raw is None or raw.strip() == "None":
+            if self.required:
+                raise ValueError("a value is required")
+            return self.default
+        text = raw.strip()
+        value: Any
+        if self.type == "int":
+            try:
+                value = int(text)
+            except ValueError:
+                raise ValueError(f"expected an integer, got {text!r}") from None
+        elif self.type == "float":
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"expected a number, got {text!r}") from None
+        elif self.type == "bool":
+            if text.lower() in _TRUE:
+                value = True
+            elif text.lower() in _FALSE:
+                value = False
+            else:
+                raise ValueError(f"expected True or False, got {text!r}")
+        elif self.type == "list":
+            value = split_list(text)
+        elif self.type == "expr":
+            value = _check_expr(text)
+        else:
+            value = raw.strip() if self.type != "secret" else raw
+        if self.minimum is not None and value is not None and value < self.minimum:
+            raise ValueError(f"must be at least {self.minimum}, got {value}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+        if self.check is not None:
+            problem = self.check(value)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+
+def split_list(text: str) -> list:
+    r"""Comma list where ``\,`` is a literal comma (APF's convention)."""
+    items, cur, i = [], [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] == ",":
+            cur.append(",")
+            i += 2
+            continue
+        if text[i] == ",":
+            items.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(text[i])
+        i += 1
+    items.append("".join(cur).strip())
+    return [x for x in items if x]
+
+
+def _check_expr(text: str) -> str:
+    import classad2
+
+    try:
+        classad2.ExprTree(text)
+    except Exception as exc:  # classad2 raises its own ClassAdException
+        raise ValueError(f"not a ClassAd expression ({exc})") from None
+    return text
+
+
+def mask(option: Option, value: Any) -> Any:
+    return "********" if option.secret and value not in (None, "") else value

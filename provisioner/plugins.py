@@ -1,0 +1,55 @@
+"""Plugin lookup: built-ins are one module per plugin, third parties use entry points.
+
+A built-in named ``MaxPerCycle`` in a config lives in ``provisioner/sched/maxpercycle.py``
+and exports its class as ``PLUGIN``. Third-party plugins register under the entry
+point group ``provisioner.<family>`` with the (lower-case) name as the key.
+"""
+import difflib
+import importlib
+import pkgutil
+from importlib.metadata import entry_points
+
+FAMILIES = ("wmsstatus", "batchstatus", "sched", "batchsubmit", "monitor")
+
+# Older APF spellings of the same plugin.
+ALIASES = {
+    "batchsubmit": {"condornordugrid": "condorarc", "condorosgce": "condorce", "condorgridce": "condorce"},
+}
+
+_NOT_PLUGINS = {"base"}
+
+
+def builtin_names(family: str) -> list:
+    pkg = importlib.import_module(f"provisioner.{family}")
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)
+                  if not m.name.startswith("_") and m.name not in _NOT_PLUGINS)
+
+
+def _entry_points(family: str) -> dict:
+    return {ep.name.lower(): ep for ep in entry_points(group=f"provisioner.{family}")}
+
+
+def names(family: str) -> list:
+    return sorted(set(builtin_names(family)) | set(_entry_points(family)))
+
+
+def canonical(family: str, name: str) -> str:
+    key = name.strip().lower()
+    return ALIASES.get(family, {}).get(key, key)
+
+
+def load(family: str, name: str):
+    """Return the plugin class, or raise LookupError with a did-you-mean."""
+    key = canonical(family, name)
+    if key in builtin_names(family):
+        return importlib.import_module(f"provisioner.{family}.{key}").PLUGIN
+    eps = _entry_points(family)
+    if key in eps:
+        return eps[key].load()
+    hint = did_you_mean(key, names(family))
+    raise LookupError(f"unknown {family} plugin {name!r}{hint}")
+
+
+def did_you_mean(word: str, candidates) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

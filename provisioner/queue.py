@@ -1,0 +1,73 @@
+"""One queue: its plugins, its decision (the policy chain) and its action."""
+import logging
+
+from provisioner.config import QueueConfig
+from provisioner.errors import ProvisionerError, TargetError
+from provisioner.sched.base import Context
+from provisioner.status import Decision, StepResult
+
+log = logging.getLogger("provisioner")
+
+
+class Queue:
+    def __init__(self, cfg: QueueConfig, services):
+        self.cfg, self.name = cfg, cfg.name
+
+        def build(spec):
+            return spec.cls(cfg, spec.opts, services)
+
+        self.wms = build(cfg.wmsstatus)
+        self.batch = build(cfg.batchstatus)
+        self.steps = [(spec.name, build(spec)) for spec in cfg.sched]
+        self.target = build(cfg.batchsubmit)
+        self.interval = cfg.interval
+        self.next_due = float("-inf")
+        self.paused_until = float("-inf")
+        self.pause_reason = ""
+
+    @property
+    def uses_factory_total(self) -> bool:
+        return any(name == "maxperfactory" for name, _ in self.steps)
+
+    def validate(self) -> None:
+        try:
+            self.target.validate()
+        except ProvisionerError as exc:
+            raise ProvisionerError(f"{self.cfg.path}: [{self.name}] {exc}") from None
+
+    def decide(self, ctx: Context) -> Decision:
+        d = Decision(self.name, ctx.now, work=ctx.work, pilots=ctx.pilots)
+        n = 0
+        for name, step in self.steps:
+            n, reason = step(n, ctx)
+            d.steps.append(StepResult(name, int(n), reason))
+        d.n = int(n)
+        if ctx.now < self.paused_until and d.n > 0:
+            d.note = f"paused: {self.pause_reason}"
+        elif d.n > 0:
+            d.action, d.count = "submit", d.n
+        elif d.n < 0 and self.target.can_retire:
+            d.action, d.count = "retire", -d.n
+        elif d.n < 0:
+            d.note = f"{self.target.name} cannot retire"
+        return d
+
+    def act(self, d: Decision, ctx: Context, ledger) -> None:
+        if d.action not in ("submit", "retire"):
+            return
+        launch_id = ledger.intent(ctx.now, self.name, self.target.name, d.action, d.count)
+        try:
+            if d.action == "submit":
+                d.ids = self.target.submit(d.count, ctx, launch_id)
+            else:
+                d.ids = self.target.retire(d.count, ctx)
+        except TargetError as exc:
+            ledger.complete(launch_id, [], "failed", str(exc))
+            d.note = f"{d.action} failed: {exc}"
+            pause = getattr(exc, "pause", None)
+            if pause:
+                self.paused_until, self.pause_reason = ctx.now + pause, str(exc)
+            d.action, d.count = "failed", 0
+            return
+        ledger.complete(launch_id, d.ids)
+        d.count = len(d.ids)

@@ -1,0 +1,91 @@
+"""Jinja2 rendering of submit descriptions and cloud user-data.
+
+Every configured value goes through a filter that escapes it for its place or
+refuses it: no value can end a line, close a quote or expand a submit macro.
+"""
+import functools
+import os
+import re
+
+import jinja2
+
+from provisioner.errors import TemplateValueError
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates")
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_BREAKS = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plain(value) -> str:
+    text = str(value)
+    if _BREAKS.search(text):
+        raise TemplateValueError(f"value {text!r} contains a line break or control character")
+    # $(DOLLAR) is HTCondor's own escape for a literal '$' in a submit file.
+    return text.replace("$", "$(DOLLAR)")
+
+
+def submit_value(value) -> str:
+    """A bare submit-file value (the rest of the line after ``key =``)."""
+    return _plain(value).strip()
+
+
+def classad_string(value) -> str:
+    """A ClassAd string literal, for ``+Attr = ...``."""
+    text = _plain(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quote_word(word: str) -> str:
+    # HTCondor's new argument/environment syntax: '' and "" escape quotes.
+    return "'" + word.replace("'", "''").replace('"', '""') + "'"
+
+
+def submit_arguments(words) -> str:
+    """A list of arguments in HTCondor's new (double-quoted) syntax."""
+    return '"' + " ".join(_quote_word(_plain(w)) for w in words) + '"'
+
+
+def submit_environment(pairs) -> str:
+    """A mapping as the new ``environment = "K='v' ..."`` syntax."""
+    out = []
+    for key, value in pairs.items():
+        out.append(f"{submit_key(key)}={_quote_word(_plain(value))}")
+    return '"' + " ".join(out) + '"'
+
+
+def submit_key(value) -> str:
+    """An attribute or command name: refused unless it is a plain identifier."""
+    if not _KEY.match(str(value)):
+        raise TemplateValueError(f"{value!r} is not a valid attribute name")
+    return str(value)
+
+
+def yaml_string(value) -> str:
+    """A double-quoted YAML scalar (cloud-init user-data)."""
+    text = str(value)
+    if "\x00" in text:
+        raise TemplateValueError("value contains a NUL character")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def shell_word(value) -> str:
+    """One single-quoted POSIX shell word."""
+    text = str(value)
+    if "\x00" in text:
+        raise TemplateValueError("value contains a NUL character")
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+@functools.lru_cache(maxsize=None)
+def environment(directory: str = TEMPLATES) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), undefined=jinja2.StrictUndefined,
+                             autoescape=False, keep_trailing_newline=True, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters.update(value=submit_value, string=classad_string, arguments=submit_arguments,
+                       environ=submit_environment, key=submit_key, yaml=yaml_string, sh=shell_word)
+    return env
+
+
+def render(name: str, **values) -> str:
+    return environment().get_template(name).render(**values)

@@ -1,0 +1,1 @@
+"""Policy steps (APF "sched" plugins): each turns the previous number into a new one."""

@@ -1,0 +1,29 @@
+"""One policy step: takes the previous step's number and the status, returns a number
+and a one-line reason. Positive means submit that many, negative retire that many."""
+from dataclasses import dataclass, field
+from typing import Tuple
+
+from provisioner.plugin import Plugin
+from provisioner.status import Pilots, Work
+
+
+@dataclass
+class Context:
+    queue: str
+    now: float
+    work: Work
+    pilots: Pilots
+    #: pending + running over every queue of the factory, updated as queues act
+    factory_pilots: int = 0
+    factory_options: dict = field(default_factory=dict)
+
+
+class Step(Plugin):
+    family = "sched"
+
+    def __call__(self, n: int, ctx: Context) -> Tuple[int, str]:
+        raise NotImplementedError
+
+
+def opt(step: Step, name: str):
+    return step.opts[name]

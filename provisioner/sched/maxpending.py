@@ -1,0 +1,29 @@
+from provisioner.options import Option
+from provisioner.sched.base import Step
+
+
+class MaxPending(Step):
+    """Keep pending pilots at or under ``maximum`` (as APF: no cap while none is pending).
+
+    APF returned maximum - pending even when negative, silently retiring pilots;
+    here a limiter only limits, unless ``allow_negative`` asks for the retire.
+    """
+    name = "maxpending"
+    options = {"maximum": Option("int", None, minimum=0), "allow_negative": Option("bool", False)}
+
+    def __call__(self, n, ctx):
+        m, pending = self.opts["maximum"], ctx.pilots.pending
+        if m is None:
+            return n, "no maximum"
+        if pending == 0:
+            return n, "nothing pending"
+        room = m - pending
+        if n <= room:
+            return n, f"pending={pending} under {m}"
+        out = room if self.opts["allow_negative"] else max(0, min(n, room))
+        if n < 0:
+            out = n
+        return out, f"pending={pending} max={m}"
+
+
+PLUGIN = MaxPending

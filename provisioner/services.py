@@ -1,0 +1,16 @@
+"""What plugins may use from outside: injected so tests, the simulator and the
+daemon run the same code against real or emulated back ends."""
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+
+@dataclass
+class Services:
+    factory_id: str
+    clock: Any  # provisioner.clock.WallClock or VirtualClock
+    condor: Any  # provisioner.condor.adapter.HTCondor or condor.emulator.Pool
+    log_dir: str = "logs"
+    log_url: Optional[str] = None
+    monitor_url: Optional[str] = None
+    #: back ends of other plugin families (cloud clients, SSH), by name
+    extra: Dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""How much work waits for each queue (APF "WMS status" plugins)."""
