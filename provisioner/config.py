@@ -35,7 +35,7 @@ FACTORY_OPTIONS = {
 FACTORY_IGNORED = re.compile(
     r"^(authconf|monitorconf|proxyconf|mappingsconf|logconf|factorysmtpserver|factoryminemaillevel"
     r"|factoryusername|versiontag|cleanlogs\..*|logserver\..*|wmsstatus\..*|batchstatus\..*"
-    r"|config\..*|factory\.checkorphans|factory\..*)$")
+    r"|config\..*|factory\.checkorphans)$")
 
 QUEUE_OPTIONS = {
     "enabled": Option("bool", True),

@@ -26,7 +26,8 @@ class Daemon:
         self.make_services = make_services
         self.once, self.dry_run = once, dry_run
         self.services = make_services(cfg)
-        self.ledger = Ledger(ledger_path(cfg), cfg.factory_id)
+        # A dry run leaves no trace, not even an empty ledger.
+        self.ledger = Ledger(None if dry_run else ledger_path(cfg), cfg.factory_id)
         self.factory = Factory(cfg, self.services, self.ledger)
         self.wake = threading.Event()
         self.stopping = False

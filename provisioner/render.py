@@ -13,7 +13,7 @@ from provisioner.errors import TemplateValueError
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates")
 
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_KEY = re.compile(r"^\+?[A-Za-z_][A-Za-z0-9_.]*$")
 _BREAKS = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

@@ -1,0 +1,40 @@
+"""Fixtures shared by every test folder: config files and an emulated pool."""
+import textwrap
+
+import pytest
+
+from provisioner import config as configmod
+from provisioner.clock import VirtualClock
+from provisioner.condor.emulator import Pool
+from provisioner.factory import Factory
+from provisioner.ledger import Ledger
+from provisioner.services import Services
+
+
+@pytest.fixture
+def write_conf(tmp_path):
+    """write_conf(queues_text, factory_extra="") -> path of a factory.conf naming queues.conf."""
+
+    def write(queues: str, factory_extra: str = "", factory_id: str = "test-factory"):
+        (tmp_path / "queues.conf").write_text(textwrap.dedent(queues))
+        fac = tmp_path / "factory.conf"
+        fac.write_text(f"[Factory]\nfactoryId = {factory_id}\nqueueConf = queues.conf\nbaseLogDir = logs\n"
+                       + textwrap.dedent(factory_extra))
+        return str(fac)
+
+    return write
+
+
+@pytest.fixture
+def emulated(tmp_path):
+    """emulated(conf_path) -> (factory, pool, clock, ledger) on an emulated pool in virtual time."""
+
+    def build(conf_path, start=1_700_000_000.0):
+        cfg = configmod.load(conf_path)
+        clock = VirtualClock(start)
+        pool = Pool(clock)
+        services = Services(cfg.factory_id, clock, pool, log_dir=str(tmp_path / "logs"), log_url=cfg.log_url)
+        ledger = Ledger(None, cfg.factory_id)
+        return Factory(cfg, services, ledger), pool, clock, ledger
+
+    return build

@@ -1,0 +1,138 @@
+"""Configuration: APF names load, every error class is one line naming file, section, option."""
+import pytest
+
+from provisioner import config as configmod
+from provisioner.cli import main
+from provisioner.errors import ConfigErrors
+
+CE_QUEUE = """
+[DEFAULT]
+grid = OSG
+vo = ATLAS
+periodic_hold = (JobStatus == 1 && time() - QDate > 3600)
+executable.defaultarguments = --wrappergrid=%(grid)s --wrappervo=%(vo)s
+batchsubmit.condorcream.proxy = atlas-production
+
+[BNL]
+wmsqueue = BNL_PROD
+batchsubmitplugin = CondorCE
+batchsubmit.condorce.gridresource = gk.example.org
+batchsubmit.condorce.condor_attributes = periodic_hold = %(periodic_hold)s
+schedplugin = Ready, MaxPerCycle
+sched.maxpercycle.maximum = 10
+executable = /usr/libexec/wrapper.sh
+executable.arguments = %(executable.defaultarguments)s --wrapperloglevel=debug
+"""
+
+
+def errors_of(path):
+    with pytest.raises(ConfigErrors) as info:
+        configmod.load(path)
+    return [str(e) for e in info.value.errors]
+
+
+def test_apf_file_loads_with_helper_keys_ignored(write_conf):
+    cfg = configmod.load(write_conf(CE_QUEUE))
+    (q,) = cfg.queues
+    assert q.wmsqueue == "BNL_PROD" and q.batchqueue == "BNL"
+    assert [s.name for s in q.sched] == ["ready", "maxpercycle"]
+    assert q.option("sched.maxpercycle.maximum") == 10
+    assert q.arguments == "--wrappergrid=OSG --wrappervo=ATLAS --wrapperloglevel=debug"
+    assert q.batchsubmit.opts["condor_attributes"] == [
+        "periodic_hold = (JobStatus == 1 && time() - QDate > 3600)"]
+    assert {"grid", "vo", "periodic_hold", "batchsubmit.condorcream.proxy"} <= set(q.ignored)
+    assert q.interval == 60
+
+
+def test_unknown_option_of_a_used_plugin_is_an_error_with_did_you_mean(write_conf):
+    errs = errors_of(write_conf(CE_QUEUE.replace("sched.maxpercycle.maximum", "sched.maxpercycle.maximun")))
+    assert len(errs) == 1
+    assert "queues.conf: [BNL] sched.maxpercycle.maximun: not an option of maxpercycle" in errs[0]
+    assert "did you mean 'sched.maxpercycle.maximum'" in errs[0]
+
+
+def test_unknown_top_level_option(write_conf):
+    errs = errors_of(write_conf(CE_QUEUE + "batchsubmitplugn = CondorCE\n"))
+    assert errs == [f"{errs[0].split(':')[0]}: [BNL] batchsubmitplugn: unknown option"
+                    " (did you mean 'batchsubmitplugin'?)"]
+
+
+def test_bad_type_and_bound(write_conf):
+    errs = errors_of(write_conf(CE_QUEUE.replace("maximum = 10", "maximum = ten")
+                                + "apfqueue.sleep = 0\n"))
+    assert any("[BNL] sched.maxpercycle.maximum: expected an integer, got 'ten'" in e for e in errs)
+    assert any("[BNL] apfqueue.sleep: must be at least 1" in e for e in errs)
+
+
+def test_missing_required_values(write_conf):
+    errs = errors_of(write_conf("[Q]\nbatchsubmitplugin = CondorCE\n[R]\nenabled = True\n"))
+    assert any("[Q] batchsubmit.condorce.gridresource: a value is required" in e for e in errs)
+    assert any("[R] batchsubmitplugin: a value is required" in e for e in errs)
+
+
+def test_unknown_plugin_with_did_you_mean(write_conf):
+    errs = errors_of(write_conf("[Q]\nbatchsubmitplugin = CondorLocal\nschedplugin = Ready, MaxPerCycel\n"))
+    assert errs == [f"{errs[0].split(':')[0]}: [Q] schedplugin: unknown sched plugin 'MaxPerCycel'"
+                    " (did you mean 'maxpercycle'?)"]
+
+
+def test_bad_classad_constraint(write_conf):
+    errs = errors_of(write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n"
+                                "wmsstatus.condor.constraint = RequestCpus >\n"))
+    assert len(errs) == 1 and "[Q] wmsstatus.condor.constraint: not a ClassAd expression" in errs[0]
+
+
+def test_interpolation_error_names_the_option(write_conf):
+    errs = errors_of(write_conf("[Q]\nbatchsubmitplugin = CondorLocal\nexecutable.arguments = %(nothere)s\n"))
+    assert len(errs) == 1 and "[Q] executable.arguments:" in errs[0] and "nothere" in errs[0]
+
+
+def test_factory_section_errors(tmp_path):
+    (tmp_path / "q.conf").write_text("[Q]\nbatchsubmitplugin = CondorLocal\n")
+    fac = tmp_path / "factory.conf"
+    fac.write_text("[Factory]\nqueueConf = q.conf\nfactory.slep = 5\nauthConf = auth.conf\n")
+    errs = errors_of(str(fac))
+    assert any("[Factory] factory.slep: unknown option (did you mean 'factory.sleep'?)" in e for e in errs)
+    assert any("[Factory] factoryid: a value is required" in e for e in errs)
+    assert not any("authconf" in e for e in errs)  # an APF option with no meaning here is ignored
+
+
+def test_unreadable_and_malformed_files(tmp_path):
+    assert errors_of(str(tmp_path / "nope.conf"))[0].endswith("nope.conf:: cannot read: No such file or directory")
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[Factory\nfactoryId = x\n")
+    (err,) = errors_of(str(bad))
+    assert err.startswith(str(bad)) and "\n" not in err
+
+
+def test_duplicate_queue_across_files(tmp_path):
+    for name in ("a.conf", "b.conf"):
+        (tmp_path / name).write_text("[Q]\nbatchsubmitplugin = CondorLocal\n")
+    fac = tmp_path / "factory.conf"
+    fac.write_text("[Factory]\nfactoryId = f\nqueueConf = a.conf, b.conf\n")
+    (err,) = errors_of(str(fac))
+    assert "b.conf: [Q]: queue already defined in" in err and err.endswith("a.conf")
+
+
+def test_hostile_queue_name_is_refused(write_conf):
+    (err,) = errors_of(write_conf('[Q"\n+Evil = 1]\nbatchsubmitplugin = CondorLocal\n'.replace("\n+", " +")))
+    assert "queue names may use only" in err
+
+
+def test_cli_check_config_exit_codes(write_conf, capsys):
+    good = write_conf(CE_QUEUE)
+    assert main(["check-config", "--conf", good]) == 0
+    out = capsys.readouterr().out
+    assert "chain: condor -> condor -> ready -> maxpercycle -> condorce" in out
+    assert "ignored (APF helper keys or options of plugins not in use):" in out
+    bad = write_conf(CE_QUEUE.replace("maximum = 10", "maximum = -1"))
+    assert main(["check-config", "--conf", bad]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {bad.replace('factory.conf', 'queues.conf')}: [BNL] sched.maxpercycle.maximum:"
+                   " must be at least 0, got -1"]
+
+
+def test_disabled_queue_is_not_built(write_conf, emulated):
+    factory, *_ = emulated(write_conf("[A]\nbatchsubmitplugin = CondorLocal\n"
+                                      "[B]\nenabled = False\nbatchsubmitplugin = CondorLocal\n"))
+    assert [q.name for q in factory.queues] == ["A"]

@@ -1,0 +1,169 @@
+"""Multi-queue cycles against the emulated pool: submit, cap, retire, one query per source."""
+from provisioner.condor.emulator import RUNNING
+from provisioner.factory import Factory
+
+QUEUES = """
+[DEFAULT]
+wmsstatus.condor.queueattribute = TargetQueue
+executable = /bin/wrapper.sh
+
+[CE_A]
+wmsqueue = A
+batchsubmitplugin = CondorCE
+batchsubmit.condorce.gridresource = ce-a.example.org
+schedplugin = Ready, MaxPerCycle, MaxPending
+sched.maxpercycle.maximum = 5
+sched.maxpending.maximum = 8
+
+[LOCAL_B]
+wmsqueue = B
+batchsubmitplugin = CondorLocal
+schedplugin = Ready
+
+[KEEP_C]
+wmsqueue = C
+batchsubmitplugin = CondorLocal
+schedplugin = KeepNRunning
+sched.keepnrunning.keep_running = 1
+"""
+
+
+def by_queue(decisions):
+    return {d.queue: d for d in decisions}
+
+
+def test_submit_cap_and_retire_across_cycles(write_conf, emulated):
+    factory, pool, clock, ledger = emulated(write_conf(QUEUES))
+    schedd = pool.schedd()
+    schedd.add_jobs(12, TargetQueue="A")
+    schedd.add_jobs(3, TargetQueue="B")
+    d = by_queue(factory.cycle())
+    assert (d["CE_A"].action, d["CE_A"].count) == ("submit", 5)  # MaxPerCycle caps 12
+    assert (d["LOCAL_B"].action, d["LOCAL_B"].count) == ("submit", 3)
+    assert (d["KEEP_C"].action, d["KEEP_C"].count) == ("submit", 1)
+    pilots = schedd.query('ProvisionerQueue == "CE_A"', ["ProvisionerFactory", "ProvisionerLaunch", "JobUniverse"])
+    assert len(pilots) == 5 and {p["ProvisionerFactory"] for p in pilots} == {"test-factory"}
+    assert {p["JobUniverse"] for p in pilots} == {9}  # grid universe
+
+    clock.advance_to(clock.now() + 60)
+    d = by_queue(factory.cycle())
+    # 12 ready - 5 pending = 7, capped at 5 per cycle, then 8 - 5 pending = 3.
+    assert (d["CE_A"].action, d["CE_A"].count) == ("submit", 3)
+    assert d["LOCAL_B"].action == "none"  # 3 ready, 3 pending
+    assert d["KEEP_C"].action == "none"
+    assert "maxpending=3 (pending=5 max=8)" in d["CE_A"].reason
+
+    # Work for C appears only as more pilots than wanted: KeepNRunning retires the newest idle one.
+    ids_c_first = [f"{a['ClusterId']}.{a['ProcId']}" for a in schedd.query('ProvisionerQueue == "KEEP_C"')]
+    factory.queues[2].target.submit(2, _ctx(clock), "extra")
+    clock.advance_to(clock.now() + 60)
+    d = by_queue(factory.cycle())
+    assert (d["KEEP_C"].action, d["KEEP_C"].count) == ("retire", 2)
+    left = [f"{a['ClusterId']}.{a['ProcId']}" for a in schedd.query('ProvisionerQueue == "KEEP_C"')]
+    assert left == ids_c_first  # the two newest went, the oldest stayed
+
+
+def _ctx(clock):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(now=clock.now())
+
+
+def test_retire_never_removes_running_pilots(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(QUEUES))
+    schedd = pool.schedd()
+    factory.cycle()  # KEEP_C submits 1
+    keep = [f"{a['ClusterId']}.{a['ProcId']}" for a in schedd.query('ProvisionerQueue == "KEEP_C"')]
+    extra = factory.queues[2].target.submit(3, _ctx(clock), "extra")
+    schedd.set_status(keep + extra[:2], RUNNING)  # 3 running, 1 idle; keep 1 -> retire 3 wanted
+    clock.advance_to(clock.now() + 60)
+    d = by_queue(factory.cycle())
+    assert d["KEEP_C"].n == -3 and d["KEEP_C"].ids == [extra[2]]
+    assert len(schedd.query('ProvisionerQueue == "KEEP_C" && JobStatus == 2')) == 3
+
+
+def test_one_query_per_source_per_cycle_for_many_queues(write_conf, emulated):
+    sections = "".join(f"[Q{i}]\nwmsqueue = W{i}\nbatchsubmitplugin = CondorLocal\n" for i in range(200))
+    factory, pool, clock, _ = emulated(write_conf("[DEFAULT]\nwmsstatus.condor.queueattribute = TargetQueue\n"
+                                                  + sections))
+    for i in range(0, 200, 7):
+        pool.schedd().add_jobs(2, TargetQueue=f"W{i}")
+    before = pool.schedd().calls["query"]
+    decisions = factory.cycle()
+    assert len(decisions) == 200
+    assert pool.schedd().calls["query"] - before == 2  # one for jobs, one for pilots
+    assert pool.schedd().calls["submit"] == len(range(0, 200, 7))  # one transaction per queue
+    assert sum(d.count for d in decisions) == 2 * len(range(0, 200, 7))
+
+
+def test_schedd_down_skips_without_deciding(write_conf, emulated):
+    factory, pool, clock, ledger = emulated(write_conf(QUEUES))
+    pool.schedd().add_jobs(4, TargetQueue="B")
+    pool.schedd().down = True
+    d = factory.cycle()
+    assert {x.action for x in d} == {"skip"}
+    assert "status unavailable" in d[0].note
+    pool.schedd().down = False
+    clock.advance_to(clock.now() + 60)
+    assert by_queue(factory.cycle())["LOCAL_B"].count == 4
+    assert ledger.last_decisions()["LOCAL_B"]["action"] == "submit"
+
+
+def test_queues_cycle_on_their_own_intervals(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(
+        "[FAST]\nbatchsubmitplugin = CondorLocal\napfqueue.sleep = 30\n"
+        "[SLOW]\nbatchsubmitplugin = CondorLocal\napfqueue.sleep = 90\n"))
+    seen = []
+    for _ in range(6):
+        seen.append(sorted(d.queue for d in factory.cycle()))
+        clock.advance_to(factory.next_wake())
+    assert seen == [["FAST", "SLOW"], ["FAST"], ["FAST"], ["FAST", "SLOW"], ["FAST"], ["FAST"]]
+
+
+def test_maxperfactory_counts_what_earlier_queues_submitted_this_cycle(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(
+        "[DEFAULT]\nwmsstatus.condor.queueattribute = TargetQueue\nschedplugin = Ready, MaxPerFactory\n"
+        "batchsubmitplugin = CondorLocal\n[A]\n[B]\n", factory_extra="maxperfactory.maximum = 10\n"))
+    pool.schedd().add_jobs(7, TargetQueue="A")
+    pool.schedd().add_jobs(7, TargetQueue="B")
+    d = by_queue(factory.cycle())
+    assert (d["A"].count, d["B"].count) == (7, 3)
+
+
+def test_dry_run_changes_nothing(write_conf, emulated):
+    factory, pool, clock, ledger = emulated(write_conf(QUEUES))
+    pool.schedd().add_jobs(4, TargetQueue="B")
+    d = by_queue(factory.cycle(dry_run=True))
+    assert (d["LOCAL_B"].action, d["LOCAL_B"].count) == ("submit", 4)
+    assert pool.schedd().calls["submit"] == 0 and ledger.actions() == [] and ledger.last_decisions() == {}
+
+
+def test_restarted_factory_finds_its_own_pilots(write_conf, emulated):
+    conf = write_conf(QUEUES)
+    factory, pool, clock, ledger = emulated(conf)
+    pool.schedd().add_jobs(3, TargetQueue="B")
+    factory.cycle()
+    restarted = Factory(factory.config, factory.services, ledger)
+    clock.advance_to(clock.now() + 60)
+    d = by_queue(restarted.cycle())
+    assert d["LOCAL_B"].pilots.pending == 3 and d["LOCAL_B"].action == "none"
+
+
+def test_other_factories_pilots_are_not_ours(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(QUEUES))
+    pool.schedd().add_jobs(2, TargetQueue="B", ProvisionerFactory="someone-else", ProvisionerQueue="LOCAL_B")
+    pool.schedd().add_jobs(2, TargetQueue="B")
+    d = by_queue(factory.cycle())
+    # Another factory's pilots are neither our work nor our supply.
+    assert d["LOCAL_B"].work.idle == 2 and d["LOCAL_B"].pilots.pending == 0
+
+
+def test_ledger_records_intent_and_ids(write_conf, emulated):
+    factory, pool, clock, ledger = emulated(write_conf(QUEUES))
+    pool.schedd().add_jobs(2, TargetQueue="B")
+    factory.cycle()
+    (act,) = [a for a in ledger.actions() if a["queue"] == "LOCAL_B"]
+    assert act["state"] == "done" and act["count"] == 2 and act["launch_id"].startswith("test-factory-")
+    launch = pool.schedd().query(f'ProvisionerQueue == "LOCAL_B"', ["ProvisionerLaunch"])
+    assert {a["ProvisionerLaunch"] for a in launch} == {act["launch_id"]}
+    assert ledger.open_intents() == []

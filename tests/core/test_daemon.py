@@ -1,0 +1,83 @@
+"""The daemon as a real subprocess: SIGTERM finishes and exits 0, SIGHUP reloads or keeps."""
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+QUEUE = "[{name}]\nbatchsubmitplugin = CondorLocal\napfqueue.sleep = {sleep}\n"
+
+
+class Daemon:
+    def __init__(self, conf):
+        self.proc = subprocess.Popen([sys.executable, "-m", "provisioner", "run", "--conf", conf, "--emulate"],
+                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stderr:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, text, timeout=20):
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            seen.append(line)
+            if text in line:
+                return line
+        pytest.fail(f"never saw {text!r}; saw: {seen}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def daemon():
+    started = []
+
+    def start(conf):
+        started.append(Daemon(conf))
+        return started[-1]
+
+    yield start
+    for d in started:
+        d.stop()
+
+
+def test_sigterm_finishes_and_exits_zero(write_conf, daemon):
+    d = daemon(write_conf(QUEUE.format(name="A", sleep=3600)))
+    d.wait_for("queue=A ")
+    d.proc.send_signal(signal.SIGTERM)
+    d.wait_for("stopped after 1 cycles")
+    assert d.proc.wait(10) == 0
+
+
+def test_sighup_reloads_and_a_bad_config_keeps_the_old(write_conf, daemon, tmp_path):
+    conf = write_conf(QUEUE.format(name="A", sleep=3600))
+    d = daemon(conf)
+    d.wait_for("queue=A ")
+    (tmp_path / "queues.conf").write_text(QUEUE.format(name="A", sleep=3600) + QUEUE.format(name="B", sleep=3600))
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_for("configuration reloaded: 2 queues")
+    d.wait_for("queue=B ")  # the new queue cycles at once
+    (tmp_path / "queues.conf").write_text("[A]\nbatchsubmitplugin = NoSuchTarget\n")
+    d.proc.send_signal(signal.SIGHUP)
+    line = d.wait_for("reload refused")
+    assert "[A] batchsubmitplugin: unknown batchsubmit plugin 'NoSuchTarget'" in line
+    assert d.proc.poll() is None
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(10) == 0

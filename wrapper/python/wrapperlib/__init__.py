@@ -1,0 +1,1 @@
+"""Helpers of the stage-two pilot wrapper (standard library only)."""

@@ -1,0 +1,113 @@
+"""The lookup table: which plugin and pilot type a site/queue/grid/project runs.
+
+Columns: SITE QUEUE GRID PROJECT PLUGIN PILOTTYPE; `#` starts a comment; `*`
+in the first four columns matches anything. The row with the most
+non-wildcard matching columns wins; among equals the first in the file.
+PILOTTYPE is TYPE[:WEIGHT][,TYPE[:WEIGHT]...] (no weight means 1), or `-`
+for none.
+"""
+import bisect
+import itertools
+import re
+
+TYPE_RE = re.compile(r"[A-Za-z0-9_.+-]+\Z")
+PLUGIN_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+COLUMNS = "SITE QUEUE GRID PROJECT PLUGIN PILOTTYPE"
+
+
+class TableError(Exception):
+    pass
+
+
+class Row:
+    def __init__(self, lineno, keys, plugin, pilottypes):
+        self.lineno = lineno
+        self.keys = keys  # site, queue, grid, project
+        self.plugin = plugin
+        self.pilottypes = pilottypes
+
+    def score(self, wanted):
+        """Number of non-wildcard columns matching wanted, or -1 on a mismatch."""
+        score = 0
+        for column, (have, want) in enumerate(zip(self.keys, wanted)):
+            if have == "*":
+                continue
+            if want is None:
+                return -1
+            if column == 2:  # grid flavours are case-insensitive
+                have, want = have.lower(), want.lower()
+            if have != want:
+                return -1
+            score += 1
+        return score
+
+
+def parse_pilottypes(spec):
+    """[(type, weight), ...] from TYPE[:WEIGHT],...; [] for `-`."""
+    if spec == "-":
+        return []
+    items = []
+    for part in spec.split(","):
+        name, sep, weight = part.partition(":")
+        if not TYPE_RE.match(name) or name == "-":
+            raise ValueError("invalid pilot type %r" % part)
+        if sep and not weight.isdigit():
+            raise ValueError("invalid weight in %r" % part)
+        items.append((name, int(weight) if sep else 1))
+    if sum(weight for _, weight in items) == 0:
+        raise ValueError("weights of %r add up to zero" % spec)
+    return items
+
+
+def read_table(path):
+    try:
+        with open(path, encoding="utf-8") as table:
+            lines = table.readlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TableError("cannot read lookup table %s: %s" % (path, exc)) from None
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        where = "%s:%d" % (path, lineno)
+        if len(fields) != 6:
+            raise TableError("%s: expected 6 columns (%s), found %d" % (where, COLUMNS, len(fields)))
+        if not PLUGIN_RE.match(fields[4]):
+            raise TableError("%s: invalid plugin name %r" % (where, fields[4]))
+        try:
+            pilottypes = parse_pilottypes(fields[5])
+        except ValueError as exc:
+            raise TableError("%s: %s" % (where, exc)) from None
+        rows.append(Row(lineno, tuple(fields[:4]), fields[4], pilottypes))
+    return rows
+
+
+def best_row(rows, site, queue, grid, project):
+    """The most specific matching row (first of equals), or None."""
+    best, best_score = None, -1
+    for row in rows:
+        score = row.score((site, queue, grid, project))
+        if score > best_score:
+            best, best_score = row, score
+    return best
+
+
+class Picker:
+    """Weighted random choice; the random module is imported only when a choice exists."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+        self.rng = None
+
+    def pick(self, items):
+        """One name from [(name, weight), ...], with probability weight / total."""
+        if len(items) == 1:
+            return items[0][0]
+        if self.rng is None:
+            import random
+
+            self.rng = random.Random(self.seed)
+        totals = list(itertools.accumulate(weight for _, weight in items))
+        ticket = self.rng.randrange(totals[-1])
+        return items[bisect.bisect_right(totals, ticket)][0]

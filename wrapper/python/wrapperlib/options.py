@@ -1,0 +1,140 @@
+"""Stage-two options: stage one's (with their older spellings) plus stage-two ones.
+
+Options a plugin adds (Plugin.add_arguments) are parsed in a second pass;
+whatever neither pass knows is handed to the payload.
+"""
+import argparse
+import os
+import re
+
+from .errors import BAD_OPTION, WrapperError
+from .lookup import parse_pilottypes
+
+GRIDS = ("osg", "egee", "glite", "local", "cloud")
+NAME_RE = re.compile(r"[A-Za-z0-9_.@+:/-]+\Z")
+WORD_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
+URL_RE = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f]*)?\Z")
+PLUGIN_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+SHA256_RE = re.compile(r"[0-9A-Fa-f]{64}\Z")
+RATIO_RE = re.compile(r"[0-9]+(,[0-9]+)*\Z")
+
+# dest, option names (canonical first), help
+STRING_OPTIONS = (
+    ("site", ("--wrappersite", "--pandasite"), "site name (default: the queue)"),
+    ("queue", ("--wrapperqueue", "--pandaqueue", "--wrapperwmsqueue"), "queue (required)"),
+    ("batchqueue", ("--wrapperbatchqueue",), "batch queue"),
+    ("grid", ("--wrappergrid", "--pandagrid"), "OSG, EGEE, gLite, local or cloud (required)"),
+    ("vo", ("--wrappervo", "--pandaproject"), "VO or project"),
+    ("serverurl", ("--wrapperserverurl", "--pandaserverurl"), "server URL pilots are fetched from"),
+    ("tarballurl", ("--wrappertarballurl", "--pandawrappertarballurl"), "stage-two mirrors (stage one)"),
+    ("tarballchecksum", ("--wrappertarballchecksum",), "stage-two sha256 (stage one)"),
+    ("specialcmd", ("--wrapperspecialcmd", "--pandaspecialcmd"), "special command (stage one)"),
+    ("plugin", ("--wrapperplugin", "--pandaplugin"), "plugin, overriding the lookup table"),
+    ("pilottype", ("--wrapperpilottype", "--pandapilottype"), "TYPE[:WEIGHT],..., overriding the lookup table"),
+    ("loglevel", ("--wrapperloglevel", "--pandaloglevel"), "debug or info"),
+    ("purpose", ("--wrapperpurpose",), "purpose label"),
+    ("mode", ("--wrappermode",), "mode label"),
+    ("pilotcodeurl", ("--wrapperpilotcodeurl",), "pilot tarball URL(s), comma list"),
+    ("pilotcoderatio", ("--wrapperpilotcoderatio",), "weights for --wrapperpilotcodeurl"),
+    ("pilotchecksum", ("--wrapperpilotchecksum",), "sha256 the pilot tarball must have"),
+    ("lookuptable", ("--wrapperlookuptable",), "lookup table path (default: next to wrapper.py)"),
+    ("monitorurl", ("--wrappermonitorurl",), "URL receiving JSON state reports"),
+    ("monitormethod", ("--wrappermonitormethod",), "POST (default) or PUT"),
+)
+INT_OPTIONS = (
+    ("seed", "--wrapperseed", None, "random seed for weighted choices (env WRAPPER_SEED)"),
+    ("heartbeat", "--wrapperheartbeat", 300, "seconds between running reports"),
+    ("silencetimeout", "--wrappersilencetimeout", 21600, "kill a payload silent this long; 0: never"),
+    ("killgrace", "--wrapperkillgrace", 30, "seconds between SIGTERM and SIGKILL"),
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """Reports bad options as WrapperError instead of exiting with 2."""
+
+    def error(self, message):
+        raise WrapperError(BAD_OPTION, message)
+
+
+def new_parser():
+    return Parser(prog="wrapper.py", allow_abbrev=False)
+
+
+def common_parser():
+    parser = new_parser()
+    for dest, names, text in STRING_OPTIONS:
+        parser.add_argument(*names, dest=dest, help=text)
+    for dest, name, default, text in INT_OPTIONS:
+        parser.add_argument(name, dest=dest, type=int, default=default, help=text)
+    return parser
+
+
+def parse(argv):
+    """Common options as a namespace, and the arguments left for the plugin."""
+    opts, rest = common_parser().parse_known_args(argv)
+    for key, value in vars(opts).items():
+        if value == "":  # blank template values count as not given
+            setattr(opts, key, None)
+    if opts.seed is None and os.environ.get("WRAPPER_SEED"):
+        try:
+            opts.seed = int(os.environ["WRAPPER_SEED"])
+        except ValueError:
+            raise WrapperError(BAD_OPTION, "WRAPPER_SEED: expects an integer") from None
+    validate(opts)
+    return opts, rest
+
+
+def parse_plugin(plugin_class, opts, rest):
+    """Adds the plugin's own options to opts; returns the arguments left for the payload."""
+    parser = new_parser()
+    plugin_class.add_arguments(parser)
+    plugin_opts, rest = parser.parse_known_args(rest)
+    for key, value in vars(plugin_opts).items():
+        setattr(opts, key, None if value == "" else value)
+    return rest
+
+
+def fail(option, message):
+    raise WrapperError(BAD_OPTION, "%s: %s" % (option, message))
+
+
+def check(opts, dest, option, regex, message, split=False):
+    value = getattr(opts, dest)
+    if value is not None:
+        for item in value.split(",") if split else [value]:
+            if not regex.match(item):
+                fail(option, "%s: %r" % (message, item))
+
+
+def validate(opts):
+    for dest, option in (("queue", "--wrapperqueue"), ("grid", "--wrappergrid")):
+        if getattr(opts, dest) is None:
+            fail(option, "required option missing")
+    if opts.site is None:
+        opts.site = opts.queue
+    if opts.grid.lower() not in GRIDS:
+        fail("--wrappergrid", "unknown grid flavour %r (expected OSG, EGEE, gLite, local or cloud)" % opts.grid)
+    opts.loglevel = opts.loglevel or "info"
+    if opts.loglevel not in ("debug", "info"):
+        fail("--wrapperloglevel", "unknown log level %r (expected debug or info)" % opts.loglevel)
+    opts.monitormethod = (opts.monitormethod or "POST").upper()
+    if opts.monitormethod not in ("POST", "PUT"):
+        fail("--wrappermonitormethod", "expected POST or PUT")
+    for dest in ("site", "queue", "batchqueue", "vo"):
+        check(opts, dest, "--wrapper" + dest, NAME_RE, "invalid name")
+    for dest in ("purpose", "mode"):
+        check(opts, dest, "--wrapper" + dest, WORD_RE, "invalid value")
+    for dest in ("serverurl", "tarballurl", "pilotcodeurl", "monitorurl"):
+        check(opts, dest, "--wrapper" + dest, URL_RE, "not an http(s) URL", split=dest != "monitorurl")
+    for dest in ("tarballchecksum", "pilotchecksum"):
+        check(opts, dest, "--wrapper" + dest, SHA256_RE, "expects a sha256 as 64 hex digits")
+    check(opts, "plugin", "--wrapperplugin", PLUGIN_RE, "invalid plugin name")
+    check(opts, "pilotcoderatio", "--wrapperpilotcoderatio", RATIO_RE, "expects WEIGHT[,WEIGHT...]")
+    if opts.pilottype is not None:
+        try:
+            parse_pilottypes(opts.pilottype)
+        except ValueError as exc:
+            fail("--wrapperpilottype", str(exc))
+    for dest, name, _, _ in INT_OPTIONS[1:]:
+        if getattr(opts, dest) < 0:
+            fail(name, "must not be negative")

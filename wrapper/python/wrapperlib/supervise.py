@@ -1,0 +1,123 @@
+"""Payload supervision: relay its output, forward signals to it, and kill it
+when it has been silent too long."""
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+from .errors import SILENT
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class Interrupted(Exception):
+    """A signal arrived while no payload was running: the wrapper stops."""
+
+    def __init__(self, signum):
+        super().__init__("interrupted by signal %d" % signum)
+        self.signum = signum
+
+
+def exit_code(returncode):
+    """Shell convention: 128+N for a process killed by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def signal_pgroup(pid, signum):
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+class Supervisor:
+    def __init__(self, log):
+        self.log = log
+        self.payload = None
+        self.starting = False
+        self.received = []
+
+    def install(self):
+        for signum in FORWARDED:
+            signal.signal(signum, self.on_signal)
+
+    def on_signal(self, signum, frame):
+        # No logging here: a handler writing to stderr can interrupt another write.
+        self.received.append(signum)
+        if self.payload is not None:
+            signal_pgroup(self.payload.pid, signum)
+        elif not self.starting:
+            raise Interrupted(signum)
+
+    def run(self, argv, cwd=None, env=None, silence=0, grace=30, tick=None, tick_every=0):
+        """Runs argv to its end and returns its exit code, or SILENT after killing
+        it for `silence` seconds without output (0: never). tick() is called
+        every tick_every seconds while it runs."""
+        pending = len(self.received)
+        self.starting = True  # a signal now is forwarded once the payload exists
+        try:
+            # Own session: a signal reaches the payload's whole process tree,
+            # and only through us.
+            payload = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        finally:
+            self.starting = False
+        self.payload = payload
+        self.log.info("payload started (pid %d): %s" % (payload.pid, " ".join(argv)))
+        for signum in self.received[pending:]:
+            signal_pgroup(payload.pid, signum)
+        try:
+            return self._watch(payload, silence, grace, tick, tick_every)
+        finally:
+            self.payload = None
+            payload.stdout.close()
+            forwarded = self.received[pending:]
+            if forwarded:
+                names = ", ".join(signal.Signals(s).name for s in forwarded)
+                self.log.info("forwarded to the payload: %s" % names)
+
+    def _watch(self, payload, silence, grace, tick, tick_every):
+        out = sys.stdout.buffer
+        fd = payload.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        last_output = time.monotonic()
+        next_tick = last_output + tick_every if tick and tick_every else None
+        reading = True
+        while True:
+            now = time.monotonic()
+            if silence and now - last_output >= silence:
+                self.log.error("payload silent for %ds: killing it" % silence)
+                self._kill(payload, grace)
+                return SILENT
+            if next_tick is not None and now >= next_tick:
+                tick()
+                next_tick = now + tick_every
+            deadlines = [t for t in (silence and last_output + silence, next_tick) if t]
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            if reading:
+                if poller.poll(None if timeout is None else timeout * 1000):
+                    data = os.read(fd, 65536)
+                    if data:
+                        out.write(data)
+                        out.flush()
+                        last_output = time.monotonic()
+                    else:
+                        reading = False
+            else:
+                try:
+                    return exit_code(payload.wait(timeout))
+                except subprocess.TimeoutExpired:
+                    pass
+
+    def _kill(self, payload, grace):
+        signal_pgroup(payload.pid, signal.SIGTERM)
+        try:
+            payload.wait(grace)
+        except subprocess.TimeoutExpired:
+            signal_pgroup(payload.pid, signal.SIGKILL)
+            payload.wait()
