@@ -52,5 +52,7 @@ def find_entry(directory, entry):
         candidates.append(os.path.join(directory, subdirectories[0], entry))
     for path in candidates:
         if os.path.isfile(path):
+            if not os.access(path, os.X_OK) and not entry.endswith(".py"):
+                raise WrapperError(DOWNLOAD, "pilot entry %s is not executable" % entry)
             return path
     raise WrapperError(DOWNLOAD, "pilot tarball has no %s" % entry)

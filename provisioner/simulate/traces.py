@@ -1,0 +1,227 @@
+"""Job traces: the Standard Workload Format, ``condor_history -json`` and a simple CSV.
+
+Every format becomes a list of ``Job`` sorted by submit time, times relative to the
+first submit. A bad line is reported as ``file:line: reason`` and skipped; a trace
+with no usable job is an error.
+"""
+import csv
+import gzip
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from provisioner.errors import ProvisionerError
+
+DEFAULT_MEMORY = 2048  # MB per job when a trace does not say
+
+
+class TraceError(ProvisionerError):
+    """A trace that cannot be used at all."""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    submit: float  # seconds from the trace start
+    runtime: float  # seconds
+    cpus: int = 1
+    memory: int = DEFAULT_MEMORY  # MB
+    queue: Optional[str] = None  # the wmsqueue it targets; None: the first queue
+
+
+def _open(path: str) -> str:
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rt") as fh:
+                return fh.read()
+        with open(path) as fh:
+            return fh.read()
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise TraceError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def detect(path: str) -> str:
+    name = path[:-3] if path.endswith(".gz") else path
+    ext = os.path.splitext(name)[1].lower()
+    if ext == ".swf":
+        return "swf"
+    if ext in (".json", ".jsonl"):
+        return "condor"
+    if ext == ".csv":
+        return "csv"
+    raise TraceError(f"{path}: unknown trace format (use .swf, .json/.jsonl or .csv, optionally .gz)")
+
+
+def load(path: str, fmt: Optional[str] = None) -> Tuple[List[Job], List[str]]:
+    """(jobs, problems). Raises TraceError when nothing is usable."""
+    fmt = fmt or detect(path)
+    parser = {"swf": parse_swf, "condor": parse_condor_history, "csv": parse_csv}.get(fmt)
+    if parser is None:
+        raise TraceError(f"{path}: unknown trace format {fmt!r}")
+    jobs, problems = parser(_open(path), path)
+    if not jobs:
+        detail = f" ({len(problems)} bad lines, first: {problems[0]})" if problems else ""
+        raise TraceError(f"{path}: no usable job in the trace{detail}")
+    return normalise(jobs), problems
+
+
+def normalise(jobs: List[Job]) -> List[Job]:
+    """Sorted by submit time, the first at 0, ids renumbered in that order."""
+    jobs = sorted(jobs, key=lambda j: (j.submit, j.id))
+    t0 = jobs[0].submit
+    return [Job(i, j.submit - t0, j.runtime, j.cpus, j.memory, j.queue) for i, j in enumerate(jobs)]
+
+
+# SWF 2.2 fields (1-based in the standard): 2 submit, 4 run time, 5 allocated
+# processors, 7 used memory (KB per processor), 8 requested processors,
+# 10 requested memory (KB per processor); -1 means unknown.
+_SWF_FIELDS = 18
+
+
+def parse_swf(text: str, path: str = "<swf>") -> Tuple[List[Job], List[str]]:
+    jobs, problems = [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        fields = line.split()
+        if len(fields) != _SWF_FIELDS:
+            problems.append(f"{path}:{lineno}: expected {_SWF_FIELDS} fields, got {len(fields)}")
+            continue
+        try:
+            f = [float(x) for x in fields]
+        except ValueError:
+            bad = next(x for x in fields if not _is_number(x))
+            problems.append(f"{path}:{lineno}: {bad!r} is not a number")
+            continue
+        submit, runtime = f[1], f[3]
+        procs = f[4] if f[4] > 0 else f[7]
+        if submit < 0:
+            problems.append(f"{path}:{lineno}: submit time unknown")
+            continue
+        if runtime < 0:
+            problems.append(f"{path}:{lineno}: run time unknown")
+            continue
+        if procs <= 0:
+            problems.append(f"{path}:{lineno}: processor count unknown")
+            continue
+        per_proc_kb = f[9] if f[9] > 0 else f[6]
+        memory = int(per_proc_kb * procs / 1024) if per_proc_kb > 0 else DEFAULT_MEMORY * int(procs)
+        jobs.append(Job(int(f[0]), submit, runtime, int(procs), max(1, memory)))
+    return jobs, problems
+
+
+def _is_number(x: str) -> bool:
+    try:
+        float(x)
+        return True
+    except ValueError:
+        return False
+
+
+def parse_condor_history(text: str, path: str = "<history>") -> Tuple[List[Job], List[str]]:
+    """``condor_history -json`` (one JSON array) or ``-jsonl`` (one ad per line)."""
+    jobs, problems = [], []
+    for lineno, ad in _json_ads(text, path, problems):
+        if not isinstance(ad, dict):
+            problems.append(f"{path}:{lineno}: not a job ad")
+            continue
+        job, reason = _history_job(ad, len(jobs))
+        if job is None:
+            problems.append(f"{path}:{lineno}: {reason}")
+        else:
+            jobs.append(job)
+    return jobs, problems
+
+
+def _json_ads(text, path, problems):
+    """(line, ad) pairs; a JSON syntax error is reported and, in JSON lines, skipped."""
+    decoder = json.JSONDecoder()
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        pos = text.index("[") + 1
+        while True:
+            while pos < len(text) and text[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= len(text) or text[pos] == "]":
+                return
+            lineno = text.count("\n", 0, pos) + 1
+            try:
+                ad, pos = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{path}:{text.count(chr(10), 0, exc.pos) + 1}: not valid JSON ({exc.msg});"
+                                " the rest of the file is ignored")
+                return
+            yield lineno, ad
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{lineno}: not valid JSON ({exc.msg})")
+
+
+def _num(ad, key):
+    v = ad.get(key)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _history_job(ad, index):
+    qdate = _num(ad, "QDate")
+    if qdate is None:
+        return None, "no QDate"
+    start, end = _num(ad, "JobStartDate"), _num(ad, "CompletionDate")
+    if start and end and end >= start:
+        runtime = end - start
+    else:
+        runtime = _num(ad, "RemoteWallClockTime")
+    if runtime is None or runtime < 0:
+        return None, "no run time (CompletionDate - JobStartDate or RemoteWallClockTime)"
+    cpus = _num(ad, "RequestCpus") or 1
+    memory = _num(ad, "RequestMemory") or DEFAULT_MEMORY  # an expression string falls back too
+    cid, pid = _num(ad, "ClusterId"), _num(ad, "ProcId")
+    jid = int(cid * 100000 + (pid or 0)) if cid is not None else index
+    return Job(jid, float(qdate), float(runtime), max(1, int(cpus)), max(1, int(memory))), None
+
+
+_CSV_COLUMNS = {"submit": ("submit", "submit_time", "qdate"), "runtime": ("runtime", "run_time", "duration"),
+                "cpus": ("cpus", "requestcpus", "processors"), "memory": ("memory", "requestmemory", "memory_mb"),
+                "queue": ("queue", "wmsqueue")}
+
+
+def parse_csv(text: str, path: str = "<csv>") -> Tuple[List[Job], List[str]]:
+    """A header line naming at least submit and runtime (seconds); cpus, memory (MB), queue optional."""
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if header is None:
+        return [], []
+    names = [h.strip().lower() for h in header]
+    col = {}
+    for key, aliases in _CSV_COLUMNS.items():
+        col[key] = next((names.index(a) for a in aliases if a in names), None)
+    if col["submit"] is None or col["runtime"] is None:
+        return [], [f"{path}:1: header must name submit and runtime columns, got {','.join(header)}"]
+    jobs, problems = [], []
+    for lineno, row in enumerate(rows, 2):
+        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+            continue
+        if len(row) < len(names):
+            problems.append(f"{path}:{lineno}: expected {len(names)} columns, got {len(row)}")
+            continue
+        try:
+            submit = float(row[col["submit"]])
+            runtime = float(row[col["runtime"]])
+            cpus = int(row[col["cpus"]]) if col["cpus"] is not None else 1
+            memory = int(float(row[col["memory"]])) if col["memory"] is not None else DEFAULT_MEMORY
+        except ValueError as exc:
+            problems.append(f"{path}:{lineno}: {exc}")
+            continue
+        if submit < 0 or runtime < 0 or cpus < 1 or memory < 1:
+            problems.append(f"{path}:{lineno}: negative time or non-positive cpus/memory")
+            continue
+        queue = row[col["queue"]].strip() or None if col["queue"] is not None else None
+        jobs.append(Job(len(jobs), submit, runtime, cpus, memory, queue))
+    return jobs, problems

@@ -1,0 +1,93 @@
+"""`provisioner wrapper pack`: the stage-two tarball of the pilot wrapper.
+
+The tarball (wrapper.py, wrapperlib/, plugins/, lookuptable.conf) is
+reproducible: sorted entries, fixed mtime/owner/modes and a gzip header
+without time or name, so the same sources always give the same sha256, which
+stage one checks (--wrappertarballchecksum).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+MTIME = 946684800  # 2000-01-01: any fixed time will do, but some tars warn about 0
+TARBALL = "wrapper.tar.gz"
+
+
+def wrapper_root() -> Path:
+    """The source checkout holding wrapper/python and lookuptable.conf."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "wrapper" / "python" / "wrapper.py").is_file() and (root / "lookuptable.conf").is_file():
+        return root
+    raise FileNotFoundError(
+        f"pilot wrapper sources not found under {root} (wrapper/python/wrapper.py, lookuptable.conf): "
+        "`provisioner wrapper pack` runs from a source checkout")
+
+
+def members(root: Path) -> list[tuple[str, Path]]:
+    """(name in the tarball, source path), sorted by name; directories included."""
+    stage_two = root / "wrapper" / "python"
+    found = [("lookuptable.conf", root / "lookuptable.conf")]
+    for path in stage_two.rglob("*"):
+        relative = path.relative_to(stage_two)
+        if any(part.startswith((".", "__pycache__")) for part in relative.parts):
+            continue
+        if path.is_dir() or path.suffix == ".py":
+            found.append((relative.as_posix(), path))
+    return sorted(found)
+
+
+def _tarinfo(name: str, path: Path) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mtime = MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if path.is_dir():
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+    else:
+        info.size = path.stat().st_size
+        info.mode = 0o755 if name == "wrapper.py" else 0o644
+    return info
+
+
+def pack(out_dir: str) -> tuple[str, str]:
+    """Writes out_dir/wrapper.tar.gz; returns its path and sha256 (hex)."""
+    raw = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as zipped:
+        with tarfile.open(fileobj=zipped, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name, path in members(wrapper_root()):
+                info = _tarinfo(name, path)
+                if info.isdir():
+                    tar.addfile(info)
+                else:
+                    with path.open("rb") as data:
+                        tar.addfile(info, data)
+    data = raw.getvalue()
+    os.makedirs(out_dir, exist_ok=True)
+    target = os.path.join(out_dir, TARBALL)
+    partial = target + ".partial"
+    with open(partial, "wb") as out:
+        out.write(data)
+    os.replace(partial, target)  # never leave a half-written tarball under the served name
+    return target, hashlib.sha256(data).hexdigest()
+
+
+def cmd_pack(args) -> int:
+    path, digest = pack(args.out)
+    print(path)
+    print(digest)
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Adds `wrapper pack [--out DIR]` to the CLI's subcommands."""
+    wrapper = subparsers.add_parser("wrapper", help="pilot wrapper tools")
+    actions = wrapper.add_subparsers(dest="wrapper_command", required=True)
+    packer = actions.add_parser("pack", help="build the reproducible stage-two tarball; prints its path and sha256")
+    packer.add_argument("--out", default=".", help="directory for wrapper.tar.gz (default: current)")
+    packer.set_defaults(func=cmd_pack)

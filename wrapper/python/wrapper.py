@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Pilot wrapper, stage two: choose a plugin and pilot type from the lookup
+table (or the options) and run the plugin's steps.
+
+Standard library only (it runs on worker nodes), and lean imports because
+every pilot pays for them. Options, lookup rules and exit codes: docs/wrapper.md.
+"""
+import os
+import sys
+import time
+
+import plugins
+from wrapperlib import lookup, options
+from wrapperlib.errors import INTERNAL, LOOKUP, PYTHON_TOO_OLD, WrapperError, meaning
+from wrapperlib.log import Log, redacted
+from wrapperlib.supervise import Interrupted, Supervisor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STEPS = ("validate", "setup", "download")
+
+
+def choose(opts, picker, log):
+    """(plugin name, pilot type or None): the lookup table's best row, overridden
+    by --wrapperplugin / --wrapperpilottype."""
+    plugin, pilottypes = opts.plugin, None
+    if opts.pilottype:
+        pilottypes = lookup.parse_pilottypes(opts.pilottype)
+    if plugin is None or pilottypes is None:
+        path = opts.lookuptable or os.path.join(HERE, "lookuptable.conf")
+        try:
+            row = lookup.best_row(lookup.read_table(path), opts.site, opts.queue, opts.grid, opts.vo)
+        except lookup.TableError as exc:
+            raise WrapperError(LOOKUP, str(exc)) from None
+        if row is None and plugin is None:
+            raise WrapperError(LOOKUP, "no row of %s matches site=%s queue=%s grid=%s project=%s" % (
+                path, opts.site, opts.queue, opts.grid, opts.vo))
+        if row is not None:
+            log.info("lookup table %s line %d: plugin %s" % (path, row.lineno, row.plugin))
+            plugin = plugin or row.plugin
+            pilottypes = row.pilottypes if pilottypes is None else pilottypes
+    pilottype = picker.pick(pilottypes) if pilottypes else None
+    return plugin, pilottype
+
+
+def run_plugin(plugin, log):
+    """Calls the plugin's steps in order; report and cleanup run whatever happened."""
+    try:
+        for step in STEPS:
+            getattr(plugin, step)()
+        code = plugin.execute()
+    except WrapperError as exc:
+        log.error(exc.message)
+        code = exc.code
+    except Interrupted as exc:
+        log.error(str(exc))
+        code = 128 + exc.signum
+    except Exception:  # a plugin bug must still reach report and cleanup
+        import traceback
+
+        log.error("internal error:\n" + traceback.format_exc())
+        code = INTERNAL
+    try:
+        plugin.report(code)
+    finally:
+        plugin.cleanup()
+    return code
+
+
+def main(argv=None):
+    if sys.version_info < (3, 8):
+        sys.stderr.write("wrapper.py: error: needs Python 3.8 or later\n")
+        return PYTHON_TOO_OLD
+    argv = sys.argv[1:] if argv is None else argv
+    started = time.monotonic()
+    log = Log()
+    supervisor = Supervisor(log)
+    supervisor.install()
+    facts = {"site": None, "queue": None, "plugin": None, "pilottype": None}
+    try:
+        opts, rest = options.parse(argv)
+        log.set_level(opts.loglevel)
+        log.debug("options: " + " ".join(redacted(argv)))
+        facts.update(site=opts.site, queue=opts.queue)
+        picker = lookup.Picker(opts.seed)
+        name, pilottype = choose(opts, picker, log)
+        facts.update(plugin=name, pilottype=pilottype)
+        plugin_class = plugins.load(name)
+        args = options.parse_plugin(plugin_class, opts, rest)
+        plugin = plugin_class(opts, args, pilottype, log, picker, supervisor)
+        code = run_plugin(plugin, log)
+    except WrapperError as exc:
+        log.error(exc.message)
+        code = exc.code
+    except Interrupted as exc:
+        log.error(str(exc))
+        code = 128 + exc.signum
+    log.info("summary: site=%s queue=%s plugin=%s pilottype=%s exit=%d (%s) duration=%.2fs" % (
+        facts["site"], facts["queue"], facts["plugin"], facts["pilottype"], code, meaning(code),
+        time.monotonic() - started))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
