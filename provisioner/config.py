@@ -24,7 +24,10 @@ FACTORY_OPTIONS = {
     "baselogdir": Option("str", "logs", help="pilot logs, relative to this file"),
     "baselogdirurl": Option("str", None, help="URL where baselogdir is served"),
     "statedir": Option("str", None, help="ledger directory (default: baselogdir)"),
-    "monitorurl": Option("str", None),
+    "monitorurl": Option("str", None, help="APF monitor (apfmon) REST endpoint"),
+    "logserver.enabled": Option("bool", False, help="serve status page, metrics and pilot logs"),
+    "logserver.address": Option("str", "127.0.0.1"),
+    "logserver.port": Option("int", 25880, minimum=0),
     "maxperfactory.maximum": Option("int", None, minimum=0),
     "enablequeues": Option("bool", True),
     "factoryadminemail": Option("str", None),
@@ -34,7 +37,7 @@ FACTORY_OPTIONS = {
 # APF factory options that have no meaning here; accepted so old files load.
 FACTORY_IGNORED = re.compile(
     r"^(authconf|monitorconf|proxyconf|mappingsconf|logconf|factorysmtpserver|factoryminemaillevel"
-    r"|factoryusername|versiontag|cleanlogs\..*|logserver\..*|wmsstatus\..*|batchstatus\..*"
+    r"|factoryusername|versiontag|cleanlogs\..*|logserver\.index|logserver\.allowrobots|wmsstatus\..*|batchstatus\..*"
     r"|config\..*|factory\.checkorphans)$")
 
 QUEUE_OPTIONS = {

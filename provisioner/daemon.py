@@ -20,6 +20,21 @@ def ledger_path(cfg) -> str:
     return os.path.join(cfg.state_dir, "ledger.sqlite")
 
 
+def monitors_for(cfg) -> list:
+    out = []
+    if cfg.monitor_url:
+        from provisioner.monitor.apfmon import APFMon
+
+        out.append(APFMon(cfg.monitor_url, cfg.factory_id, cfg.queues, cfg.options["factoryadminemail"],
+                          cfg.log_url))
+    if cfg.options["logserver.enabled"]:
+        from provisioner.monitor.web import WebMonitor
+
+        out.append(WebMonitor(cfg.factory_id, cfg.log_dir, cfg.options["logserver.address"],
+                              cfg.options["logserver.port"]))
+    return out
+
+
 class Daemon:
     def __init__(self, conf_path, cfg, make_services, once=False, dry_run=False):
         self.conf_path, self.cfg = conf_path, cfg
@@ -28,7 +43,8 @@ class Daemon:
         self.services = make_services(cfg)
         # A dry run leaves no trace, not even an empty ledger.
         self.ledger = Ledger(None if dry_run else ledger_path(cfg), cfg.factory_id)
-        self.factory = Factory(cfg, self.services, self.ledger)
+        self.monitors = [] if dry_run else monitors_for(cfg)
+        self.factory = Factory(cfg, self.services, self.ledger, self.monitors)
         self.wake = threading.Event()
         self.stopping = False
         self.reloading = False
@@ -45,7 +61,7 @@ class Daemon:
         self.reloading = False
         try:
             cfg = configmod.load(self.conf_path)
-            factory = Factory(cfg, self.make_services(cfg), self.ledger)
+            factory = Factory(cfg, self.make_services(cfg), self.ledger, self.monitors)
         except ConfigErrors as exc:
             for line in str(exc).splitlines():
                 log.error("reload refused, keeping the running configuration: %s", line)
@@ -59,6 +75,8 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._on_hup)
         log.info("factory %s started with %d queues (pid %d)", self.cfg.factory_id, len(self.factory.queues),
                  os.getpid())
+        for monitor in self.monitors:
+            monitor.start()
         cycles = 0
         while True:
             if self.reloading:
@@ -73,6 +91,8 @@ class Daemon:
             self.wake.clear()
             if self.stopping:
                 break
+        for monitor in self.monitors:
+            monitor.stop()
         log.info("factory %s stopped after %d cycles", self.cfg.factory_id, cycles)
         self.ledger.close()
         return 0

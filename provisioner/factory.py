@@ -16,8 +16,9 @@ log = logging.getLogger("provisioner")
 
 
 class Factory:
-    def __init__(self, config: FactoryConfig, services, ledger):
+    def __init__(self, config: FactoryConfig, services, ledger, monitors=()):
         self.config, self.services, self.ledger = config, services, ledger
+        self.monitors = list(monitors)
         self.queues: List[Queue] = [Queue(q, services) for q in config.enabled_queues]
         problems = []
         for q in self.queues:
@@ -78,6 +79,12 @@ class Factory:
             if not dry_run:
                 self.ledger.record_decision(d)
             decisions.append(d)
+        if not dry_run:
+            for monitor in self.monitors:
+                try:
+                    monitor.on_cycle(now, decisions)
+                except Exception:  # a monitor must never stop the factory
+                    log.exception("monitor %s failed", monitor.name)
         return decisions
 
 

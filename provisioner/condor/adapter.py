@@ -1,7 +1,8 @@
 """The only place that talks to real HTCondor daemons, through htcondor2.
 
-Everything else receives an object with ``schedd(name, pool)`` and
-``collector(pool)``; the emulator in ``emulator.py`` offers the same two calls.
+Everything else receives an object with ``schedd(name, pool)``,
+``collector(pool)`` and ``drain(machine, pool, reason)``; the emulator in
+``emulator.py`` offers the same calls.
 """
 
 
@@ -20,3 +21,8 @@ class HTCondor:
 
     def collector(self, pool=None):
         return self._h.Collector(pool)
+
+    def drain(self, machine, pool=None, reason=None):
+        """Gracefully drain the startd of ``machine``: running jobs finish, no new ones start."""
+        ad = self._h.Collector(pool).locate(self._h.DaemonType.Startd, machine)
+        return self._h.Startd(ad).drainJobs(self._h.DrainType.Graceful, reason=reason)

@@ -5,7 +5,8 @@ constraint with the real ``classad2`` and projects; ``submit`` takes a real
 ``htcondor2.Submit`` and turns it into the real job ads with htcondor's v1
 ``Submit.jobs()`` (no schedd needed); ``act`` and ``edit`` change those ads.
 Job state changes (start, finish, hold) are driven by the caller: a test, the
-simulator or the demo. Machines (startd ads) live in the collector.
+simulator or the demo. Machines (startd ads) live in the collector; ``drain``
+marks a startd draining as ``HTCondor.drain`` does for a real one.
 """
 import itertools
 import warnings
@@ -185,6 +186,19 @@ class Pool:
 
     def collector(self, pool: Optional[str] = None) -> Collector:
         return self._collector
+
+    def drain(self, machine: str, pool: Optional[str] = None, reason: Optional[str] = None) -> str:
+        """A graceful drain of one startd (by ``Machine`` or ``Name``), as ``HTCondor.drain``."""
+        ads = [ad for ad in self.machines.values() if machine in (ad.get("Machine"), ad.get("Name"))]
+        if not ads:
+            raise htcondor2.HTCondorException(f"Unable to locate startd {machine!r}")
+        now = int(self.clock.now())
+        for ad in ads:
+            ad["Draining"], ad["DrainReason"] = True, reason or ""
+            busy = ad.get("Activity") in ("Busy", "Retiring")
+            ad["State"], ad["Activity"] = ("Claimed", "Retiring") if busy else ("Drained", "Idle")
+            ad["EnteredCurrentState"] = now
+        return f"drain-{machine}-{now}"
 
     def on_remove(self, schedd: Schedd, ad) -> None:
         self.removed.append(ad)

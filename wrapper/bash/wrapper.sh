@@ -42,7 +42,7 @@ log() {  # level message
     if [ "$1" = debug ] && [ "$LOGLEVEL" != debug ]; then
         return 0
     fi
-    printf '%(%Y-%m-%dT%H:%M:%S)T wrapper.sh %s: %s\n' -1 "${1^^}" "$2" >&2
+    printf '%(%Y-%m-%dT%H:%M:%S%z)T wrapper.sh %s: %s\n' -1 "${1^^}" "$2" >&2
 }
 
 die() {  # exit-code message
@@ -223,7 +223,9 @@ grid_setup() {
 run_special() {
     [ "${#SPECIAL[@]}" -gt 0 ] || return 0
     log info "running special command: ${SPECIAL[*]}"
-    "${SPECIAL[@]}" || die 68 "$(spelled specialcmd) failed (exit $?)"
+    local status=0
+    "${SPECIAL[@]}" || status=$?
+    [ "$status" -eq 0 ] || die 68 "$(spelled specialcmd) failed (exit $status)"
 }
 
 # Checked after the grid setup and special command because those may put
@@ -241,8 +243,9 @@ check_programs() {
         command -v "$p" >/dev/null || missing+=("$p")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
-        local IFS=,
-        die 65 "missing required program(s): ${missing[*]//,/, }"
+        local list
+        printf -v list '%s, ' "${missing[@]}"
+        die 65 "missing required program(s): ${list%, }"
     fi
 }
 

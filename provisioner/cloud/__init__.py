@@ -1,0 +1,1 @@
+"""Cloud elasticity shared by the VM targets: sizing, lifecycle, drain, retry, user-data."""

@@ -1,0 +1,123 @@
+"""How many VMs the idle jobs need: first-fit-decreasing packing into instance types.
+
+A queue lists its instance types in preference order. Jobs, largest first, go
+into the first open VM with room, else open a VM of the first type that can hold
+them; jobs that fit no type are reported, not counted.
+Jobs are grouped by shape first, so 100,000 idle jobs of a few shapes pack in
+time proportional to shapes x VMs, not jobs x VMs.
+"""
+import math
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+# cores, memory (MB), gpus, on-demand price per hour (USD, indicative)
+CATALOGUE = {
+    "t3.medium": (2, 4096, 0, 0.0416), "t3.large": (2, 8192, 0, 0.0832), "t3.xlarge": (4, 16384, 0, 0.1664),
+    "m5.large": (2, 8192, 0, 0.096), "m5.xlarge": (4, 16384, 0, 0.192), "m5.2xlarge": (8, 32768, 0, 0.384),
+    "m5.4xlarge": (16, 65536, 0, 0.768), "m5.8xlarge": (32, 131072, 0, 1.536),
+    "m6i.large": (2, 8192, 0, 0.096), "m6i.xlarge": (4, 16384, 0, 0.192), "m6i.2xlarge": (8, 32768, 0, 0.384),
+    "c5.large": (2, 4096, 0, 0.085), "c5.xlarge": (4, 8192, 0, 0.17), "c5.2xlarge": (8, 16384, 0, 0.34),
+    "c5.4xlarge": (16, 32768, 0, 0.68), "c5.9xlarge": (36, 73728, 0, 1.53),
+    "r5.large": (2, 16384, 0, 0.126), "r5.xlarge": (4, 32768, 0, 0.252), "r5.2xlarge": (8, 65536, 0, 0.504),
+    "g4dn.xlarge": (4, 16384, 1, 0.526), "g4dn.12xlarge": (48, 196608, 4, 3.912),
+    "p3.2xlarge": (8, 62464, 1, 3.06),
+}
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    name: str
+    cpus: int
+    memory: int  # MB
+    gpus: int = 0
+    price: float = 0.0
+
+    def fits(self, shape: Tuple[int, int, int]) -> bool:
+        return shape[0] <= self.cpus and shape[1] <= self.memory and shape[2] <= self.gpus
+
+
+def parse_spec(name: str, text: str) -> InstanceType:
+    """``cpus=8 memory=32768 gpus=1 price=0.4`` -> InstanceType; ValueError on a bad spec."""
+    values = {}
+    for word in text.replace(",", " ").split():
+        key, sep, value = word.partition("=")
+        if not sep or key not in ("cpus", "memory", "gpus", "price"):
+            raise ValueError(f"expected cpus=N memory=MB [gpus=N] [price=USD], got {word!r}")
+        values[key] = float(value) if key == "price" else int(value)
+    if "cpus" not in values or "memory" not in values:
+        raise ValueError("cpus= and memory= are required")
+    return InstanceType(name, values["cpus"], values["memory"], values.get("gpus", 0), values.get("price", 0.0))
+
+
+def resolve(names: Sequence[str], specs: Dict[str, str]) -> List[InstanceType]:
+    """Instance types from the queue's specs, else the catalogue; ValueError names the unknown one."""
+    out = []
+    for name in names:
+        if name in specs:
+            out.append(parse_spec(name, specs[name]))
+        elif name in CATALOGUE:
+            out.append(InstanceType(name, *CATALOGUE[name]))
+        else:
+            raise ValueError(f"unknown instance type {name!r}: give its size as instance_type.{name} = "
+                             f"cpus=N memory=MB")
+    return out
+
+
+def _number(ad, attr, default):
+    try:
+        value = ad.eval(attr) if hasattr(ad, "eval") else ad.get(attr, default)
+    except Exception:  # an expression that does not evaluate outside a match
+        return default
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def shape(ad) -> Tuple[int, int, int]:
+    """(cpus, memory MB, gpus) a job asks for; HTCondor's defaults where unset."""
+    return (math.ceil(_number(ad, "RequestCpus", 1)), math.ceil(_number(ad, "RequestMemory", 1)),
+            math.ceil(_number(ad, "RequestGpus", 0)))
+
+
+@dataclass
+class Packing:
+    vms: Dict[str, int] = field(default_factory=dict)  # instance type -> VMs needed
+    unfit: int = 0  # jobs no configured type can hold
+
+    @property
+    def total(self) -> int:
+        return sum(self.vms.values())
+
+
+def pack(jobs: Iterable, types: Sequence[InstanceType]) -> Packing:
+    shapes: Dict[Tuple[int, int, int], int] = {}
+    for ad in jobs:
+        s = shape(ad)
+        shapes[s] = shapes.get(s, 0) + 1
+    return pack_shapes(shapes, types)
+
+
+def pack_shapes(shapes: Dict[Tuple[int, int, int], int], types: Sequence[InstanceType]) -> Packing:
+    out = Packing()
+    bins: Dict[str, List[List[int]]] = {t.name: [] for t in types}  # free [cpus, memory, gpus] per VM
+    for s in sorted(shapes, reverse=True):  # decreasing: gpus-free shapes sort by cpus, then memory
+        count = shapes[s]
+        t = next((t for t in types if t.fits(s)), None)
+        if t is None:
+            out.unfit += count
+            continue
+        for free in (free for typed in bins.values() for free in typed):  # first fit over open VMs
+            if count == 0:
+                break
+            k = min([count] + [free[i] // s[i] for i in range(3) if s[i]])
+            if k > 0:
+                for i in range(3):
+                    free[i] -= k * s[i]
+                count -= k
+        if count:
+            per_vm = min([count] + [(t.cpus, t.memory, t.gpus)[i] // s[i] for i in range(3) if s[i]])
+            full, rest = divmod(count, per_vm)
+            new = full + (1 if rest else 0)
+            for i in range(new):
+                n = per_vm if i < full else rest
+                bins[t.name].append([t.cpus - n * s[0], t.memory - n * s[1], t.gpus - n * s[2]])
+    out.vms = {name: len(b) for name, b in bins.items() if b}
+    return out

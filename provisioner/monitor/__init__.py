@@ -1,0 +1,1 @@
+"""Monitors: told of every cycle's decisions (APF "monitor" plugins)."""

@@ -1,0 +1,17 @@
+"""A monitor hears every cycle's decisions; it must never stop the factory."""
+from typing import List
+
+from provisioner.status import Decision
+
+
+class Monitor:
+    name = ""
+
+    def start(self) -> None:
+        """Called once before the first cycle."""
+
+    def on_cycle(self, now: float, decisions: List[Decision]) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Called once when the factory stops."""

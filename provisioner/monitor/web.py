@@ -1,0 +1,204 @@
+"""The factory's own web server: a status page with plots, Prometheus metrics, pilot logs.
+
+``/`` status page (one row per queue, a plot per queue), ``/metrics`` Prometheus
+exposition, ``/status.json``, ``/plot/<queue>.png``, ``/logs/...`` the pilot log
+directory (baseLogDir) and nothing above it. Only logs are served from disk:
+configuration and credentials never live under baseLogDir.
+"""
+import html
+import io
+import json
+import logging
+import os
+import posixpath
+import threading
+import time
+import urllib.parse
+from collections import defaultdict, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+from provisioner.monitor.base import Monitor
+
+log = logging.getLogger("provisioner")
+
+HISTORY = 2880  # decisions kept per queue for plots (two days of one-minute cycles)
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        labels = ["queue"]
+        self.idle = Gauge("provisioner_idle_jobs", "Idle jobs waiting for the queue", labels, registry=self.registry)
+        self.pending = Gauge("provisioner_pending_pilots", "Pilots or VMs submitted, not yet running", labels,
+                             registry=self.registry)
+        self.running = Gauge("provisioner_running_pilots", "Pilots or VMs running", labels, registry=self.registry)
+        self.decision = Gauge("provisioner_last_decision", "Last policy result (+submit, -retire)", labels,
+                              registry=self.registry)
+        self.actions = Counter("provisioner_actions", "Pilots or VMs acted on", ["queue", "action"],
+                               registry=self.registry)
+        self.skips = Counter("provisioner_skipped_cycles", "Cycles skipped (status unavailable)", labels,
+                             registry=self.registry)
+        self.failures = Counter("provisioner_failed_actions", "Submits or retires that failed", labels,
+                                registry=self.registry)
+
+    def record(self, d):
+        if d.action == "skip":
+            self.skips.labels(d.queue).inc()
+            return
+        self.idle.labels(d.queue).set(d.work.idle)
+        self.pending.labels(d.queue).set(d.pilots.pending)
+        self.running.labels(d.queue).set(d.pilots.running)
+        self.decision.labels(d.queue).set(d.n)
+        if d.action in ("submit", "retire"):
+            self.actions.labels(d.queue, d.action).inc(d.count)
+        elif d.action == "failed":
+            self.failures.labels(d.queue).inc()
+
+
+class WebMonitor(Monitor):
+    name = "web"
+
+    def __init__(self, factory_id: str, log_dir: str, address: str = "127.0.0.1", port: int = 0):
+        self.factory_id, self.log_dir = factory_id, os.path.abspath(log_dir)
+        self.address, self.port = address, port
+        self.metrics = Metrics()
+        self.history = defaultdict(lambda: deque(maxlen=HISTORY))
+        self.last = {}
+        self.lock = threading.Lock()
+        self.server = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self):
+        monitor = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.monitor = monitor
+        self.server = ThreadingHTTPServer((self.address, self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, name="web-monitor", daemon=True).start()
+        log.info("status page, metrics and pilot logs at %s", self.url)
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def on_cycle(self, now, decisions):
+        with self.lock:
+            for d in decisions:
+                self.metrics.record(d)
+                self.last[d.queue] = d
+                if d.action != "skip":
+                    self.history[d.queue].append((now, d.work.idle, d.pilots.pending, d.pilots.running,
+                                                  d.count if d.action == "submit" else 0))
+
+    def status(self):
+        with self.lock:
+            return {q: {"time": d.time, "action": d.action, "count": d.count, "n": d.n, "reason": d.reason,
+                        "note": d.note, "idle": d.work.idle if d.work else None,
+                        "pending": d.pilots.pending if d.pilots else None,
+                        "running": d.pilots.running if d.pilots else None}
+                    for q, d in sorted(self.last.items())}
+
+    def plot(self, queue: str) -> bytes:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        with self.lock:
+            rows = list(self.history.get(queue, ()))
+        fig, ax = plt.subplots(figsize=(6, 2.4), dpi=80)
+        if rows:
+            t0 = rows[0][0]
+            xs = [(r[0] - t0) / 60 for r in rows]
+            for i, label in ((1, "idle jobs"), (2, "pending"), (3, "running")):
+                ax.step(xs, [r[i] for r in rows], where="post", label=label)
+            ax.set_xlabel("minutes")
+            ax.legend(loc="upper left", fontsize=7)
+        ax.set_title(queue, fontsize=9)
+        buf = io.BytesIO()
+        fig.tight_layout()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        return buf.getvalue()
+
+    def page(self) -> str:
+        rows = []
+        for q, s in self.status().items():
+            when = time.strftime("%H:%M:%S", time.localtime(s["time"]))
+            action = f"{s['action']} {s['count']}" if s["action"] in ("submit", "retire") else s["action"]
+            rows.append(f"<tr><td>{html.escape(q)}</td><td>{_n(s['idle'])}</td><td>{_n(s['pending'])}</td>"
+                        f"<td>{_n(s['running'])}</td><td>{when}</td><td>{html.escape(action)}</td>"
+                        f"<td>{html.escape(s['reason'] or s['note'])}</td></tr>")
+        plots = "".join(f'<img alt="{html.escape(q)}" src="/plot/{urllib.parse.quote(q)}.png">'
+                        for q in sorted(self.last))
+        return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.factory_id)}</title>"
+                "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
+                "tr:nth-child(even){background:#eee}</style></head><body>"
+                f"<h1>factory {html.escape(self.factory_id)}</h1><table><tr><th>queue</th><th>idle jobs</th>"
+                "<th>pending</th><th>running</th><th>at</th><th>decision</th><th>why</th></tr>"
+                f"{''.join(rows)}</table><p><a href='/metrics'>metrics</a> · <a href='/logs/'>pilot logs</a>"
+                f" · <a href='/status.json'>status.json</a></p>{plots}</body></html>")
+
+
+def _n(v):
+    return "-" if v is None else v
+
+
+class _Handler(BaseHTTPRequestHandler):
+    monitor: WebMonitor = None
+
+    def log_message(self, fmt, *args):
+        log.debug("web: " + fmt, *args)
+
+    def _send(self, code, body: bytes, ctype: str):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        m = self.monitor
+        if path == "/":
+            return self._send(200, m.page().encode(), "text/html; charset=utf-8")
+        if path == "/metrics":
+            with m.lock:
+                body = generate_latest(m.metrics.registry)
+            return self._send(200, body, CONTENT_TYPE_LATEST)
+        if path == "/status.json":
+            return self._send(200, json.dumps(m.status()).encode(), "application/json")
+        if path.startswith("/plot/") and path.endswith(".png"):
+            queue = path[len("/plot/"):-len(".png")]
+            if queue not in m.last:
+                return self._send(404, b"no such queue\n", "text/plain")
+            return self._send(200, m.plot(queue), "image/png")
+        if path == "/logs" or path.startswith("/logs/"):
+            return self._logs(path[len("/logs"):])
+        return self._send(404, b"not found\n", "text/plain")
+
+    def _logs(self, rel: str):
+        root = self.monitor.log_dir
+        full = os.path.realpath(os.path.join(root, posixpath.normpath("/" + rel).lstrip("/")))
+        if full != root and not full.startswith(root + os.sep):
+            return self._send(403, b"outside the log directory\n", "text/plain")
+        if os.path.isdir(full):
+            names = sorted(os.listdir(full))
+            base = "/logs/" + os.path.relpath(full, root).strip(".").strip("/")
+            links = "".join(f"<li><a href='{html.escape(base.rstrip('/') + '/' + urllib.parse.quote(n))}'>"
+                            f"{html.escape(n)}</a></li>" for n in names)
+            return self._send(200, f"<!doctype html><ul>{links}</ul>".encode(), "text/html; charset=utf-8")
+        if os.path.isfile(full):
+            with open(full, "rb") as fh:
+                return self._send(200, fh.read(), "text/plain; charset=utf-8")
+        return self._send(404, b"no such log\n", "text/plain")
