@@ -67,6 +67,7 @@ class PluginSpec:
     name: str
     cls: Any
     opts: Dict[str, Any]
+    written: str = ""  # the name as the config spelled it (an APF alias reads its own namespace)
 
     def effective(self) -> Dict[str, Any]:
         return {f"{self.family}.{self.name}.{k}": mask(self.cls.options.get(k, Option()), v)
@@ -222,7 +223,7 @@ def _plugin(family, name, path, section, key, errors) -> Optional[PluginSpec]:
     except LookupError as exc:
         errors.append(ConfigError(path, section, key, str(exc)))
         return None
-    return PluginSpec(family, plugins.canonical(family, name), cls, {})
+    return PluginSpec(family, plugins.canonical(family, name), cls, {}, name.strip().lower())
 
 
 def _load_queue(cp, path, section, defaults, default_interval, errors) -> Optional[QueueConfig]:
@@ -242,35 +243,42 @@ def _load_queue(cp, path, section, defaults, default_interval, errors) -> Option
         "batchsubmit": [_plugin("batchsubmit", top["batchsubmitplugin"], path, section, "batchsubmitplugin", errors)
                         if top["batchsubmitplugin"] else None],
     }
-    used = {f"{s.family}.{s.name}.": s for group in specs.values() for s in group if s}
-    ignored, seen_opts = [], {s: set() for s in used}
+    # prefix -> specs reading it: an APF alias reads its own namespace, a step listed twice shares one
+    used: Dict[str, list] = {}
+    for spec in (s for group in specs.values() for s in group if s):
+        for n in {spec.name, spec.written}:
+            used.setdefault(f"{spec.family}.{n}.", []).append(spec)
+    ignored = []
     for key, value in raw.items():
         if key in QUEUE_OPTIONS:
             continue
         prefix = next((p for p in used if key.startswith(p)), None)
         if prefix is not None:
-            spec, sub = used[prefix], key[len(prefix):]
-            if sub in spec.cls.options:
-                spec.opts[sub] = _parse(spec.cls.options[sub], value, path, section, key, errors)
-                seen_opts[prefix].add(sub)
-            elif sub.startswith(getattr(spec.cls, "option_prefixes", ())):
-                spec.opts[sub] = value.strip()
+            cls, sub = used[prefix][0].cls, key[len(prefix):]
+            if sub in cls.options:
+                parsed = _parse(cls.options[sub], value, path, section, key, errors)
+            elif sub.startswith(getattr(cls, "option_prefixes", ())):
+                parsed = value.strip()
             else:
-                hint = plugins.did_you_mean(sub, spec.cls.options)
+                hint = plugins.did_you_mean(sub, cls.options)
                 hint = hint.replace("'", f"'{prefix}", 1) if hint else ""
-                errors.append(ConfigError(path, section, key, f"not an option of {spec.name}{hint}"))
+                errors.append(ConfigError(path, section, key, f"not an option of {cls.name}{hint}"))
+                continue
+            for spec in used[prefix]:
+                spec.opts[sub] = parsed
             continue
         family = key.split(".", 1)[0]
         if key in QUEUE_IGNORED or (family in plugins.FAMILIES and "." in key) or key in defaults \
                 or key in referenced:
             ignored.append(key)
             continue
-        known = list(QUEUE_OPTIONS) + [p + o for p, s in used.items() for o in s.cls.options]
+        known = list(QUEUE_OPTIONS) + [p + o for p, group in used.items() for o in group[0].cls.options]
         errors.append(ConfigError(path, section, key, f"unknown option{plugins.did_you_mean(key, known)}"))
-    for prefix, spec in used.items():
-        for sub, option in spec.cls.options.items():
-            if sub not in seen_opts[prefix]:
-                spec.opts[sub] = _parse(option, None, path, section, prefix + sub, errors)
+    for prefix, group in used.items():
+        for spec in group:
+            for sub, option in spec.cls.options.items():
+                if sub not in spec.opts:
+                    spec.opts[sub] = _parse(option, None, path, section, f"{spec.family}.{spec.name}.{sub}", errors)
     if len(errors) > before:
         return None
     return QueueConfig(

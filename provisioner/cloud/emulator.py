@@ -38,6 +38,7 @@ Contract, for the simulator and tests:
   finish (``Schedd.finish``) and after ``advance``.
 """
 import base64
+from datetime import datetime, timezone
 import itertools
 import random
 from typing import Callable, Dict, List, Optional, Union
@@ -70,7 +71,7 @@ class _Instance:
         codes = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48}
         out = {"InstanceId": self.id, "InstanceType": self.type, "ImageId": "ami-emulated",
                "State": {"Code": codes[self.state], "Name": self.state},
-               "LaunchTime": self.launched, "Placement": {"AvailabilityZone": self.zone},
+               "LaunchTime": datetime.fromtimestamp(self.launched, timezone.utc), "Placement": {"AvailabilityZone": self.zone},
                "SubnetId": self.subnet, "Tags": [{"Key": k, "Value": v} for k, v in self.tags.items()],
                "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeId": self.volume}}]}
         if self.market == "spot":

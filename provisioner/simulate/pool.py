@@ -14,7 +14,7 @@ from provisioner.condor import emulator
 class FastSchedd(emulator.Schedd):
     def __init__(self, pool, name):
         super().__init__(pool, name)
-        self._projected = {}  # (job id, projection) -> ad
+        self._projected = {}  # job id -> {projection: ad}
         self.on_submit: List[Callable] = []
         self.on_remove: List[Callable] = []
 
@@ -29,18 +29,16 @@ class FastSchedd(emulator.Schedd):
         for jid, ad in self.jobs.items():
             if expr.eval(ad) is not True:
                 continue
-            proj = self._projected.get((jid, key))
+            cached = self._projected.setdefault(jid, {})
+            proj = cached.get(key)
             if proj is None:
-                proj = emulator.classad2.ClassAd({k: ad.lookup(k) for k in projection if k in ad})
-                self._projected[(jid, key)] = proj
+                proj = cached[key] = emulator.classad2.ClassAd({k: ad.lookup(k) for k in projection if k in ad})
             out.append(proj)
         return out
 
     def _forget(self, ids):
-        if self._projected:
-            ids = set(ids)
-            for k in [k for k in self._projected if k[0] in ids]:
-                del self._projected[k]
+        for jid in ids:
+            self._projected.pop(jid, None)
 
     def submit(self, description, count=0, spool=False, itemdata=None, queue=None):
         result = super().submit(description, count, spool, itemdata, queue)

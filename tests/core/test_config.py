@@ -136,3 +136,18 @@ def test_disabled_queue_is_not_built(write_conf, emulated):
     factory, *_ = emulated(write_conf("[A]\nbatchsubmitplugin = CondorLocal\n"
                                       "[B]\nenabled = False\nbatchsubmitplugin = CondorLocal\n"))
     assert [q.name for q in factory.queues] == ["A"]
+
+
+def test_apf_alias_reads_its_own_namespace_and_a_repeated_step_gets_its_options(write_conf):
+    cfg = configmod.load(write_conf("[Q]\nbatchsubmitplugin = CondorOSGCE\n"
+                                    "batchsubmit.condorosgce.gridresource = gk.example.org\n"
+                                    "schedplugin = Ready, MaxPerCycle, Scale, MaxPerCycle\n"
+                                    "sched.maxpercycle.maximum = 7\nsched.scale.factor = 2\n"))
+    q = cfg.queues[0]
+    assert q.batchsubmit.name == "condorce" and q.batchsubmit.opts["gridresource"] == "gk.example.org"
+    assert [s.opts.get("maximum") for s in q.sched if s.name == "maxpercycle"] == [7, 7]
+
+
+def test_missing_required_error_is_reported_once(write_conf):
+    errs = errors_of(write_conf("[Q]\nbatchsubmitplugin = CondorOSGCE\n"))
+    assert len(errs) == 1 and "batchsubmit.condorce.gridresource: a value is required" in errs[0]

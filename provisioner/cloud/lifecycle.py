@@ -1,0 +1,179 @@
+"""VM states, from reconciling the cloud's instances (by tag) with the pool's machines.
+
+requested (a ledger intent) -> booting (an instance, no startd yet) -> idle | busy
+(its startd is in the pool, matched by the instance id it advertises) -> draining
+(drain asked, jobs still running) -> drained -> terminated. A VM that has not joined
+within the boot timeout is ``failed``; one whose startd vanished is ``lost``.
+
+The per-queue ``Tracker`` remembers what one cycle cannot see (when a VM joined,
+which VMs the factory itself terminated) and runs the black-hole guard.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from provisioner.cloud import tags
+
+BOOTING, IDLE, BUSY, DRAINING, DRAINED, LOST, FAILED, TERMINATED = (
+    "booting", "idle", "busy", "draining", "drained", "lost", "failed", "terminated")
+STATES = (BOOTING, IDLE, BUSY, DRAINING, DRAINED, LOST, FAILED)
+JOINED = (IDLE, BUSY, DRAINING, DRAINED)
+_ENDED = ("shutting-down", "terminated")
+
+
+@dataclass
+class Instance:
+    """One cloud instance as any back end lists it."""
+    id: str
+    queue: str
+    launch_id: str
+    type: str
+    state: str  # the cloud's: pending, running, stopping, stopped, shutting-down, terminated
+    launched: float
+    draining: bool = False  # tagged provisioner:state=draining
+
+
+@dataclass
+class VM:
+    instance: Instance
+    machines: list = field(default_factory=list)  # startd ads advertising this instance id
+    state: str = BOOTING
+
+    @property
+    def id(self) -> str:
+        return self.instance.id
+
+    @property
+    def launched(self) -> float:
+        return self.instance.launched
+
+    @property
+    def machine(self) -> Optional[str]:
+        """The startd's name, for drain."""
+        return self.machines[0].get("Machine") or self.machines[0].get("Name") if self.machines else None
+
+
+def classify(inst: Instance, ads: list, now: float, boot_timeout: float, was_joined: bool) -> str:
+    if inst.state in _ENDED:
+        return TERMINATED
+    if inst.state in ("stopping", "stopped"):
+        return DRAINED  # powered itself off (idle shutdown): only terminating it is left
+    if ads:
+        draining = inst.draining or any(ad.get("Draining") for ad in ads)
+        busy = any(ad.get("Activity") in ("Busy", "Retiring") or ad.get("State") == "Claimed" for ad in ads)
+        if busy:
+            return DRAINING if draining else BUSY
+        return DRAINED if draining else IDLE
+    if inst.draining:
+        return DRAINED
+    if was_joined:
+        return LOST
+    return FAILED if now - inst.launched > boot_timeout else BOOTING
+
+
+@dataclass
+class GuardSettings:
+    failures: int = 5  # boot failures or early deaths ...
+    window: float = 3600.0  # ... within this many seconds trip the guard
+    backoff: float = 900.0  # first pause; doubles at each new trip
+    backoff_max: float = 14400.0
+    early_death: float = 300.0  # a VM that leaves this soon after joining counts as a failure
+
+
+class Guard:
+    """Black-hole guard: a broken image must not be relaunched forever (TARDIS #205)."""
+
+    def __init__(self, settings: GuardSettings):
+        self.s = settings
+        self.events: List[Tuple[float, str]] = []
+        self.trips = 0
+        self.until = float("-inf")
+        self.reason = ""
+        self.tripped_at = float("-inf")
+
+    def record(self, now: float, what: str) -> None:
+        self.events.append((now, what))
+
+    def check(self, now: float) -> Optional[Tuple[float, str]]:
+        """The pause in force (until, reason), tripping the guard when failures pile up."""
+        self.events = [e for e in self.events if now - e[0] <= self.s.window]
+        if len(self.events) >= self.s.failures:
+            pause = min(self.s.backoff * 2 ** self.trips, self.s.backoff_max)
+            self.trips += 1
+            kinds = sorted({what for _, what in self.events})
+            self.until, self.tripped_at = now + pause, now
+            self.reason = (f"black-hole guard: {len(self.events)} {' and '.join(kinds)} in "
+                           f"{int(self.s.window)}s, no launches for {int(pause)}s (trip {self.trips})")
+            self.events = []
+        return (self.until, self.reason) if now < self.until else None
+
+    def joined(self, vm_launched: float) -> bool:
+        """A VM launched after the last trip joined: the image works again. True if that reset the guard."""
+        if self.trips and vm_launched > self.tripped_at and not self.events:
+            self.trips, self.reason = 0, ""
+            return True
+        return False
+
+
+class Tracker:
+    """What one queue's lifecycle remembers between cycles."""
+
+    def __init__(self, settings: GuardSettings):
+        self.guard = Guard(settings)
+        self.joined_at: Dict[str, float] = {}
+        self.lost_since: Dict[str, float] = {}
+        self.failed: set = set()
+        self.terminated_by_us: set = set()
+        self.recovered = False
+
+    def update(self, now: float, instances: List[Instance], ads_by_id: Dict[str, list],
+               boot_timeout: float) -> List[VM]:
+        vms, seen = [], set()
+        for inst in instances:
+            seen.add(inst.id)
+            vm = VM(inst, ads_by_id.get(inst.id, []))
+            vm.state = classify(inst, vm.machines, now, boot_timeout, inst.id in self.joined_at)
+            if vm.state in JOINED:
+                self.lost_since.pop(inst.id, None)
+                if inst.id not in self.joined_at:
+                    self.joined_at[inst.id] = now
+                    self.recovered = self.guard.joined(inst.launched) or self.recovered
+            elif vm.state == FAILED and inst.id not in self.failed:
+                self.failed.add(inst.id)
+                self.guard.record(now, "boot failures")
+            elif vm.state == LOST and inst.id not in self.lost_since:
+                self.lost_since[inst.id] = now
+                self._died(now, inst.id, inst.draining)
+            elif vm.state == TERMINATED:
+                self._gone(now, inst.id, inst.draining)
+            if vm.state != TERMINATED:
+                vms.append(vm)
+        for iid in [i for i in self.joined_at if i not in seen]:
+            self._gone(now, iid, False)
+        return vms
+
+    def _gone(self, now: float, iid: str, drained: bool) -> None:
+        if iid in self.joined_at and iid not in self.lost_since:
+            self._died(now, iid, drained)
+        self.joined_at.pop(iid, None)
+        self.lost_since.pop(iid, None)
+
+    def _died(self, now: float, iid: str, drained: bool) -> None:
+        if not drained and iid not in self.terminated_by_us and now - self.joined_at[iid] <= self.guard.s.early_death:
+            self.guard.record(now, "early deaths")
+
+
+def tracker(services, queue: str, settings: GuardSettings) -> Tracker:
+    """The queue's tracker, shared by its batchstatus and its target through services."""
+    trackers = services.extra.setdefault("cloud.trackers", {})
+    if queue not in trackers:
+        trackers[queue] = Tracker(settings)
+    return trackers[queue]
+
+
+def machines_by_instance(ads) -> Dict[str, list]:
+    out: Dict[str, list] = {}
+    for ad in ads:
+        iid = ad.get(tags.INSTANCE_ATTR)
+        if iid:
+            out.setdefault(iid, []).append(ad)
+    return out

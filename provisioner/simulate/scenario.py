@@ -1,0 +1,83 @@
+"""What a simulation needs beyond the factory config: the ``[Simulate]`` section of
+factory.conf (ignored by the daemon, which reads only ``[Factory]``).
+
+    [Simulate]
+    seed = 1
+    tail = 7200                     # s simulated after the last job ends, for VMs to go
+    boot_time = 120                 # s, mean; each VM draws uniformly in mean +- boot_jitter
+    boot_jitter = 0
+    boot_failure_rate = 0.0         # share of VMs (or pilots) that never join
+    spot_interruptions_per_hour = 0 # per running VM, for spot instances
+    # pilot sites (the HTCondor targets): the slot each pilot brings, and its idle shutdown
+    pilot.cpus = 1
+    pilot.memory = 2048
+    pilot.price = 0.05
+    pilot.idle_timeout = 1200
+    # per instance type overrides for the cloud: boot_time.<type>, boot_failure_rate.<type>
+"""
+import configparser
+from dataclasses import dataclass, field
+from typing import Dict
+
+from provisioner.errors import ConfigError, ConfigErrors
+from provisioner.options import Option
+
+OPTIONS = {
+    "seed": Option("int", 1),
+    "start": Option("float", 1_700_000_000.0, help="epoch of the trace's first submit"),
+    "tail": Option("int", 7200, minimum=0),
+    "boot_time": Option("float", 120.0, minimum=0),
+    "boot_jitter": Option("float", 0.0, minimum=0),
+    "boot_failure_rate": Option("float", 0.0, minimum=0),
+    "spot_interruptions_per_hour": Option("float", 0.0, minimum=0),
+    "pilot.cpus": Option("int", 1, minimum=1),
+    "pilot.memory": Option("int", 2048, minimum=1),
+    "pilot.price": Option("float", 0.05, minimum=0),
+    "pilot.idle_timeout": Option("int", 1200, minimum=0),
+    "fail_after": Option("int", 60, minimum=1, help="s a broken VM or pilot lives before it dies"),
+}
+_PER_TYPE = ("boot_time.", "boot_jitter.", "boot_failure_rate.")
+
+
+@dataclass
+class Scenario:
+    seed: int = 1
+    start: float = 1_700_000_000.0
+    tail: int = 7200
+    boot_time: float = 120.0
+    boot_jitter: float = 0.0
+    boot_failure_rate: float = 0.0
+    spot_interruptions_per_hour: float = 0.0
+    pilot_cpus: int = 1
+    pilot_memory: int = 2048
+    pilot_price: float = 0.05
+    pilot_idle_timeout: int = 1200
+    fail_after: int = 60
+    per_type: Dict[str, Dict[str, float]] = field(default_factory=dict)  # type -> {boot_time: ..}
+
+    def for_type(self, itype: str, key: str) -> float:
+        return self.per_type.get(itype, {}).get(key, getattr(self, key))
+
+
+def load(path: str) -> Scenario:
+    cp = configparser.ConfigParser(interpolation=None)
+    with open(path) as fh:
+        cp.read_file(fh)
+    sc = Scenario()
+    if not cp.has_section("Simulate"):
+        return sc
+    errors = []
+    for key, raw in cp.items("Simulate"):
+        prefix = next((p for p in _PER_TYPE if key.startswith(p)), None)
+        try:
+            if prefix:
+                sc.per_type.setdefault(key[len(prefix):], {})[prefix[:-1]] = Option("float", minimum=0).parse(raw)
+            elif key in OPTIONS:
+                setattr(sc, key.replace(".", "_"), OPTIONS[key].parse(raw))
+            else:
+                errors.append(ConfigError(path, "Simulate", key, "unknown option"))
+        except ValueError as exc:
+            errors.append(ConfigError(path, "Simulate", key, str(exc)))
+    if errors:
+        raise ConfigErrors(errors)
+    return sc
