@@ -42,6 +42,8 @@ class Queue:
             n, reason = step(n, ctx)
             d.steps.append(StepResult(name, int(n), reason))
         d.n = int(n)
+        if ctx.pilots.pause and ctx.pilots.pause[0] > self.paused_until:
+            self.paused_until, self.pause_reason = ctx.pilots.pause
         if ctx.now < self.paused_until and d.n > 0:
             d.note = f"paused: {self.pause_reason}"
         elif d.n > 0:
@@ -53,6 +55,7 @@ class Queue:
         return d
 
     def act(self, d: Decision, ctx: Context, ledger) -> None:
+        self.maintain(ctx, ledger)
         if d.action not in ("submit", "retire"):
             return
         launch_id = ledger.intent(ctx.now, self.name, self.target.name, d.action, d.count)
@@ -71,3 +74,18 @@ class Queue:
             return
         ledger.complete(launch_id, d.ids)
         d.count = len(d.ids)
+
+    def maintain(self, ctx: Context, ledger) -> None:
+        """A target's own upkeep each cycle (VM targets: terminate drained or failed VMs), recorded."""
+        hook = getattr(self.target, "maintain", None)
+        if hook is None:
+            return
+        try:
+            done = hook(ctx)
+        except TargetError as exc:
+            log.warning("queue=%s upkeep failed: %s", self.name, exc)
+            return
+        for action, ids, note in done:
+            launch_id = ledger.intent(ctx.now, self.name, self.target.name, action, len(ids))
+            ledger.complete(launch_id, ids, "done", note)
+            log.info("queue=%s %s %d (%s)", self.name, action, len(ids), note)

@@ -1,6 +1,6 @@
 """What a queue knows at decision time: waiting work and what it already has."""
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Pilots:
     records: List = field(default_factory=list)  # per pilot/VM, for retire choices
     recent: List[Tuple[float, float]] = field(default_factory=list)  # (end time, run time)
     states: Dict[str, int] = field(default_factory=dict)  # finer states, e.g. of VMs
+    pause: Optional[Tuple[float, str]] = None  # (until, reason): stop submitting, e.g. a black-hole guard
 
 
 @dataclass

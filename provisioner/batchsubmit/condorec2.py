@@ -1,7 +1,7 @@
 import os
 
-from provisioner import render
 from provisioner.batchsubmit._condor import COMMON_OPTIONS, CondorTarget
+from provisioner.cloud import userdata
 from provisioner.options import Option
 
 
@@ -10,7 +10,7 @@ class CondorEC2(CondorTarget):
     the job terminates the VM. Retire removes only VMs not yet running a startd job."""
     name = "condorec2"
     template = "condor/ec2.sub.j2"
-    options = {**COMMON_OPTIONS,
+    options = {**COMMON_OPTIONS, **userdata.OPTIONS,
                "gridresource": Option("str", "https://ec2.amazonaws.com/", help="EC2 endpoint URL"),
                "access_key_id": Option("str", required=True, help="file holding the access key id"),
                "secret_access_key": Option("str", required=True, help="file holding the secret key"),
@@ -18,8 +18,7 @@ class CondorEC2(CondorTarget):
                "instance_type": Option("str", "m5.large"),
                "spot_price": Option("float", None, minimum=0),
                "security_groups": Option("str", None),
-               "keypair": Option("str", None),
-               "user_data_template": Option("str", "cloud/user-data.yaml.j2")}
+               "keypair": Option("str", None)}
 
     def submit_values(self):
         o = self.opts
@@ -33,12 +32,8 @@ class CondorEC2(CondorTarget):
         path = self.submit_values()["user_data_file"]
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as fh:
-            fh.write(self.user_data())
+            fh.write(userdata.render_user_data(self.queue, self.services, launch_id, self.opts))
         return super().submit(n, ctx, launch_id)
-
-    def user_data(self) -> str:
-        return render.render(self.opts["user_data_template"], queue=self.queue, services=self.services,
-                             factory_id=self.services.factory_id)
 
 
 PLUGIN = CondorEC2

@@ -37,9 +37,9 @@ Contract, for the simulator and tests:
   (``Retiring`` -> ``Drained`` once a machine's jobs are gone). Call it after jobs
   finish (``Schedd.finish``) and after ``advance``.
 """
-import base64
 from datetime import datetime, timezone
 import itertools
+import zlib
 import random
 from typing import Callable, Dict, List, Optional, Union
 
@@ -118,13 +118,7 @@ class EmulatedEC2:
 
     def _join(self, inst: _Instance, now: float) -> None:
         cpus, memory, gpus = self.types[inst.type][:3]
-        host = f"ip-{int(inst.id[2:], 16) % 2**24:06x}.ec2.internal"
-        self.pool.machines[f"slot1@{host}"] = classad2.ClassAd({
-            "Name": f"slot1@{host}", "Machine": host, "MyType": "Machine", tags.INSTANCE_ATTR: inst.id,
-            "Cpus": cpus, "Memory": memory, "Gpus": gpus, "TotalCpus": cpus, "TotalMemory": memory,
-            "TotalGpus": gpus, "State": "Unclaimed", "Activity": "Idle", "EnteredCurrentState": int(now),
-            "DaemonStartTime": int(now), attributes.FACTORY: inst.tags.get(tags.FACTORY, ""),
-            attributes.QUEUE: inst.tags.get(tags.QUEUE, ""), attributes.LAUNCH: inst.tags.get(tags.LAUNCH, "")})
+        add_machine(self.pool, inst.id, cpus, memory, gpus, inst.tags, now)
 
     def _call(self, op: str) -> None:
         self.calls[op] = self.calls.get(op, 0) + 1
@@ -158,14 +152,13 @@ class EmulatedEC2:
                   for t in spec["Tags"]}
         zone = (Placement or {}).get("AvailabilityZone") or f"{self.region}a"
         now = self.clock.now()
-        user_data = base64.b64decode(UserData).decode() if UserData else ""
         launched = []
         for _ in range(count):
             iid = f"i-{next(self._ids):017x}"
             boot = self.boot_time(self.rng, InstanceType) if callable(self.boot_time) else self.boot_time
             joins = self.rng.random() >= self.boot_failure_rate
             inst = _Instance(iid, InstanceType, dict(tagset), market, SubnetId or "subnet-emulated", zone, now,
-                             now + boot, joins, user_data)
+                             now + boot, joins, UserData)
             self.instances[iid] = inst
             launched.append(inst.describe())
         answer = {"ReservationId": f"r-{next(self._ids):017x}", "Instances": launched}
@@ -268,6 +261,19 @@ class EmulatedEC2:
         now = self.clock.now() if now is None else now
         return sum(self.types[i.type][3] * ((i.ended or now) - i.launched) / 3600.0
                    for i in self.instances.values())
+
+
+def add_machine(pool, instance_id: str, cpus: int, memory: int, gpus: int, tagset: dict, now: float) -> str:
+    """The startd ad a booted VM advertises (as its user-data configures it); returns its Name."""
+    host = f"ip-{zlib.crc32(instance_id.encode()):08x}.ec2.internal"
+    name = f"slot1@{host}"
+    pool.machines[name] = classad2.ClassAd({
+        "Name": name, "Machine": host, "MyType": "Machine", tags.INSTANCE_ATTR: instance_id,
+        "Cpus": cpus, "Memory": memory, "Gpus": gpus, "TotalCpus": cpus, "TotalMemory": memory,
+        "TotalGpus": gpus, "State": "Unclaimed", "Activity": "Idle", "EnteredCurrentState": int(now),
+        "DaemonStartTime": int(now), attributes.FACTORY: tagset.get(tags.FACTORY, ""),
+        attributes.QUEUE: tagset.get(tags.QUEUE, ""), attributes.LAUNCH: tagset.get(tags.LAUNCH, "")})
+    return name
 
 
 def negotiate(pool, schedd_name: Optional[str] = None) -> int:

@@ -123,6 +123,7 @@ class Tracker:
         self.lost_since: Dict[str, float] = {}
         self.failed: set = set()
         self.terminated_by_us: set = set()
+        self.orphans: List[VM] = []  # VMs of unconfigured queues this queue cleans up
         self.recovered = False
 
     def update(self, now: float, instances: List[Instance], ads_by_id: Dict[str, list],

@@ -121,3 +121,14 @@ def pack_shapes(shapes: Dict[Tuple[int, int, int], int], types: Sequence[Instanc
                 bins[t.name].append([t.cpus - n * s[0], t.memory - n * s[1], t.gpus - n * s[2]])
     out.vms = {name: len(b) for name, b in bins.items() if b}
     return out
+
+
+def queue_types(queue_cfg) -> List[InstanceType]:
+    """The instance types a queue's VM target launches, in preference order."""
+    opts = queue_cfg.batchsubmit.opts
+    specs = {k[len("instance_type."):]: v for k, v in opts.items() if k.startswith("instance_type.")}
+    if "instance_types" in opts:
+        return resolve(opts["instance_types"], specs)
+    if opts.get("instance_type"):  # condorec2: one type per queue
+        return resolve([opts["instance_type"]], specs)
+    raise ValueError(f"batchsubmit plugin {queue_cfg.batchsubmit.name} launches no instance types")

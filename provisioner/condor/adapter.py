@@ -4,12 +4,20 @@ Everything else receives an object with ``schedd(name, pool)``,
 ``collector(pool)`` and ``drain(machine, pool, reason)``; the emulator in
 ``emulator.py`` offers the same calls.
 """
+import logging
+import warnings
+
+log = logging.getLogger("provisioner")
 
 
 class HTCondor:
     def __init__(self):
-        import htcondor2
-
+        # The bindings warn through Python warnings (e.g. no condor_config): make it one log line.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import htcondor2
+        for w in caught:
+            log.warning("htcondor: %s", " ".join(str(w.message).split()))
         self._h = htcondor2
 
     def schedd(self, name=None, pool=None):

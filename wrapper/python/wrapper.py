@@ -22,7 +22,7 @@ STEPS = ("validate", "setup", "download")
 def choose(opts, picker, log):
     """(plugin name, pilot type or None): the lookup table's best row, overridden
     by --wrapperplugin / --wrapperpilottype."""
-    plugin, pilottypes = opts.plugin, None
+    plugin, pilottypes, source = opts.plugin, None, "options"
     if opts.pilottype:
         pilottypes = lookup.parse_pilottypes(opts.pilottype)
     if plugin is None or pilottypes is None:
@@ -35,10 +35,13 @@ def choose(opts, picker, log):
             raise WrapperError(LOOKUP, "no row of %s matches site=%s queue=%s grid=%s project=%s" % (
                 path, opts.site, opts.queue, opts.grid, opts.vo))
         if row is not None:
-            log.info("lookup table %s line %d: plugin %s" % (path, row.lineno, row.plugin))
+            source = "%s line %d" % (path, row.lineno)
+            if opts.plugin or opts.pilottype:
+                source += ", overridden by options"
             plugin = plugin or row.plugin
             pilottypes = row.pilottypes if pilottypes is None else pilottypes
     pilottype = picker.pick(pilottypes) if pilottypes else None
+    log.info("plugin %s, pilot type %s (from %s)" % (plugin, pilottype, source))
     return plugin, pilottype
 
 

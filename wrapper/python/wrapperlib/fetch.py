@@ -54,9 +54,12 @@ def sha256(path):
 def fetch_tarball(url, directory, checksum=None):
     """Downloads the tarball at url and unpacks it into directory (created)."""
     tarball = directory + ".tar.gz"
-    run(command(url, tarball), "download of %s failed" % url)
-    if checksum and sha256(tarball) != checksum.lower():
-        raise WrapperError(DOWNLOAD, "checksum mismatch for %s" % url)
-    os.mkdir(directory)
-    run(["tar", "-xzf", tarball, "-C", directory, "--no-same-owner"], "unpacking %s failed" % url)
-    os.unlink(tarball)
+    try:
+        run(command(url, tarball), "download of %s failed" % url)
+        if checksum and sha256(tarball) != checksum.lower():
+            raise WrapperError(DOWNLOAD, "checksum mismatch for %s" % url)
+        os.mkdir(directory)
+        run(["tar", "-xzf", tarball, "-C", directory, "--no-same-owner"], "unpacking %s failed" % url)
+    finally:
+        if os.path.exists(tarball):
+            os.unlink(tarball)

@@ -10,6 +10,7 @@ import time
 from .errors import SILENT
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+CHECK_EVERY = 1.0
 
 
 class Interrupted(Exception):
@@ -97,22 +98,27 @@ class Supervisor:
             if next_tick is not None and now >= next_tick:
                 tick()
                 next_tick = now + tick_every
-            deadlines = [t for t in (silence and last_output + silence, next_tick) if t]
-            timeout = max(0.0, min(deadlines) - now) if deadlines else None
-            if reading:
-                if poller.poll(None if timeout is None else timeout * 1000):
-                    data = os.read(fd, 65536)
-                    if data:
-                        out.write(data)
-                        out.flush()
-                        last_output = time.monotonic()
-                    else:
-                        reading = False
-            else:
+            # Wake at least every CHECK_EVERY s: the payload's children may hold
+            # its output open after it has exited.
+            deadlines = [t - now for t in (silence and last_output + silence, next_tick) if t]
+            timeout = max(0.0, min(deadlines + [CHECK_EVERY]))
+            if not reading:
                 try:
                     return exit_code(payload.wait(timeout))
                 except subprocess.TimeoutExpired:
-                    pass
+                    continue
+            if poller.poll(timeout * 1000):
+                data = os.read(fd, 65536)
+                if data:
+                    out.write(data)
+                    out.flush()
+                    last_output = time.monotonic()
+                else:
+                    reading = False
+            elif payload.poll() is not None:
+                self.log.info("payload exited; stopping the processes it left behind")
+                signal_pgroup(payload.pid, signal.SIGTERM)
+                return exit_code(payload.returncode)
 
     def _kill(self, payload, grace):
         signal_pgroup(payload.pid, signal.SIGTERM)

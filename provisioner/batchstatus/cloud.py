@@ -1,0 +1,92 @@
+"""A queue's VMs and their lifecycle states, from ONE instance listing per cloud account
+(by the factory's tag) and ONE collector query per pool, shared by every queue.
+
+Works for any VM target (ec2, libcloud): the target's back end lists the instances.
+VMs tagged for a queue no longer configured are handed to the first subscribed queue
+to drain and terminate.
+"""
+import time
+import warnings
+from collections import defaultdict
+
+from provisioner.batchstatus.base import BatchStatus
+from provisioner.cloud import lifecycle, retry, tags, target
+from provisioner.condor import attributes
+from provisioner.errors import ProvisionerError, SourceError
+from provisioner.source import Source
+from provisioner.status import Pilots
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # no condor_config on a machine without HTCondor
+    import htcondor2
+
+_PROJECTION = ["Name", "Machine", "State", "Activity", "Draining", "Cpus", "Memory", "EnteredCurrentState",
+               attributes.QUEUE, attributes.LAUNCH, tags.INSTANCE_ATTR]
+
+
+class CloudInstances(Source):
+    def __init__(self, key, backend, services, budget_seconds):
+        super().__init__(key)
+        self.backend, self.services, self.budget_seconds = backend, services, budget_seconds
+
+    def read(self, now):
+        budget = retry.Budget(self.services.clock, self.services.extra.get("sleep", time.sleep),
+                              self.budget_seconds, is_transient=self.backend.transient)
+        try:
+            instances = budget.call(self.backend.list, self.services.factory_id)
+        except Exception as exc:
+            raise SourceError(f"{self.key[0]} instances: {self.backend.describe(exc)}") from None
+        collector = self.key[-1]
+        constraint = f'{attributes.FACTORY} == "{self.services.factory_id}"'
+        try:
+            ads = self.services.condor.collector(collector).query(htcondor2.AdType.Startd, constraint, _PROJECTION)
+        except Exception as exc:  # htcondor2.HTCondorException
+            raise SourceError(f"collector {collector or 'local'}: {exc}") from None
+        by_queue = defaultdict(list)
+        for inst in instances:
+            by_queue[inst.queue].append(inst)
+        return by_queue, lifecycle.machines_by_instance(ads)
+
+
+class CloudBatchStatus(BatchStatus):
+    name = "cloud"
+    options = {}
+
+    def _target(self):
+        spec = self.queue.batchsubmit
+        if not issubclass(spec.cls, target.CloudTarget):
+            raise ProvisionerError(f"batchstatus Cloud needs a VM target (ec2, libcloud), not {spec.name}")
+        return spec
+
+    def source_key(self):
+        spec = self._target()
+        backend = spec.cls.make_backend(self.queue, spec.opts, self.services)
+        return backend.key + (spec.opts["collectorhost"],)
+
+    def open_source(self):
+        spec = self._target()
+        backend = spec.cls.make_backend(self.queue, spec.opts, self.services)
+        return CloudInstances(self.source_key(), backend, self.services, spec.opts["retry_budget"])
+
+    def pilots(self, snapshot):
+        by_queue, machines = snapshot
+        opts = self._target().opts
+        now = self.services.clock.now()
+        t = lifecycle.tracker(self.services, self.queue.name, target.guard_settings(opts))
+        vms = t.update(now, by_queue.get(self.queue.name, []), machines, opts["boot_timeout"])
+        if self.source.consumers and self.source.consumers[0] is self:
+            known = {p.queue.name for p in self.source.consumers}
+            # Orphans are acted on, never counted: one without a startd has nothing to lose.
+            t.orphans = [lifecycle.VM(i, machines.get(i.id, []),
+                                      lifecycle.classify(i, machines.get(i.id, []), now, -1, False))
+                         for q, insts in by_queue.items() if q not in known for i in insts]
+        states = defaultdict(int)
+        for vm in vms:
+            states[vm.state] += 1
+        return Pilots(pending=states[lifecycle.BOOTING],
+                      running=sum(states[s] for s in (*lifecycle.JOINED, lifecycle.LOST)),
+                      held=states[lifecycle.FAILED], records=vms, states={k: v for k, v in states.items() if v},
+                      pause=t.guard.check(now))
+
+
+PLUGIN = CloudBatchStatus

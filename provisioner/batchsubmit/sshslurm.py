@@ -1,0 +1,89 @@
+"""Pilots as Slurm array tasks on a remote cluster reached by SSH (BOSCO's use case)."""
+import re
+import shlex
+
+from provisioner.batchsubmit.base import Target
+from provisioner.errors import ProvisionerError, TargetError
+from provisioner.options import Option
+from provisioner.remote import slurm, ssh
+
+# Options the factory sets itself: overriding them would lose the pilots' identity.
+_RESERVED = {"--array", "--comment", "--job-name", "--output", "--parsable", "--chdir", "-a", "-J", "-o", "-D"}
+
+ENDPOINT_OPTIONS = {
+    "host": Option("str", required=True, help="the cluster's login host"),
+    "port": Option("int", 22, minimum=1),
+    "user": Option("str", required=True, help="the remote account that owns the pilots"),
+    "key": Option("secret", required=True, help="private key file for that account"),
+    "known_hosts": Option("str", required=True, help="known_hosts file pinning the host key"),
+    "timeout": Option("int", 30, minimum=1, help="connect and per-command timeout (s)"),
+}
+
+
+def endpoint(opts) -> ssh.Endpoint:
+    return ssh.Endpoint(opts["host"], opts["port"], opts["user"], opts["key"].strip(), opts["known_hosts"],
+                        opts["timeout"])
+
+
+class SSHSlurm(Target):
+    name = "sshslurm"
+    can_retire = True
+    options = {
+        **ENDPOINT_OPTIONS,
+        "partition": Option("str", None),
+        "sbatch_args": Option("list", [], help="extra sbatch options, comma list, one option per item"),
+        "workdir": Option("str", None, help="remote directory for pilot output (default: the home)"),
+    }
+
+    def _where(self, option: str) -> str:
+        return f"{self.namespace()}{option}"
+
+    def arguments(self) -> list:
+        try:
+            return shlex.split(self.queue.arguments) if self.queue.arguments else []
+        except ValueError as exc:
+            raise ProvisionerError(f"executable.arguments: {exc}") from None
+
+    def validate(self):
+        self.arguments()
+        if not self.queue.executable:
+            raise ProvisionerError("executable: required by batchsubmitplugin SSHSlurm (a path on the remote host)")
+        for item in self.opts["sbatch_args"]:
+            # A word not starting with '-' would be taken by sbatch as the script to run.
+            if not item.startswith("-"):
+                raise ProvisionerError(f"{self._where('sbatch_args')}: {item!r} is not an option")
+            flag = re.split(r"[= ]", item, maxsplit=1)[0]
+            if flag in _RESERVED or (not flag.startswith("--") and flag[:2] in _RESERVED):
+                raise ProvisionerError(f"{self._where('sbatch_args')}: {item!r} is set by the factory")
+
+    def submit(self, n, ctx, launch_id):
+        q = self.queue
+        env = {"PROVISIONER_FACTORY": self.services.factory_id, "PROVISIONER_QUEUE": q.name,
+               "PROVISIONER_LAUNCH": launch_id}
+        if self.services.monitor_url:
+            env["APFMON"] = self.services.monitor_url
+        script = slurm.pilot_script(q.executable, self.arguments(), env)
+        conn = ssh.connections(self.services).get(endpoint(self.opts))
+        try:
+            return slurm.submit(conn, n, script, slurm.identity(self.services.factory_id, q.name, launch_id),
+                                job_name=q.name, partition=self.opts["partition"], workdir=self.opts["workdir"],
+                                extra=self.opts["sbatch_args"])
+        except ProvisionerError as exc:
+            raise TargetError(str(exc)) from None
+
+    def retire(self, n, ctx):
+        """Cancel the newest pending tasks: they have waited least; running ones are never touched."""
+        pending = [t for t in ctx.pilots.records if t.state in slurm.PENDING]
+        pending.sort(key=lambda t: (t.job, t.index or 0), reverse=True)
+        ids = [t.id for t in pending[:n]]
+        if not ids:
+            return []
+        conn = ssh.connections(self.services).get(endpoint(self.opts))
+        try:
+            slurm.cancel_pending(conn, ids)
+        except ProvisionerError as exc:
+            raise TargetError(str(exc)) from None
+        return ids
+
+
+PLUGIN = SSHSlurm

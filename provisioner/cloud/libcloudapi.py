@@ -1,0 +1,181 @@
+"""Any libcloud compute provider as a VM back end: the driver by name, its options from
+the queue config, the factory's tags as node metadata/tags.
+
+The driver comes from ``services.extra["libcloud"]`` when present (a callable taking
+``(provider, key, secret, **driver_options)``), else from libcloud's ``get_driver``.
+Providers whose API launches one node per call get one call per VM (the API forces it).
+"""
+import socket
+from typing import List
+
+from provisioner.cloud import retry, tags
+from provisioner.cloud.ec2api import FALLBACK, crash_hook
+from provisioner.cloud.lifecycle import Instance
+from provisioner.errors import ProvisionerError
+
+# Per provider: (user-data keyword, tags keyword) of create_node.
+KEYWORDS = {"ec2": ("ex_userdata", "ex_metadata"), "openstack": ("ex_userdata", "ex_metadata"),
+            "gce": (None, "ex_labels"), "azure_arm": ("ex_customdata", "ex_tags")}
+_STATES = {"pending": "pending", "starting": "pending", "running": "running", "rebooting": "running",
+           "stopping": "stopping", "stopped": "stopped", "suspended": "stopped", "paused": "stopped",
+           "error": "stopped", "terminated": "terminated"}
+_THROTTLED = {"RequestLimitExceeded", "Throttling", "ServiceUnavailable", "InternalError", "Unavailable"}
+
+
+def _value(text: str):
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    return int(text) if text.strip().isdigit() else text.strip()
+
+
+def _code(exc) -> str:
+    """The provider's error code: libcloud puts it first in the message ("Code: text")."""
+    text = str(getattr(exc, "message", "") or exc)
+    head = text.split(":", 1)[0].strip()
+    return head if head and " " not in head else type(exc).__name__
+
+
+class LibcloudBackend:
+    def __init__(self, opts, services):
+        self.opts, self.services = opts, services
+        self.provider = opts["provider"].lower()
+        self.driver_options = {k[len("driver."):]: _value(v) for k, v in opts.items() if k.startswith("driver.")}
+        self.key = ("libcloud", self.provider, opts["key"], tuple(sorted(self.driver_options.items())))
+        self._driver = None
+
+    def _credentials(self):
+        key, secret = self.opts["key"], self.opts["secret"]
+        if self.opts["credentials_file"]:
+            values = {}
+            with open(self.opts["credentials_file"]) as fh:
+                for line in fh:
+                    k, sep, v = line.partition("=")
+                    if sep:
+                        values[k.strip()] = v.strip()
+            key, secret = values.get("key", key), values.get("secret", secret)
+        return key, secret
+
+    @property
+    def driver(self):
+        if self._driver is None:
+            key, secret = self._credentials()
+            factory = self.services.extra.get("libcloud")
+            if factory is None:
+                from libcloud.compute.providers import get_driver
+
+                def factory(provider, k, s, **kw):
+                    return get_driver(provider)(k, s, **kw)
+            self._driver = factory(self.provider, key, secret, **self.driver_options)
+        return self._driver
+
+    def validate(self, where: str) -> None:
+        from libcloud.compute.providers import get_driver
+
+        try:
+            get_driver(self.provider)
+        except AttributeError:
+            raise ProvisionerError(f"{where}provider: libcloud has no compute provider {self.provider!r}") from None
+        if self.opts["credentials_file"]:
+            try:
+                self._credentials()
+            except OSError as exc:
+                raise ProvisionerError(f"{where}credentials_file: {exc.strerror}") from None
+
+    def choices(self, types):
+        places = self.opts["zones"] or [None]
+        return [(t, p) for t in types for p in places]
+
+    def launch(self, count, itype, place, token, tagset, user_data) -> List[str]:
+        from libcloud.compute.base import NodeImage, NodeLocation, NodeSize
+
+        d = self.driver
+        image = NodeImage(id=self.opts["image"], name=None, driver=d)
+        size = NodeSize(id=itype.name, name=itype.name, ram=itype.memory, disk=None, bandwidth=None,
+                        price=itype.price, driver=d)
+        ud_kw, tag_kw = KEYWORDS.get(self.provider, ("ex_userdata", "ex_metadata"))
+        kwargs = {tag_kw: dict(tagset)}
+        if ud_kw:
+            kwargs[ud_kw] = user_data
+        if place:
+            kwargs["location"] = NodeLocation(id=place, name=place, country=None, driver=d)
+        name = f"{tagset[tags.FACTORY]}-{tagset[tags.QUEUE]}".replace("_", "-").lower()
+        if self.provider == "ec2":
+            kwargs.update(ex_mincount=count, ex_maxcount=count, ex_clienttoken=token[:64],
+                          ex_terminate_on_shutdown=True)
+            if place:  # an availability zone: the driver wants a location object with it
+                kwargs.pop("location")
+            if self.opts["market"] == "spot":
+                kwargs.update(ex_spot=True, ex_spot_max_price=self.opts["spot_max_price"])
+            nodes = d.create_node(name=name, size=size, image=image, **kwargs)
+            nodes = nodes if isinstance(nodes, list) else [nodes]
+        else:
+            nodes = [d.create_node(name=f"{name}-{i}", size=size, image=image, **kwargs) for i in range(count)]
+        crash_hook(nodes)
+        return [n.id for n in nodes]
+
+    def _nodes(self, **match):
+        if self.provider == "ec2":
+            filters = {f"tag:{k}": v for k, v in match.items()}
+            nodes = self.driver.list_nodes(ex_filters=filters)
+        else:
+            nodes = self.driver.list_nodes()
+        return [n for n in nodes if all(_tags(n).get(k) == v for k, v in match.items())]
+
+    def launched(self, launch_id: str) -> List[str]:
+        return [n.id for n in self._nodes(**{tags.LAUNCH: launch_id})]
+
+    def list(self, factory_id: str) -> List[Instance]:
+        out = []
+        for n in self._nodes(**{tags.FACTORY: factory_id}):
+            t = _tags(n)
+            state = _STATES.get(str(n.state).lower().split(".")[-1], "running")
+            if state == "terminated":
+                continue
+            launched = n.created_at.timestamp() if n.created_at else self.services.clock.now()
+            out.append(Instance(n.id, t.get(tags.QUEUE, ""), t.get(tags.LAUNCH, ""),
+                                n.extra.get("instance_type") or n.extra.get("flavorId") or "", state, launched,
+                                t.get(tags.STATE) == "draining"))
+        return out
+
+    def _node(self, iid):
+        from libcloud.compute.base import Node
+
+        return Node(id=iid, name=iid, state=None, public_ips=[], private_ips=[], driver=self.driver)
+
+    def terminate(self, ids) -> None:
+        for iid in ids:
+            self.driver.destroy_node(self._node(iid))
+
+    def tag(self, ids, tagset) -> None:
+        if hasattr(self.driver, "ex_create_tags"):
+            for iid in ids:
+                self.driver.ex_create_tags(self._node(iid), tagset)
+
+    # --- errors -----------------------------------------------------------------------------
+    @staticmethod
+    def transient(exc) -> bool:
+        from libcloud.common.exceptions import RateLimitReachedError
+
+        if isinstance(exc, (RateLimitReachedError, socket.error, ConnectionError)):
+            return True
+        return _code(exc) in _THROTTLED or retry.status(exc) >= 500 or retry.status(exc) == 429
+
+    def ambiguous(self, exc) -> bool:
+        return self.transient(exc) and _code(exc) != "RequestLimitExceeded"
+
+    def kind(self, exc) -> str:
+        if _code(exc) in FALLBACK:
+            return "fallback"
+        return "transient" if self.transient(exc) else "fatal"
+
+    @staticmethod
+    def describe(exc) -> str:
+        text = " ".join(str(getattr(exc, "message", "") or exc).split())
+        code = _code(exc)
+        return text if text.startswith(code) else f"{code}: {text}"
+
+
+def _tags(node) -> dict:
+    extra = node.extra or {}
+    return extra.get("tags") or extra.get("metadata") or extra.get("labels") or {}

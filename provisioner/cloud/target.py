@@ -1,0 +1,198 @@
+"""What the VM targets share: sizing options, one launch call with fallback, drain-first retire.
+
+A back end (``ec2api.EC2Backend``, ``libcloudapi.LibcloudBackend``) does the cloud calls;
+this class decides which ones and keeps the lifecycle's books.
+"""
+import logging
+import time
+from typing import List
+
+from provisioner.batchsubmit.base import Target
+from provisioner.cloud import drain, lifecycle, retry, sizing, tags, userdata
+from provisioner.errors import ProvisionerError, TargetError, TemplateValueError
+from provisioner.options import Option
+
+log = logging.getLogger("provisioner")
+
+OPTIONS = {
+    **userdata.OPTIONS,
+    "instance_types": Option("list", required=True, help="instance types in preference order"),
+    "market": Option("str", "on-demand", choices=("on-demand", "spot")),
+    "spot_max_price": Option("float", None, minimum=0, help="USD per hour (default: the on-demand price)"),
+    "max_per_call": Option("int", 1000, minimum=1, help="VMs per launch call, where the API limits it"),
+    "retry_budget": Option("float", 30.0, minimum=0, help="seconds of back-off per cycle on throttling/5xx"),
+    "error_pause": Option("int", 1800, minimum=0, help="pause after a configuration error from the cloud (s)"),
+    "boot_timeout": Option("int", 900, minimum=30, help="a VM not in the pool by then is a boot failure (s)"),
+    "max_draining_percent": Option("float", 25.0, minimum=1, help="disruption budget: VMs draining at once"),
+    "guard_failures": Option("int", 5, minimum=1, help="black-hole guard: failures that trip it ..."),
+    "guard_window": Option("int", 3600, minimum=1, help="... within this window (s)"),
+    "guard_backoff": Option("int", 900, minimum=1, help="first pause (s), doubled at each trip"),
+    "guard_backoff_max": Option("int", 14400, minimum=1),
+    "early_death": Option("int", 300, minimum=0, help="a VM leaving this soon after joining is a failure (s)"),
+    "collectorhost": Option("str", None, help="collector the factory reads machines from and drains through"),
+}
+
+
+class CloudError(TargetError):
+    """A cloud refusal: ``pause`` set when retrying next cycle cannot help."""
+
+    def __init__(self, message, pause=None):
+        super().__init__(message)
+        self.pause = pause
+
+
+class CloudTarget(Target):
+    can_retire = True
+    option_prefixes = ("instance_type.",)
+
+    def __init__(self, queue, opts, services):
+        super().__init__(queue, opts, services)
+        self._backend = None
+
+    # --- what subclasses provide ------------------------------------------------------------
+    @classmethod
+    def make_backend(cls, queue, opts, services):
+        raise NotImplementedError
+
+    # --- shared -----------------------------------------------------------------------------
+    @property
+    def backend(self):
+        if self._backend is None:
+            self._backend = self.make_backend(self.queue, self.opts, self.services)
+        return self._backend
+
+    def types(self) -> List[sizing.InstanceType]:
+        specs = {k[len("instance_type."):]: v for k, v in self.opts.items() if k.startswith("instance_type.")}
+        return sizing.resolve(self.opts["instance_types"], specs)
+
+    def tracker(self) -> lifecycle.Tracker:
+        return lifecycle.tracker(self.services, self.queue.name, guard_settings(self.opts))
+
+    def budget(self) -> retry.Budget:
+        return retry.Budget(self.services.clock, self.services.extra.get("sleep", time.sleep),
+                            self.opts["retry_budget"], is_transient=self.backend.transient)
+
+    def validate(self):
+        where = self.namespace()
+        try:
+            self.types()
+        except ValueError as exc:
+            raise ProvisionerError(f"{where}instance_types: {exc}") from None
+        try:
+            userdata.render_user_data(self.queue, self.services, "validate", self.opts)
+        except (TemplateValueError, ProvisionerError) as exc:
+            raise ProvisionerError(f"{where}user-data: {exc}") from None
+        self.backend.validate(where)
+
+    def submit(self, n, ctx, launch_id):
+        text = userdata.render_user_data(self.queue, self.services, launch_id, self.opts)
+        tagset = tags.for_launch(self.services.factory_id, self.queue.name, launch_id)
+        budget, ids, refusals = self.budget(), [], []
+        for index, (itype, place) in enumerate(self.backend.choices(self.types())):
+            try:
+                ids = self._launch(n, itype, place, f"{launch_id}-{index}", tagset, text, budget, launch_id)
+                break
+            except Exception as exc:
+                kind = self.backend.kind(exc)
+                if kind == "fallback":
+                    refusals.append(f"{itype.name}{'@' + place if place else ''}: {self.backend.describe(exc)}")
+                    continue
+                raise self._failure(exc, kind, "launch") from None
+        if not ids:
+            raise CloudError("no capacity: " + "; ".join(refusals))
+        if refusals:
+            log.info("queue=%s launched after fallback (%s)", self.queue.name, "; ".join(refusals))
+        return ids
+
+    def _launch(self, n, itype, place, token, tagset, text, budget, launch_id) -> List[str]:
+        """n VMs in as few calls as the API allows (one, unless max_per_call forces chunks)."""
+        ids, chunk = [], self.opts["max_per_call"]
+        for start in range(0, n, chunk):
+            count = min(chunk, n - start)
+
+            def adopt(exc):
+                # A failed call may still have started VMs: look for them before launching again.
+                if not self.backend.ambiguous(exc):
+                    return None
+                found = [i for i in self.backend.launched(launch_id) if i not in ids]
+                return found or None
+
+            ids += budget.call(self.backend.launch, count, itype, place, f"{token}-{start // chunk}", tagset, text,
+                               before_retry=adopt)
+        return ids
+
+    def _failure(self, exc, kind, what) -> CloudError:
+        text = f"{self.name} {what}: {self.backend.describe(exc)}"
+        if kind == "fatal":
+            log.error("queue=%s %s; pausing for %ds", self.queue.name, text, self.opts["error_pause"])
+            return CloudError(text, pause=self.opts["error_pause"] or None)
+        log.warning("queue=%s %s; giving up for this cycle", self.queue.name, text)
+        return CloudError(text)
+
+    def retire(self, n, ctx):
+        gone = self.tracker().terminated_by_us  # terminated by this cycle's upkeep
+        vms = [vm for vm in ctx.pilots.records if vm.id not in gone]
+        to_drain, to_terminate = drain.retire_plan(vms, n, self.opts["max_draining_percent"])
+        drained = self._drain(to_drain)
+        ids = drained + self._terminate([vm.id for vm in to_terminate], "retire")
+        return ids
+
+    def _drain(self, vms) -> List[str]:
+        done = []
+        for vm in vms:
+            try:
+                self.services.condor.drain(vm.machine, self.opts["collectorhost"],
+                                           reason=f"provisioner {self.services.factory_id} retiring {vm.id}")
+                done.append(vm.id)
+            except Exception as exc:  # htcondor2.HTCondorException: leave it for the next cycle
+                log.warning("queue=%s drain of %s (%s) failed: %s", self.queue.name, vm.id, vm.machine, exc)
+        if done:
+            try:
+                self.budget().call(self.backend.tag, done, {tags.STATE: "draining"})
+            except Exception as exc:  # the startds say Draining; the tag only helps after a restart
+                log.warning("queue=%s tagging %d draining VMs failed: %s", self.queue.name, len(done),
+                            self.backend.describe(exc))
+        return done
+
+    def _terminate(self, ids, why) -> List[str]:
+        if not ids:
+            return []
+        try:
+            self.budget().call(self.backend.terminate, ids)
+        except Exception as exc:
+            raise self._failure(exc, self.backend.kind(exc), f"terminate ({why})") from None
+        self.tracker().terminated_by_us.update(ids)
+        return ids
+
+    def maintain(self, ctx):
+        """Every cycle: terminate VMs that finished draining, never joined, or were lost;
+        drain and terminate VMs of queues that no longer exist. Returns (action, ids, note)."""
+        t = self.tracker()
+        out = []
+        done = drain.finished(ctx.pilots.records, ctx.now, t.lost_since, self.opts["boot_timeout"])
+        failed = [vm.id for vm in done if vm.state == lifecycle.FAILED]
+        orphans = t.orphans
+        orphan_done = [vm.id for vm in drain.finished(orphans, ctx.now, {}, 0)]
+        orphan_drain = [vm for vm in orphans if vm.state in (lifecycle.IDLE, lifecycle.BUSY)]
+        ids = [vm.id for vm in done] + orphan_done
+        if ids:
+            self._terminate(ids, "cleanup")
+            if failed:
+                out.append(("terminate", failed, f"boot timeout: not in the pool after {self.opts['boot_timeout']}s"))
+            rest = [i for i in ids if i not in failed and i not in orphan_done]
+            if rest:
+                out.append(("terminate", rest, "drained"))
+            if orphan_done:
+                out.append(("terminate", orphan_done, "orphaned: their queue is no longer configured"))
+        if orphan_drain:
+            out.append(("drain", self._drain(orphan_drain), "orphaned: their queue is no longer configured"))
+        if t.recovered:
+            t.recovered = False
+            out.append(("guard", [], "black-hole guard reset: a VM launched after the pause joined"))
+        return out
+
+
+def guard_settings(opts) -> lifecycle.GuardSettings:
+    return lifecycle.GuardSettings(failures=opts["guard_failures"], window=opts["guard_window"],
+                                   backoff=opts["guard_backoff"], backoff_max=opts["guard_backoff_max"],
+                                   early_death=opts["early_death"])

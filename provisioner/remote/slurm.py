@@ -1,0 +1,100 @@
+"""Slurm commands run over SSH: one sbatch per submission, one squeue per host per
+cycle, one scancel per retirement.
+
+Each pilot is a task of an array job whose ``--comment`` carries its identity,
+``provisioner:<factory>:<queue>:<launch id>``; squeue reads that field back.
+Queue names cannot hold ``:`` (see config), so the split below is exact.
+"""
+import shlex
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence
+
+from provisioner.errors import ProvisionerError
+
+_TAG = "provisioner"
+_SEP = "|"
+# The comment goes last so that a separator inside it cannot shift the other fields.
+_FORMAT = _SEP.join(["%F", "%K", "%T", "%k"])
+
+PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"}
+RUNNING = {"RUNNING", "CONFIGURING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
+
+
+class SlurmError(ProvisionerError):
+    """A Slurm command failed; the message is its first line of error output."""
+
+
+@dataclass(frozen=True)
+class Task:
+    job: int  # the array job id
+    index: Optional[int]  # the array task id (None for a job that is not an array)
+    state: str
+    queue: str
+    launch: str
+
+    @property
+    def id(self) -> str:
+        return str(self.job) if self.index is None else f"{self.job}_{self.index}"
+
+
+def identity(factory_id: str, queue: str, launch_id: str) -> str:
+    return f"{_TAG}:{factory_id}:{queue}:{launch_id}"
+
+
+def pilot_script(executable: str, arguments: Sequence[str], environment: Mapping[str, str]) -> str:
+    """The batch script sent on sbatch's stdin: it sets the pilot's environment and runs
+    the queue's executable (a path on the remote host) with its arguments, quoted."""
+    lines = ["#!/bin/sh"]
+    for key, value in environment.items():
+        lines.append(f"{key}={shlex.quote(value)}; export {key}")
+    lines.append("exec " + " ".join(shlex.quote(w) for w in [executable, *arguments]))
+    return "\n".join(lines) + "\n"
+
+
+def _check(argv, result) -> str:
+    rc, out, err = result
+    if rc != 0:
+        first = next((line.strip() for line in err.splitlines() if line.strip()), f"exit status {rc}")
+        raise SlurmError(f"{argv[0]} failed: {first}")
+    return out
+
+
+def submit(conn, n: int, script: str, comment: str, job_name: str, partition: Optional[str] = None,
+           workdir: Optional[str] = None, extra: Sequence[str] = ()) -> List[str]:
+    """Submit n pilots as ONE array job; returns the task ids (``<job>_<index>``)."""
+    argv = ["sbatch", "--parsable", f"--array=0-{n - 1}", f"--job-name={job_name}", f"--comment={comment}",
+            "--output=%x-%A_%a.out"]
+    if partition:
+        argv.append(f"--partition={partition}")
+    if workdir:
+        argv.append(f"--chdir={workdir}")
+    argv += list(extra)
+    out = _check(argv, conn.run(argv, stdin=script))
+    job = out.strip().split(";")[0]
+    if not job.isdigit():
+        raise SlurmError(f"sbatch answered {out.strip()[:80]!r}, not a job id")
+    return [f"{job}_{i}" for i in range(n)]
+
+
+def tasks(conn, user: str, factory_id: str) -> Dict[str, List[Task]]:
+    """This factory's pilots on the host, per queue, from ONE squeue call."""
+    argv = ["squeue", "--noheader", "--array", f"--user={user}", f"--format={_FORMAT}"]
+    out = _check(argv, conn.run(argv))
+    mine = f"{_TAG}:{factory_id}:"
+    by_queue = defaultdict(list)
+    for line in out.splitlines():
+        fields = line.split(_SEP, 3)
+        if len(fields) != 4 or not fields[3].startswith(mine):
+            continue
+        job, index, state, comment = fields
+        queue, _, launch = comment[len(mine):].partition(":")
+        by_queue[queue].append(Task(int(job), int(index) if index.isdigit() else None, state, queue, launch))
+    return dict(by_queue)
+
+
+def cancel_pending(conn, ids: Sequence[str]) -> None:
+    """Cancel these tasks in ONE scancel; ``--state=PENDING`` makes Slurm itself spare
+    any that started since the status was read."""
+    argv = ["scancel", "--state=PENDING", *ids]
+    _check(argv, conn.run(argv))

@@ -1,0 +1,161 @@
+"""One pinned, key-authenticated SSH connection per remote account, reused across cycles.
+
+Security model: the server's host key must already be in the configured
+known_hosts file (no trust on first use, unlike APF's ``StrictHostKeyChecking
+no``); only the configured private key is offered (no agent, no ~/.ssh); every
+argument is shell-quoted, so no configured value can add a remote command.
+"""
+import shlex
+import socket
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence, Tuple
+
+import paramiko
+
+from provisioner.errors import ProvisionerError
+
+
+class SSHError(ProvisionerError):
+    """The remote account could not be reached or refused us; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    user: str
+    key: str  # private key file
+    known_hosts: str
+    timeout: float = 30.0
+
+    def __str__(self) -> str:
+        return f"ssh {self.user}@{self.host}:{self.port}"
+
+
+class _UnknownHost(Exception):
+    """Raised by the policy so that an unknown key reads differently from a changed one."""
+
+
+class _Pinned(paramiko.RejectPolicy):
+    def missing_host_key(self, client, hostname, key):
+        raise _UnknownHost(key.get_name())
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The remote shell sees each item as exactly one word, whatever it contains."""
+    return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+class Connection:
+    def __init__(self, endpoint: Endpoint):
+        self.endpoint = endpoint
+        self._client: Optional[paramiko.SSHClient] = None
+
+    def _connect(self) -> paramiko.SSHClient:
+        ep = self.endpoint
+        try:
+            pkey = paramiko.PKey.from_path(ep.key)
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise SSHError(f"{ep}: cannot load key {ep.key}: {_reason(exc)}") from None
+        client = paramiko.SSHClient()
+        try:
+            client.load_host_keys(ep.known_hosts)
+        except OSError as exc:
+            raise SSHError(f"{ep}: cannot read known_hosts {ep.known_hosts}: {_reason(exc)}") from None
+        client.set_missing_host_key_policy(_Pinned())
+        try:
+            client.connect(ep.host, port=ep.port, username=ep.user, pkey=pkey, timeout=ep.timeout,
+                           banner_timeout=ep.timeout, auth_timeout=ep.timeout, look_for_keys=False,
+                           allow_agent=False)
+        except paramiko.BadHostKeyException:
+            client.close()
+            raise SSHError(f"{ep}: host key does not match {ep.known_hosts} (refusing: possible "
+                           f"man-in-the-middle or a re-installed host)") from None
+        except _UnknownHost as exc:
+            client.close()
+            raise SSHError(f"{ep}: host key ({exc}) unknown: not in {ep.known_hosts}, add it "
+                           f"after checking its fingerprint") from None
+        except paramiko.AuthenticationException:
+            client.close()
+            raise SSHError(f"{ep}: authentication refused for key {ep.key}") from None
+        except (paramiko.SSHException, OSError) as exc:
+            client.close()
+            raise SSHError(f"{ep}: unreachable: {_reason(exc)}") from None
+        return client
+
+    def _channel(self) -> paramiko.Channel:
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise paramiko.SSHException("connection closed")
+        return transport.open_session(timeout=self.endpoint.timeout)
+
+    def _session(self) -> paramiko.Channel:
+        if self._client is not None:
+            try:
+                return self._channel()
+            except (paramiko.SSHException, OSError):
+                # The kept connection died since the last use; re-opening is safe
+                # because no command was sent on it.
+                self.close()
+        self._client = self._connect()
+        try:
+            return self._channel()
+        except (paramiko.SSHException, OSError) as exc:
+            self.close()
+            raise SSHError(f"{self.endpoint}: unreachable: {_reason(exc)}") from None
+
+    def run(self, argv: Sequence[str], stdin: Optional[str] = None,
+            timeout: Optional[float] = None) -> Tuple[int, str, str]:
+        """Run one remote command; returns (exit status, stdout, stderr)."""
+        timeout = timeout or self.endpoint.timeout
+        chan = self._session()
+        try:
+            chan.settimeout(timeout)
+            chan.exec_command(command_line(argv))
+            if stdin is not None:
+                chan.sendall(stdin.encode())
+            chan.shutdown_write()
+            out = chan.makefile("rb").read()
+            err = chan.makefile_stderr("rb").read()
+            rc = chan.recv_exit_status()
+        except socket.timeout:
+            self.close()  # the command may still run; a new connection leaves it behind
+            raise SSHError(f"{self.endpoint}: {argv[0]} timed out after {timeout:g}s") from None
+        except (paramiko.SSHException, OSError) as exc:
+            self.close()
+            raise SSHError(f"{self.endpoint}: {argv[0]} failed: {_reason(exc)}") from None
+        finally:
+            chan.close()
+        return rc, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+class Connections:
+    """The connections of one factory, one per endpoint, shared by its queues."""
+
+    def __init__(self):
+        self._open: Dict[Endpoint, Connection] = {}
+
+    def get(self, endpoint: Endpoint) -> Connection:
+        if endpoint not in self._open:
+            self._open[endpoint] = Connection(endpoint)
+        return self._open[endpoint]
+
+    def close(self) -> None:
+        for conn in self._open.values():
+            conn.close()
+        self._open.clear()
+
+
+def connections(services) -> Connections:
+    """The factory's shared connections, kept in ``services.extra["ssh"]`` (tests may inject)."""
+    return services.extra.setdefault("ssh", Connections())
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())

@@ -1,0 +1,39 @@
+"""gcpm's idle buffer, as a policy step. Ignores its input.
+
+Source: the gcpm README (github.com/mickaneda/gcpm, "Google Cloud Platform Condor
+Pool Manager"): for each machine type it creates workers while there are idle
+jobs they can run, keeps ``idle`` extra workers ready (the idle buffer), never
+more than ``max``, and removes workers that sit idle. Here: the idle jobs packed
+into the queue's instance types, plus ``buffer`` VMs, less what is booting or
+idle; a negative result retires idle VMs beyond the buffer.
+"""
+from provisioner.cloud import lifecycle, sizing
+from provisioner.options import Option
+from provisioner.sched.base import Step
+
+
+class Gcpm(Step):
+    name = "gcpm"
+    options = {"buffer": Option("int", 1, minimum=0, help="idle workers kept ready"),
+               "maximum": Option("int", None, minimum=0, help="workers at most")}
+
+    def __init__(self, queue, opts, services):
+        super().__init__(queue, opts, services)
+        try:
+            self.types = sizing.queue_types(queue)
+        except ValueError:
+            self.types = None  # pilots: one idle job, one pilot
+
+    def __call__(self, n, ctx):
+        p = ctx.pilots
+        needed = sizing.pack(ctx.work.jobs, self.types).total if self.types else ctx.work.idle
+        idle = p.states.get(lifecycle.IDLE, 0)
+        out = needed + self.opts["buffer"] - p.pending - idle
+        if self.opts["maximum"] is not None:
+            out = min(out, self.opts["maximum"] - p.pending - p.running)
+        if out < 0:
+            out = max(out, -idle)
+        return out, f"needed={needed} buffer={self.opts['buffer']} booting={p.pending} idle={idle}"
+
+
+PLUGIN = Gcpm

@@ -1,0 +1,104 @@
+"""The simulation's outputs: a text table, a PNG plot and a self-contained HTML page."""
+import base64
+import html
+import io
+import os
+from typing import List, Sequence
+
+from provisioner.simulate.metrics import Summary
+
+COLUMNS = ("queue", "policy", "jobs", "wait p50", "wait p95", "wait max", "prov p50", "prov p95", "prov max",
+           "VM-h used", "VM-h wasted", "launches", "boot fail", "cost $", "waste/bound")
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def rows(summaries: Sequence[Summary], policy: str = "") -> List[tuple]:
+    out = []
+    for s in summaries:
+        ratio = "inf" if s.ratio == float("inf") else f"{s.ratio:.2f}"
+        jobs = str(s.jobs) if s.finished == s.jobs else f"{s.finished}/{s.jobs}"
+        out.append((s.name, policy, jobs, duration(s.wait_p50), duration(s.wait_p95), duration(s.wait_max),
+                    duration(s.prov_p50), duration(s.prov_p95), duration(s.prov_max), f"{s.vm_hours:.1f}",
+                    f"{s.wasted:.1f}", str(s.launches), str(s.boot_failures), f"{s.cost:.2f}", ratio))
+    return out
+
+
+def table(rows_: Sequence[tuple], columns: Sequence[str] = COLUMNS, markdown: bool = False) -> str:
+    widths = [max(len(str(r[i])) for r in [columns, *rows_]) for i in range(len(columns))]
+    if markdown:
+        lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |",
+                 "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        lines += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |" for r in rows_]
+    else:
+        lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+        lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows_]
+    return "\n".join(lines)
+
+
+def plot_png(runs, title: str = "") -> bytes:
+    """runs: [(label, timeline)]. Idle jobs, VMs by state and cost over time, one column per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, len(runs), figsize=(5.5 * len(runs), 8), sharex="col", squeeze=False)
+    for col, (label, timeline) in enumerate(runs):
+        hours = [s.t / 3600.0 for s in timeline]
+        ax = axes[0][col]
+        ax.step(hours, [s.idle_jobs for s in timeline], where="post", label="idle jobs", color="tab:red")
+        ax.step(hours, [s.running_jobs for s in timeline], where="post", label="running jobs", color="tab:green")
+        ax.set_title(label)
+        ax.set_ylabel("jobs")
+        ax.legend(loc="upper right", fontsize="small")
+        ax = axes[1][col]
+        ax.stackplot(hours, [s.booting for s in timeline], [s.busy_vms for s in timeline],
+                     [s.idle_vms for s in timeline], [s.draining for s in timeline], step="post",
+                     labels=["booting", "busy", "idle", "draining"],
+                     colors=["tab:orange", "tab:blue", "tab:gray", "tab:purple"])
+        ax.set_ylabel("VMs")
+        ax.legend(loc="upper right", fontsize="small")
+        ax = axes[2][col]
+        ax.plot(hours, [s.cost for s in timeline], color="black")
+        ax.set_ylabel("cost (USD)")
+        ax.set_xlabel("hours")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def html_page(title: str, table_text: str, png: bytes, notes: Sequence[str] = ()) -> str:
+    """One file, no network: the plot inlined as base64."""
+    img = base64.b64encode(png).decode()
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            "<style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em;overflow:auto}"
+            "</style></head><body>"
+            f"<h1>{html.escape(title)}</h1><pre>{html.escape(table_text)}</pre>"
+            f"<ul>{items}</ul><img alt=\"idle jobs, VMs by state and cost over time\" "
+            f"src=\"data:image/png;base64,{img}\"></body></html>\n")
+
+
+def write(out_dir: str, name: str, title: str, table_text: str, runs, notes=()) -> List[str]:
+    """Writes <name>.png, <name>.html and <name>.txt; returns their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    png = plot_png(runs, title)
+    paths = [os.path.join(out_dir, f"{name}.{ext}") for ext in ("png", "html", "txt")]
+    with open(paths[0], "wb") as fh:
+        fh.write(png)
+    with open(paths[1], "w") as fh:
+        fh.write(html_page(title, table_text, png, notes))
+    with open(paths[2], "w") as fh:
+        fh.write(table_text + "\n")
+    return paths

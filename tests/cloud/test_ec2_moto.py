@@ -1,0 +1,106 @@
+"""The ec2 target and Cloud batchstatus against moto_server over real HTTP."""
+from provisioner.cloud import tags
+from provisioner.cloud.emulator import negotiate
+
+from .conftest import ec2_queue, instances, join_all
+
+
+def test_burst_launches_packed_vms_in_one_call_tagged_with_volumes(cloud_world, proxy, ec2):
+    world = cloud_world(ec2_queue(endpoint=proxy.url))
+    world.pool.schedd().add_jobs(100, RequestCpus=1, RequestMemory=2048)
+    d = world.cycle()["CLOUD"]
+    assert d.action == "submit" and d.count == 13  # 100 single-core jobs on 8-core VMs
+    assert proxy.calls.get("RunInstances") == 1
+    found = instances(ec2, **{tags.QUEUE: "CLOUD"})
+    assert len(found) == 13
+    t = {x["Key"]: x["Value"] for x in found[0]["Tags"]}
+    assert t[tags.FACTORY] == "test-factory" and t[tags.LAUNCH].startswith("test-factory-")
+    vols = ec2.describe_volumes(Filters=[{"Name": f"tag:{tags.QUEUE}", "Values": ["CLOUD"]}])["Volumes"]
+    assert len(vols) == 13
+    # A slow boot does not trigger a second launch: booting VMs count as supply.
+    d = world.cycle()["CLOUD"]
+    assert d.action == "none" and d.pilots.pending == 13
+    assert proxy.calls.get("RunInstances") == 1
+
+
+def test_vms_join_run_jobs_then_drain_and_terminate(cloud_world, moto, ec2):
+    world = cloud_world(ec2_queue(endpoint=moto, extra="batchsubmit.ec2.max_draining_percent = 100\n"))
+    jobs = world.pool.schedd().add_jobs(20, RequestCpus=1, RequestMemory=2048)
+    assert world.cycle()["CLOUD"].count == 3
+    join_all(world.pool, ec2, now=world.clock.now())
+    assert negotiate(world.pool) == 20
+    d = world.cycle()["CLOUD"]
+    assert d.pilots.states == {"busy": 3} and d.action == "none"
+    world.pool.schedd().finish(jobs[:18])  # two jobs still run on one VM
+    negotiate(world.pool)
+    d = world.cycle()["CLOUD"]
+    assert d.action == "retire" and d.count == 2  # the busy VM is not touched
+    busy = [ad for ad in world.pool.machines.values() if ad["Activity"] == "Busy"]
+    assert len(busy) == 1 and not busy[0].get("Draining")
+    world.cycle()  # drained VMs are terminated
+    left = instances(ec2)
+    assert [i["InstanceId"] for i in left] == [busy[0]["EC2InstanceId"]]
+    acts = [(a["action"], a["note"]) for a in world.ledger.actions()]
+    assert ("terminate", "drained") in acts
+
+
+def test_capacity_failure_falls_back_to_next_type(cloud_world, proxy, ec2):
+    world = cloud_world(ec2_queue(endpoint=proxy.url, types="m5.2xlarge, c5.2xlarge",
+                                  extra="batchsubmit.ec2.market = spot\nbatchsubmit.ec2.spot_max_price = 0.2\n"))
+    proxy.fail("RunInstances", "InsufficientInstanceCapacity", 500, match={"InstanceType": "m5.2xlarge"})
+    world.pool.schedd().add_jobs(16, RequestCpus=1, RequestMemory=1024)
+    d = world.cycle()["CLOUD"]
+    assert d.action == "submit" and d.count == 2
+    found = instances(ec2)
+    assert {i["InstanceType"] for i in found} == {"c5.2xlarge"}
+    assert proxy.calls["RunInstances"] == 2
+
+
+def test_throttling_and_lost_answer_back_off_without_duplicates(cloud_world, proxy, ec2):
+    world = cloud_world(ec2_queue(endpoint=proxy.url))
+    proxy.fail("RunInstances", "RequestLimitExceeded", 503, times=2)
+    proxy.fail("RunInstances", "InternalError", 500, after=True)  # moto launched, the answer is lost
+    world.pool.schedd().add_jobs(40, RequestCpus=1, RequestMemory=2048)
+    d = world.cycle()["CLOUD"]
+    assert d.action == "submit" and d.count == 5
+    assert len(instances(ec2)) == 5  # adopted by launch tag, not launched twice
+    assert proxy.calls["RunInstances"] == 3 and len(world.sleeps) == 3
+
+
+def test_throttling_beyond_budget_gives_up_for_the_cycle(cloud_world, proxy, ec2):
+    world = cloud_world(ec2_queue(endpoint=proxy.url, extra="batchsubmit.ec2.retry_budget = 2\n"))
+    proxy.fail("RunInstances", "RequestLimitExceeded", 503, times=100)
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    d = world.cycle()["CLOUD"]
+    assert d.action == "failed" and "RequestLimitExceeded" in d.note
+    assert world.factory.queues[0].paused_until < world.clock.now()  # not paused: next cycle tries again
+    assert world.ledger.actions()[0]["state"] == "failed"
+
+
+def test_config_error_pauses_only_that_queue(cloud_world, proxy, ec2):
+    world = cloud_world(ec2_queue("BAD", endpoint=proxy.url, ami="ami-00000000")
+                        + ec2_queue("GOOD", endpoint=proxy.url))
+    proxy.fail("RunInstances", "InvalidAMIID.NotFound", 400, match={"ImageId": "ami-00000000"})
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    out = world.cycle()
+    assert out["BAD"].action == "failed" and "InvalidAMIID.NotFound" in out["BAD"].note
+    assert out["GOOD"].action == "submit"
+    out = world.cycle()
+    assert out["BAD"].note.startswith("paused: ec2 launch: InvalidAMIID.NotFound")
+
+
+def test_orphans_of_a_removed_queue_are_drained_terminated_and_reported(cloud_world, moto, ec2):
+    world = cloud_world(ec2_queue("OLD", endpoint=moto) + ec2_queue("KEPT", endpoint=moto))
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    world.cycle()
+    assert len(instances(ec2, **{tags.QUEUE: "OLD"})) == 1
+    join_all(world.pool, ec2, now=world.clock.now())
+    world.pool.schedd().jobs.clear()
+    again = cloud_world(ec2_queue("KEPT", endpoint=moto))
+    again.pool.machines.update(world.pool.machines)
+    again.clock.advance_to(world.clock.now())
+    again.cycle()
+    again.cycle()
+    assert instances(ec2, **{tags.QUEUE: "OLD"}) == []
+    notes = [a["note"] for a in again.ledger.actions() if a["queue"] == "KEPT"]
+    assert any("orphaned" in n for n in notes)

@@ -1,0 +1,94 @@
+"""Lifecycle, guard and error handling in virtual time against EmulatedEC2 (the simulator's contract)."""
+import pytest
+
+from provisioner.cloud.emulator import EmulatedEC2, negotiate
+
+from .conftest import CloudWorld, ec2_queue
+
+GUARD = """batchsubmit.ec2.guard_failures = 3
+batchsubmit.ec2.guard_window = 7200
+batchsubmit.ec2.guard_backoff = 1800
+"""
+
+
+@pytest.fixture
+def world(write_conf, tmp_path):
+    def build(queues, **emu):
+        holder = {}
+        w = CloudWorld(write_conf(queues), tmp_path, {"ec2": lambda **kw: holder["ec2"](**kw)})
+        emulated = EmulatedEC2(w.clock, w.pool, **emu)
+        holder["ec2"] = emulated.client
+        return w, emulated
+
+    return build
+
+
+def test_black_hole_guard_trips_backs_off_and_recovers(world):
+    w, emu = world(ec2_queue(extra=GUARD), boot_time=120, boot_failure_rate=1.0)
+    w.pool.schedd().add_jobs(24, RequestCpus=1, RequestMemory=2048)
+    assert w.cycle(700)["CLOUD"].count == 3  # a broken image: none of them ever joins
+    d = w.cycle()["CLOUD"]  # boot timeout: 3 boot failures trip the guard, the VMs are terminated
+    assert d.action == "none" and d.note.startswith("paused: black-hole guard: 3 boot failures")
+    assert "paused (black-hole guard" in d.reason  # what `provisioner status` shows
+    assert emu.calls["run_instances"] == 1 and emu.calls["terminate_instances"] == 1
+    for _ in range(20):  # 1800 s of back-off: no launch however many cycles
+        assert w.cycle()["CLOUD"].action == "none"
+    assert emu.calls["run_instances"] == 1
+    w.clock.advance_to(w.clock.now() + 600)
+    w.cycle(700)  # back-off over: the probe launch fails again -> twice the pause
+    assert emu.calls["run_instances"] == 2
+    d = w.cycle()["CLOUD"]
+    assert "3600s (trip 2)" in d.note
+    emu.boot_failure_rate = 0.0  # the image is fixed
+    w.clock.advance_to(w.clock.now() + 3600)
+    w.cycle(200)
+    assert emu.calls["run_instances"] == 3
+    w.cycle()
+    tracker = w.services.extra["cloud.trackers"]["CLOUD"]
+    assert tracker.guard.trips == 0
+    assert any(a["action"] == "guard" for a in w.ledger.actions())
+
+
+def test_disruption_budget_and_youngest_idle_first(world):
+    w, emu = world(ec2_queue(extra="batchsubmit.ec2.max_draining_percent = 50\n"), boot_time=60)
+    jobs = w.pool.schedd().add_jobs(16, RequestCpus=1, RequestMemory=2048)
+    w.cycle(30)
+    more = w.pool.schedd().add_jobs(16, RequestCpus=1, RequestMemory=2048)
+    w.cycle(100)  # two launches: 2 older VMs, 2 younger ones
+    emu.advance()
+    negotiate(w.pool)
+    w.pool.schedd().finish(jobs + more)
+    negotiate(w.pool)
+    d = w.cycle()["CLOUD"]
+    assert d.action == "retire" and d.count == 2  # 50% of 4 at once
+    young = sorted(emu.instances.values(), key=lambda i: i.launched)[2:]
+    assert set(d.ids) == {i.id for i in young}
+
+
+def test_emulated_api_shapes_and_faults(world):
+    w, emu = world(ec2_queue(), boot_time=lambda rng, t: 30 + rng.random() * 30, capacity={"m5.2xlarge": 1})
+    c = emu.client(region_name="us-east-1")
+    tagspec = [{"ResourceType": "instance", "Tags": [{"Key": "k", "Value": "v"}]}]
+    first = c.run_instances(ImageId="ami-1", InstanceType="m5.2xlarge", MinCount=1, MaxCount=1, ClientToken="t",
+                            TagSpecifications=tagspec)
+    assert c.run_instances(ImageId="ami-1", InstanceType="m5.2xlarge", MinCount=1, MaxCount=1,
+                           ClientToken="t") == first  # idempotent
+    with pytest.raises(Exception, match="InsufficientInstanceCapacity"):
+        c.run_instances(ImageId="ami-1", InstanceType="m5.2xlarge", MinCount=1, MaxCount=1)
+    emu.fail_next("describe_instances", "RequestLimitExceeded", status=503)
+    with pytest.raises(Exception, match="RequestLimitExceeded"):
+        c.describe_instances()
+    page = c.describe_instances(Filters=[{"Name": "tag:k", "Values": ["v"]}], MaxResults=5)
+    assert page["Reservations"][0]["Instances"][0]["State"]["Name"] == "pending"
+    w.clock.advance_to(w.clock.now() + 61)
+    c.describe_instances()
+    assert len(w.pool.machines) == 1
+
+
+def test_vmdemand_counts_booting_and_reports_unfit(world):
+    w, emu = world(ec2_queue(types="c5.large"), boot_time=300)
+    w.pool.schedd().add_jobs(4, RequestCpus=1, RequestMemory=2048)
+    w.pool.schedd().add_jobs(2, RequestCpus=1, RequestMemory=16000)  # never counts toward a 4 GB type
+    d = w.cycle()["CLOUD"]
+    assert d.count == 2 and "unfit=2" in d.reason
+    assert w.cycle()["CLOUD"].n == 0

@@ -1,0 +1,56 @@
+"""The libcloud target against moto through libcloud's EC2 driver over real HTTP."""
+from provisioner.cloud import tags
+
+from .conftest import AMI, instances
+
+QUEUE = """
+[LC]
+wmsstatusplugin = Condor
+batchstatusplugin = Cloud
+schedplugin = VMDemand
+batchsubmitplugin = Libcloud
+batchsubmit.libcloud.provider = ec2
+batchsubmit.libcloud.key = testing
+batchsubmit.libcloud.secret = testing-secret-key
+batchsubmit.libcloud.driver.region = us-east-1
+batchsubmit.libcloud.driver.host = 127.0.0.1
+batchsubmit.libcloud.driver.port = {port}
+batchsubmit.libcloud.driver.secure = False
+batchsubmit.libcloud.driver.signature_version = 4
+batchsubmit.libcloud.image = {ami}
+batchsubmit.libcloud.instance_types = m5.2xlarge
+batchsubmit.libcloud.max_draining_percent = 100
+"""
+
+
+def test_libcloud_launches_in_one_call_lists_by_tag_and_terminates(cloud_world, proxy, ec2):
+    from provisioner.cloud.emulator import negotiate
+
+    from .conftest import join_all
+
+    proxy.namespace = True  # moto's xmlns lacks the trailing slash libcloud expects
+    port = proxy.url.rsplit(":", 1)[1]
+    world = cloud_world(QUEUE.format(port=port, ami=AMI))
+    jobs = world.pool.schedd().add_jobs(20, RequestCpus=1, RequestMemory=2048)
+    d = world.cycle()["LC"]
+    assert d.action == "submit" and d.count == 3 and proxy.calls["RunInstances"] == 1
+    found = instances(ec2, **{tags.QUEUE: "LC"})
+    assert len(found) == 3
+    assert world.cycle()["LC"].pilots.pending == 3
+    join_all(world.pool, ec2, now=world.clock.now())
+    negotiate(world.pool)
+    world.pool.schedd().finish(jobs)
+    negotiate(world.pool)
+    d = world.cycle()["LC"]
+    assert d.action == "retire" and d.count == 3
+    world.cycle()
+    assert instances(ec2) == []
+
+
+def test_check_config_masks_libcloud_secret(write_conf, capsys):
+    from provisioner.cli import main
+
+    conf = write_conf(QUEUE.format(port=1, ami=AMI))
+    assert main(["check-config", "--conf", conf]) == 0
+    out = capsys.readouterr().out
+    assert "testing-secret-key" not in out and "batchsubmit.libcloud.secret = ********" in out

@@ -1,0 +1,47 @@
+"""Sizing by packing, and the rendered user-data."""
+import classad2
+import yaml
+from hypothesis import given, strategies as st
+
+from provisioner import config as configmod
+from provisioner.cloud import sizing
+from provisioner.cloud.userdata import render_user_data
+from provisioner.services import Services
+
+from .conftest import ec2_queue
+
+
+def test_hundred_single_core_jobs_on_8_core_vms():
+    jobs = [classad2.ClassAd({"RequestCpus": 1, "RequestMemory": 2048}) for _ in range(100)]
+    assert sizing.pack(jobs, sizing.resolve(["m5.2xlarge"], {})).vms == {"m5.2xlarge": 13}
+
+
+def test_big_job_never_counts_toward_small_type_and_unfit_is_reported():
+    types = sizing.resolve(["c5.large", "big"], {"big": "cpus=4 memory=20000 gpus=1"})
+    p = sizing.pack_shapes({(1, 16000, 0): 1, (1, 1000, 0): 2, (1, 100, 2): 3}, types)
+    assert p.vms == {"big": 1} and p.unfit == 3  # the small jobs fill the big VM's room
+
+
+@given(st.dictionaries(st.tuples(st.integers(1, 8), st.integers(1, 40000), st.integers(0, 1)),
+                       st.integers(1, 50), max_size=5))
+def test_packing_never_overfills_and_counts_every_job(shapes):
+    types = sizing.resolve(["m5.2xlarge", "p3.2xlarge"], {})
+    p = sizing.pack_shapes(shapes, types)
+    fits = sum(c for s, c in shapes.items() if any(t.fits(s) for t in types))
+    assert p.unfit == sum(shapes.values()) - fits
+    # a lower bound: cores and memory of all fitting jobs need at least this many VMs
+    assert p.total >= (1 if fits else 0)
+    assert p.total <= fits
+
+
+def test_user_data_has_safety_net_and_no_cloud_secrets(write_conf, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak")
+    cfg = configmod.load(write_conf(ec2_queue(extra="batchsubmit.ec2.idle_shutdown = 600\n"
+                                                    "batchsubmit.ec2.max_lifetime = 720\n")))
+    q = cfg.queues[0]
+    text = render_user_data(q, Services("fac", None, None), "fac-7", q.batchsubmit.opts)
+    doc = yaml.safe_load(text)
+    conf = doc["write_files"][0]["content"]
+    assert "STARTD_NOCLAIM_SHUTDOWN = 600" in conf and 'ProvisionerLaunch = "fac-7"' in conf
+    assert any("shutdown -P +720" in " ".join(c) for c in doc["runcmd"])
+    assert "do-not-leak" not in text and "testing" not in text

@@ -1,0 +1,53 @@
+"""SSHSlurm options: validated at start-up, secrets masked, status reuses the target's endpoint."""
+import pytest
+
+from provisioner import config as configmod
+from provisioner.errors import ConfigErrors, ProvisionerError
+from provisioner.remote import slurm
+
+BASE = """
+[SL]
+executable = /opt/pilot/wrapper.sh
+batchsubmitplugin = SSHSlurm
+batchstatusplugin = SSHSlurm
+batchsubmit.sshslurm.host = login.example.org
+batchsubmit.sshslurm.user = pilots
+batchsubmit.sshslurm.key = /etc/provisioner/id_ed25519
+batchsubmit.sshslurm.known_hosts = /etc/provisioner/known_hosts
+"""
+
+
+def test_status_takes_the_targets_endpoint_and_the_key_is_masked(write_conf, emulated):
+    factory, *_ = emulated(write_conf(BASE + "batchstatus.sshslurm.port = 2200\n"))
+    q = factory.queues[0]
+    assert q.batch.source_key() == ("sshslurm", "login.example.org", 2200, "pilots")
+    assert q.batch.endpoint.key == "/etc/provisioner/id_ed25519"
+    assert "batchsubmit.sshslurm.key = ********" in configmod.describe(factory.config)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("batchsubmit.sshslurm.sbatch_args = --time=10, --comment=mine\n", "'--comment=mine' is set by the factory"),
+    ("batchsubmit.sshslurm.sbatch_args = -Jname\n", "'-Jname' is set by the factory"),
+    ("batchsubmit.sshslurm.sbatch_args = /tmp/other.sh\n", "'/tmp/other.sh' is not an option"),
+    ("executable.arguments = 'unclosed\n", "executable.arguments: No closing quotation"),
+])
+def test_bad_values_are_one_line_errors_naming_queue_and_option(write_conf, emulated, extra, message):
+    with pytest.raises(ConfigErrors) as info:
+        emulated(write_conf(BASE + extra))
+    text = str(info.value)
+    assert "[SL]" in text and message in text and "\n" not in text
+
+
+def test_missing_endpoint_options_are_reported(write_conf, emulated):
+    with pytest.raises(ConfigErrors, match=r"\[SL\] batchsubmit.sshslurm.host: a value is required"):
+        emulated(write_conf(BASE.replace("batchsubmit.sshslurm.host = login.example.org\n", "")))
+    with_condor = "\n".join(line for line in BASE.replace("= SSHSlurm\nbatchstatus", "= CondorLocal\nbatchstatus")
+                            .splitlines() if not line.startswith("batchsubmit.sshslurm."))
+    with pytest.raises(ProvisionerError, match=r"\[SL\] batchstatus.sshslurm.host: a value is required"):
+        emulated(write_conf(with_condor))
+
+
+def test_pilot_script_quotes_every_value():
+    script = slurm.pilot_script("/opt/w rapper", ["$(id)", "it's"], {"PROVISIONER_QUEUE": "q;`id`"})
+    assert script == ("#!/bin/sh\nPROVISIONER_QUEUE='q;`id`'; export PROVISIONER_QUEUE\n"
+                      "exec '/opt/w rapper' '$(id)' 'it'\"'\"'s'\n")

@@ -1,0 +1,140 @@
+"""SSHSlurm target and status against a real sshd and a real one-node Slurm (2 CPUs)."""
+import logging
+import os
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+from provisioner.errors import TargetError
+from provisioner.remote import slurm as slurmcmd
+from provisioner.remote import ssh
+from tests.remote.conftest import USER
+
+
+def queues(endpoint, workdir, sections, executable="/bin/sleep", arguments="300"):
+    return f"""
+[DEFAULT]
+wmsstatus.condor.queueattribute = TargetQueue
+batchsubmitplugin = SSHSlurm
+batchstatusplugin = SSHSlurm
+executable = {executable}
+executable.arguments = {arguments}
+batchsubmit.sshslurm.host = 127.0.0.1
+batchsubmit.sshslurm.port = {endpoint.port}
+batchsubmit.sshslurm.user = {USER}
+batchsubmit.sshslurm.key = {endpoint.key}
+batchsubmit.sshslurm.known_hosts = {endpoint.known_hosts}
+batchsubmit.sshslurm.workdir = {workdir}
+batchsubmit.sshslurm.timeout = 10
+{sections}"""
+
+
+def by_queue(decisions):
+    return {d.queue: d for d in decisions}
+
+
+def ctx(clock, pilots=None):
+    return SimpleNamespace(now=clock.now(), pilots=pilots)
+
+
+@pytest.fixture
+def build(write_conf, emulated):
+    """build(queues_text, factory_id=...) -> (factory, pool, clock); SSH connections closed after."""
+    made = []
+
+    def make(text, **kwargs):
+        factory, pool, clock, _ = emulated(write_conf(text, **kwargs))
+        made.append(factory)
+        return factory, pool, clock
+
+    yield make
+    for factory in made:
+        ssh.connections(factory.services).close()
+
+
+def test_submit_is_one_sbatch_creating_tasks_that_carry_the_identity(build, endpoint, slurm, calls):
+    factory, _, clock = build(queues(endpoint, slurm.workdir, "[SA]\n"))
+    ids = factory.queues[0].target.submit(5, ctx(clock), "test-factory-7")
+    assert [c[0] for c in calls] == ["sbatch"] and "--array=0-4" in calls[0]
+    job = ids[0].split("_")[0]
+    assert ids == [f"{job}_{i}" for i in range(5)]
+    seen = slurm.tasks()
+    assert set(seen) == set(ids)
+    assert {k for _, k in seen.values()} == {"provisioner:test-factory:SA:test-factory-7"}
+
+
+def test_status_groups_per_queue_with_one_squeue_per_cycle(build, endpoint, slurm, calls):
+    sections = ("schedplugin = Ready, MaxToRun\n[SA]\nwmsqueue = A\nsched.maxtorun.maximum = 3\n"
+                "[SB]\nwmsqueue = B\nsched.maxtorun.maximum = 2\n")
+    factory, pool, clock = build(queues(endpoint, slurm.workdir, sections))
+    pool.schedd().add_jobs(3, TargetQueue="A")
+    pool.schedd().add_jobs(2, TargetQueue="B")
+    d = by_queue(factory.cycle())
+    assert (d["SA"].action, d["SA"].count, d["SB"].action, d["SB"].count) == ("submit", 3, "submit", 2)
+    assert [c[0] for c in calls] == ["squeue", "sbatch", "sbatch"]
+    slurm.wait_tasks(lambda t: sum(s == "RUNNING" for s, _ in t.values()) == 2, "2 running tasks")
+    calls.clear()
+    clock.advance_to(clock.now() + 60)
+    d = by_queue(factory.cycle())
+    assert [c[0] for c in calls] == ["squeue"]
+    assert d["SA"].pilots.pending + d["SA"].pilots.running == 3
+    assert d["SB"].pilots.pending + d["SB"].pilots.running == 2
+    assert d["SA"].pilots.running + d["SB"].pilots.running == 2  # 2 CPUs
+    assert {t.launch for t in d["SA"].pilots.records} == {factory.ledger.actions("SA")[0]["launch_id"]}
+    assert (d["SA"].action, d["SB"].action) == ("none", "none")
+
+
+def test_retire_cancels_only_pending_tasks_newest_first(build, endpoint, slurm):
+    sections = "[KEEP]\nschedplugin = KeepNRunning\nsched.keepnrunning.keep_running = 3\n"
+    factory, _, clock = build(queues(endpoint, slurm.workdir, sections))
+    first = by_queue(factory.cycle())["KEEP"].ids  # 3 tasks: 2 run, 1 waits
+    extra = factory.queues[0].target.submit(2, ctx(clock), "extra")
+    slurm.wait_tasks(lambda t: [t[i][0] for i in first[:2]] == ["RUNNING", "RUNNING"], "2 running tasks")
+    clock.advance_to(clock.now() + 60)
+    d = by_queue(factory.cycle())["KEEP"]
+    assert (d.n, d.action, d.ids) == (-2, "retire", [extra[1], extra[0]])
+    slurm.wait_tasks(lambda t: set(t) == set(first), "cancelled tasks to leave")
+    assert [slurm.tasks()[i][0] for i in first] == ["RUNNING", "RUNNING", "PENDING"]
+    # A task that started after the status was read is spared by Slurm itself.
+    conn = ssh.connections(factory.services).get(factory.queues[0].batch.endpoint)
+    slurmcmd.cancel_pending(conn, [first[0]])
+    assert slurm.tasks()[first[0]][0] == "RUNNING"
+
+
+def test_hostile_values_never_execute_remotely(build, endpoint, slurm):
+    pwn = f"/tmp/provisioner-pwn-{uuid.uuid4().hex}"
+    arguments = f""""$(touch {pwn})" ';' "it's" 'a "b"' '`touch {pwn}`' '|' '&&' 'touch {pwn}'"""
+    factory, _, clock = build(queues(endpoint, slurm.workdir, "[SA]\n", executable="/bin/echo",
+                                     arguments=arguments), factory_id=f"f;$(touch {pwn})")
+    target = factory.queues[0].target
+    (task,) = target.submit(1, ctx(clock), f"l'$(touch {pwn})")
+    out = os.path.join(slurm.workdir, f"SA-{task}.out")
+    slurm.wait_tasks(lambda t: not t and os.path.exists(out), "the echo pilot to finish")
+    with open(out) as fh:
+        assert fh.read() == f"$(touch {pwn}) ; it's a \"b\" `touch {pwn}` | && touch {pwn}\n"
+    target.opts["partition"] = f"x; touch {pwn}"
+    with pytest.raises(TargetError, match="sbatch failed: .*invalid partition"):
+        target.submit(1, ctx(clock), "l2")
+    assert not os.path.exists(pwn)
+
+
+def test_sshd_down_skips_the_cycle_with_a_warning(build, new_sshd, endpoint, slurm, caplog):
+    new_sshd.start()
+    known = new_sshd.known_hosts(endpoint.known_hosts + f"-{new_sshd.port}")
+    text = queues(endpoint, slurm.workdir, "[SA]\nwmsqueue = A\n").replace(
+        f"port = {endpoint.port}", f"port = {new_sshd.port}").replace(endpoint.known_hosts, known)
+    factory, pool, clock = build(text)
+    pool.schedd().add_jobs(2, TargetQueue="A")
+    assert by_queue(factory.cycle())["SA"].count == 2
+    new_sshd.stop()
+    ssh.connections(factory.services).close()  # as if the network dropped the kept connection
+    clock.advance_to(clock.now() + 60)
+    with caplog.at_level(logging.WARNING, logger="provisioner"):
+        d = by_queue(factory.cycle())["SA"]
+    assert d.action == "skip" and "unreachable" in d.note
+    assert any("queue=SA status unavailable" in r.getMessage() for r in caplog.records)
+    new_sshd.start()
+    clock.advance_to(clock.now() + 60)
+    d = by_queue(factory.cycle())["SA"]
+    assert d.pilots.pending + d.pilots.running == 2 and d.action == "none"

@@ -1,0 +1,83 @@
+"""The SSH helper against a real sshd: key auth, pinned host keys, quoting, reconnects."""
+import dataclasses
+import os
+import uuid
+
+import pytest
+
+from provisioner.remote import ssh
+
+
+def test_key_auth_runs_a_command(endpoint):
+    conn = ssh.Connection(endpoint)
+    try:
+        assert conn.run(["id", "-un"]) == (0, "provtest\n", "")
+        assert conn.run(["sh", "-c", "cat; exit 3"], stdin="from stdin") == (3, "from stdin", "")
+        first = conn._client
+        conn.run(["true"])
+        assert conn._client is first  # one connection, reused
+    finally:
+        conn.close()
+
+
+def _refused(endpoint) -> str:
+    with pytest.raises(ssh.SSHError) as info:
+        ssh.Connection(endpoint).run(["true"])
+    text = str(info.value)
+    assert "\n" not in text and f"provtest@127.0.0.1:{endpoint.port}" in text
+    return text
+
+
+def test_wrong_key_is_refused_clearly(endpoint, keys):
+    assert "authentication refused for key" in _refused(dataclasses.replace(endpoint, key=keys["stranger"]))
+
+
+def test_unknown_host_key_is_refused(endpoint, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    text = _refused(dataclasses.replace(endpoint, known_hosts=str(empty)))
+    assert "host key (ssh-ed25519) unknown: not in" in text
+
+
+def test_changed_host_key_is_refused(endpoint, sshd, keys, tmp_path):
+    wrong = sshd.known_hosts(str(tmp_path / "known_hosts"), keys["other_host"] + ".pub")
+    assert "host key does not match" in _refused(dataclasses.replace(endpoint, known_hosts=wrong))
+
+
+def test_unreachable_and_missing_files_are_one_line(endpoint, tmp_path):
+    from tests.remote.conftest import free_port
+
+    assert "unreachable" in _refused(dataclasses.replace(endpoint, port=free_port()))
+    assert "cannot read known_hosts" in _refused(dataclasses.replace(endpoint, known_hosts=str(tmp_path / "none")))
+    assert "cannot load key" in _refused(dataclasses.replace(endpoint, key=str(tmp_path / "none")))
+
+
+def test_hostile_arguments_stay_words(endpoint):
+    pwn = f"/tmp/provisioner-pwn-{uuid.uuid4().hex}"
+    hostile = [f"$(touch {pwn})", ";", "touch", pwn, "`touch {pwn}`", "'", '"', "a b", "&&", "|", "\n"]
+    conn = ssh.Connection(endpoint)
+    try:
+        rc, out, _ = conn.run(["printf", "%s\\n", *hostile])
+    finally:
+        conn.close()
+    assert rc == 0 and out.split("\n")[:-1] == [*hostile[:-1], "", ""]
+    assert not os.path.exists(pwn)
+
+
+def test_connection_is_reopened_after_the_server_restarts(new_sshd, endpoint):
+    new_sshd.start()
+    ep = dataclasses.replace(endpoint, port=new_sshd.port,
+                             known_hosts=new_sshd.known_hosts(endpoint.known_hosts + f"-{new_sshd.port}"))
+    conn = ssh.Connection(ep)
+    try:
+        assert conn.run(["true"])[0] == 0
+        conn._client.get_transport().close()  # the connection drops ...
+        assert conn.run(["true"])[0] == 0  # ... and is re-opened
+        new_sshd.stop()
+        conn._client.get_transport().close()
+        with pytest.raises(ssh.SSHError, match="unreachable"):
+            conn.run(["true"])
+        new_sshd.start()
+        assert conn.run(["true"])[0] == 0
+    finally:
+        conn.close()

@@ -1,0 +1,153 @@
+"""Fixtures for the pilot-wrapper tests: stage two importable, loopback HTTP
+servers, real pilot tarballs."""
+import http.server
+import importlib.util
+import io
+import json
+import os
+import queue
+import signal
+import sys
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+STAGE_TWO = REPO / "wrapper" / "python"
+if str(STAGE_TWO) not in sys.path:
+    sys.path.insert(0, str(STAGE_TWO))
+
+
+@pytest.fixture(scope="session")
+def repo():
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def stage_two():
+    """wrapper/python/wrapper.py as a module (a unique name: the repo has a wrapper/ folder)."""
+    spec = importlib.util.spec_from_file_location("stage_two_wrapper", STAGE_TWO / "wrapper.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def restore_signal_handlers():
+    """main() installs forwarding handlers; give pytest its own back."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+class Server:
+    """Serves files from `root` (GET) and queues the JSON bodies of POST/PUT."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.reports = queue.Queue()
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(server.root), **kwargs)
+
+            def log_message(self, *args):
+                pass
+
+            def _report(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                server.reports.put((self.command, self.path, json.loads(body)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = _report
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    srv = Server(www)
+    yield srv
+    srv.close()
+
+
+def make_tarball(path, files):
+    """Writes a .tar.gz at path from {name: (text, mode)}."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, (text, mode) in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture
+def pilot(server):
+    """pilot(name, script, entry="run.sh", mode=0o755) serves name.tar.gz holding
+    the entry script; returns its URL."""
+
+    def build(name, script, entry="run.sh", mode=0o755):
+        make_tarball(server.root / (name + ".tar.gz"), {entry: (script, mode)})
+        return "%s/%s.tar.gz" % (server.url, name)
+
+    return build
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """The current directory for stage two, as stage one's private directory would be."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def table(tmp_path):
+    """table(text) writes a lookup table and returns its path."""
+
+    def write(text):
+        path = tmp_path / "lookuptable.conf"
+        path.write_text(text)
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def base_args():
+    """Minimal stage-two options, with the repo's lookup table (a checkout has none next to wrapper.py)."""
+    return ["--wrapperqueue=Q", "--wrappersite=S", "--wrappergrid=local",
+            "--wrapperlookuptable=%s" % (REPO / "lookuptable.conf")]
+
+
+@pytest.fixture
+def fake_bin(tmp_path, monkeypatch):
+    """fake_bin(name, script) puts an executable script first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", "%s%s%s" % (bin_dir, os.pathsep, os.environ["PATH"]))
+
+    def add(name, script):
+        path = bin_dir / name
+        path.write_text(script)
+        path.chmod(0o755)
+        return path
+
+    return add

@@ -1,0 +1,83 @@
+"""Stage-two options: aliases, validation, pass-through, plugin options."""
+import pytest
+from wrapperlib import options
+from wrapperlib.errors import BAD_OPTION, WrapperError
+
+
+def test_older_spellings_are_aliases():
+    opts, rest = options.parse([
+        "--pandasite=S", "--wrapperwmsqueue=W", "--pandagrid=OSG", "--pandaproject=atlas",
+        "--pandaserverurl=https://server.example:25443", "--pandapilottype=p:1", "--pandaloglevel=debug",
+        "--pandaplugin=panda", "--pandaspecialcmd=module load x",
+        "--pandawrappertarballurl=https://mirror.example/w.tar.gz",
+    ])
+    assert (opts.site, opts.queue, opts.grid, opts.vo) == ("S", "W", "OSG", "atlas")
+    assert (opts.serverurl, opts.pilottype, opts.loglevel, opts.plugin) == (
+        "https://server.example:25443", "p:1", "debug", "panda")
+    assert opts.specialcmd == "module load x" and opts.tarballurl == "https://mirror.example/w.tar.gz"
+    assert rest == []
+
+
+def test_defaults_and_blank_values():
+    opts, _ = options.parse(["--wrapperqueue=Q", "--wrappergrid=cloud", "--wrappervo=", "--wrapperplugin="])
+    assert opts.site == "Q" and opts.vo is None and opts.plugin is None
+    assert (opts.loglevel, opts.monitormethod, opts.heartbeat, opts.killgrace) == ("info", "POST", 300, 30)
+
+
+def test_unknown_options_are_left_for_the_payload(base_args):
+    _, rest = options.parse(base_args + ["--pilot-flag=1", "-x", "positional", "--wrapperfuture=2"])
+    assert rest == ["--pilot-flag=1", "-x", "positional", "--wrapperfuture=2"]
+
+
+def test_no_abbreviations(base_args):
+    _, rest = options.parse(base_args + ["--wrapperserver=https://x.example"])
+    assert rest == ["--wrapperserver=https://x.example"]
+
+
+Q, LOCAL = "--wrapperqueue=Q", "--wrappergrid=local"
+
+
+@pytest.mark.parametrize("args, option", [
+    ([LOCAL], "--wrapperqueue"),
+    ([Q], "--wrappergrid"),
+    ([Q, "--wrappergrid=mars"], "--wrappergrid"),
+    ([Q, LOCAL, "--wrapperloglevel=loud"], "--wrapperloglevel"),
+    ([Q, LOCAL, "--wrapperserverurl=ftp://x.example"], "--wrapperserverurl"),
+    ([Q, LOCAL, "--wrappertarballurl=https://a.example/x,file:///etc/passwd"], "--wrappertarballurl"),
+    ([Q, LOCAL, "--wrapperpilotcodeurl=https://a b"], "--wrapperpilotcodeurl"),
+    ([Q, LOCAL, "--wrappertarballchecksum=123"], "--wrappertarballchecksum"),
+    ([Q, LOCAL, "--wrapperpilottype=a:b"], "--wrapperpilottype"),
+    ([Q, LOCAL, "--wrapperpilotcoderatio=1,x"], "--wrapperpilotcoderatio"),
+    ([Q, LOCAL, "--wrappersite=$(id)"], "--wrappersite"),
+    ([Q, LOCAL, "--wrapperplugin=../x"], "--wrapperplugin"),
+    ([Q, LOCAL, "--wrappermonitormethod=GET"], "--wrappermonitormethod"),
+    ([Q, LOCAL, "--wrapperkillgrace=-1"], "--wrapperkillgrace"),
+    ([Q, LOCAL, "--wrapperheartbeat=soon"], "--wrapperheartbeat"),
+])
+def test_bad_options(args, option):
+    with pytest.raises(WrapperError) as error:
+        options.parse(args)
+    assert error.value.code == BAD_OPTION
+    assert option in error.value.message
+
+
+def test_bad_seed_environment(base_args, monkeypatch):
+    monkeypatch.setenv("WRAPPER_SEED", "x")
+    with pytest.raises(WrapperError, match="WRAPPER_SEED"):
+        options.parse(base_args)
+
+
+def test_plugin_options_are_a_second_pass(base_args):
+    from plugins.condorstartd import CondorStartd
+
+    opts, rest = options.parse(base_args + ["--wrappercollector=cm.example:9618", "--pilot=1"])
+    rest = options.parse_plugin(CondorStartd, opts, rest)
+    assert opts.collector == "cm.example:9618" and opts.idletimeout == 1200
+    assert rest == ["--pilot=1"]
+
+
+def test_main_exits_80_with_one_error_line(stage_two, workdir, capsys):
+    assert stage_two.main(["--wrapperqueue=Q", "--wrappergrid=moon"]) == BAD_OPTION
+    err = capsys.readouterr().err
+    assert "ERROR: --wrappergrid: unknown grid flavour 'moon'" in err
+    assert "exit=80 (bad option)" in err

@@ -1,0 +1,58 @@
+"""provisioner.wrapperpack: a reproducible stage-two tarball and the `wrapper pack` command."""
+import argparse
+import gzip
+import hashlib
+import os
+import tarfile
+
+import pytest
+from provisioner import wrapperpack
+
+
+def test_same_sources_same_bytes(tmp_path, repo):
+    (repo / "wrapper" / "python" / "plugins" / "__pycache__").mkdir(exist_ok=True)  # never packed
+    first_path, first_sum = wrapperpack.pack(str(tmp_path / "a"))
+    os.utime(repo / "lookuptable.conf")  # a newer mtime must not matter
+    second_path, second_sum = wrapperpack.pack(str(tmp_path / "b"))
+    data = open(first_path, "rb").read()
+    assert data == open(second_path, "rb").read()
+    assert first_sum == second_sum == hashlib.sha256(data).hexdigest()
+    assert first_path == str(tmp_path / "a" / "wrapper.tar.gz")
+
+
+def test_tarball_content(tmp_path):
+    path, _ = wrapperpack.pack(str(tmp_path))
+    with open(path, "rb") as raw:
+        header = raw.read(10)
+    assert header[4:8] == b"\0\0\0\0"  # gzip mtime 0
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert names == sorted(names)
+    for required in ("wrapper.py", "lookuptable.conf", "plugins/base.py", "plugins/trivial.py",
+                     "plugins/generic.py", "plugins/panda.py", "plugins/condorstartd.py", "wrapperlib/lookup.py"):
+        assert required in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    for member in members:
+        assert (member.mtime, member.uid, member.gid, member.uname, member.gname) == (
+            wrapperpack.MTIME, 0, 0, "", "")
+        expected = 0o755 if member.isdir() or member.name == "wrapper.py" else 0o644
+        assert member.mode == expected, member.name
+    with gzip.open(path) as unzipped:
+        assert unzipped.read()
+
+
+def test_cli_subcommand(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    wrapperpack.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["wrapper", "pack", "--out", str(tmp_path)])
+    assert args.func(args) == 0
+    path, digest = capsys.readouterr().out.split()
+    assert path == str(tmp_path / "wrapper.tar.gz")
+    assert digest == hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_outside_a_checkout(tmp_path, monkeypatch):
+    monkeypatch.setattr(wrapperpack, "__file__", str(tmp_path / "site-packages" / "provisioner" / "wrapperpack.py"))
+    with pytest.raises(FileNotFoundError, match="source checkout"):
+        wrapperpack.pack(str(tmp_path / "out"))
