@@ -43,6 +43,9 @@ class Daemon:
         self.services = make_services(cfg)
         # A dry run leaves no trace, not even an empty ledger.
         self.ledger = Ledger(None if dry_run else ledger_path(cfg), cfg.factory_id)
+        for row in self.ledger.interrupt_open_intents():
+            log.warning("queue=%s %s of %d (launch %s) was interrupted by a stop; what it created is found by"
+                        " its launch id", row["queue"], row["action"], row["count"], row["launch_id"])
         self.monitors = [] if dry_run else monitors_for(cfg)
         self.factory = Factory(cfg, self.services, self.ledger, self.monitors)
         self.wake = threading.Event()

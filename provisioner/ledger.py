@@ -43,6 +43,14 @@ class Ledger:
         self.db.execute("UPDATE actions SET ids=?, state=?, note=?, count=? WHERE launch_id=?",
                         (json.dumps(ids), state, note, len(ids), launch_id))
 
+    def interrupt_open_intents(self) -> List[Dict]:
+        """Close the intents a crash left open. What they created carries their launch id
+        (job attribute or cloud tag), so status still counts it and nothing is launched twice."""
+        rows = self.open_intents()
+        self.db.execute("UPDATE actions SET state='interrupted', note=? WHERE state='intent'",
+                        ("the factory stopped before the result was recorded",))
+        return rows
+
     def record_decision(self, d) -> None:
         self.db.execute(
             "INSERT INTO decisions (time, queue, idle, running, pending, pilots_running, n, action, count, reason)"

@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+from provisioner.ledger import Ledger
+
 from .conftest import ec2_queue, instances
 
 
@@ -24,3 +26,7 @@ def test_crash_after_launch_then_restart_adopts(write_conf, moto, ec2, tmp_path)
     assert again.returncode == 0, again.stderr
     assert "vmdemand=0" in again.stderr and f"booting={len(launched)}" in again.stderr
     assert len(instances(ec2)) == len(launched)
+    assert "was interrupted by a stop" in again.stderr
+    ledger = Ledger(str(tmp_path / "state" / "ledger.sqlite"), "x")
+    (crash,) = [a for a in ledger.actions() if a["action"] == "submit"]
+    assert crash["state"] == "interrupted" and crash["count"] == len(launched) and ledger.open_intents() == []
