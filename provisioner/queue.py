@@ -74,6 +74,9 @@ class Queue:
             return
         ledger.complete(launch_id, d.ids)
         d.count = len(d.ids)
+        recheck = self.target.recheck_after(d.action, d.ids)
+        if recheck is not None:
+            self.next_due = min(self.next_due, ctx.now + recheck)
 
     def maintain(self, ctx: Context, ledger) -> None:
         """A target's own upkeep each cycle (VM targets: terminate drained or failed VMs), recorded."""

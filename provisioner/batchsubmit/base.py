@@ -1,5 +1,5 @@
 """A target submits N pilots (or VMs) in one transaction and may retire some."""
-from typing import List
+from typing import List, Optional
 
 from provisioner.plugin import Plugin
 
@@ -19,3 +19,8 @@ class Target(Plugin):
     def retire(self, n: int, ctx) -> List[str]:
         """Take back up to n pilots without killing running work; return their ids."""
         raise NotImplementedError
+
+    def recheck_after(self, action: str, ids: List[str]) -> Optional[float]:
+        """Seconds after which the queue should cycle again, sooner than its interval, to
+        finish what this action started; None to keep the interval."""
+        return None

@@ -220,6 +220,14 @@ class EmulatedEC2:
                         "CurrentState": {"Name": inst.state}})
         return {"TerminatingInstances": out}
 
+    def shut_down(self, iid: str, now: float) -> None:
+        """The instance ends itself (idle power-off with shutdown behaviour terminate, or a spot
+        interruption): it leaves the pool and terminates, as if the provider ended it."""
+        inst = self.instances.get(iid)
+        if inst is not None and inst.state not in ("shutting-down", "terminated"):
+            inst.state, inst.ended = "shutting-down", now
+            self._leave(iid)
+
     def _leave(self, iid: str) -> None:
         if self.pool is None:
             return

@@ -84,14 +84,16 @@ class Guard:
 
     def __init__(self, settings: GuardSettings):
         self.s = settings
-        self.events: List[Tuple[float, str]] = []
+        self.events: List[Tuple[float, str]] = []  # (when, what) of VMs launched since the last trip
         self.trips = 0
         self.until = float("-inf")
         self.reason = ""
         self.tripped_at = float("-inf")
 
-    def record(self, now: float, what: str) -> None:
-        self.events.append((now, what))
+    def record(self, now: float, what: str, launched: float) -> None:
+        # a VM launched before the last trip is that trip's cause, not evidence for a new one
+        if launched > self.tripped_at:
+            self.events.append((now, what))
 
     def check(self, now: float) -> Optional[Tuple[float, str]]:
         """The pause in force (until, reason), tripping the guard when failures pile up."""
@@ -140,7 +142,7 @@ class Tracker:
                     self.recovered = self.guard.joined(inst.launched) or self.recovered
             elif vm.state == FAILED and inst.id not in self.failed:
                 self.failed.add(inst.id)
-                self.guard.record(now, "boot failures")
+                self.guard.record(now, "boot failures", inst.launched)
             elif vm.state == LOST and inst.id not in self.lost_since:
                 self.lost_since[inst.id] = now
                 self._died(now, inst.id, inst.draining)
@@ -160,7 +162,7 @@ class Tracker:
 
     def _died(self, now: float, iid: str, drained: bool) -> None:
         if not drained and iid not in self.terminated_by_us and now - self.joined_at[iid] <= self.guard.s.early_death:
-            self.guard.record(now, "early deaths")
+            self.guard.record(now, "early deaths", self.joined_at[iid])
 
 
 def tracker(services, queue: str, settings: GuardSettings) -> Tracker:

@@ -1,28 +1,37 @@
-"""The project's default policy: exactly the VMs the idle jobs need, and idle VMs
-kept only as long as a new one would take to boot. Ignores its input.
+"""The project's default policy: exactly the VMs the idle jobs need, and a VM retired
+the first cycle it is seen idle. Ignores its input.
 
 Launch: the idle jobs packed into the queue's instance types (first fit
 decreasing), less the VMs that will take them already (booting, or joined and
 idle). Nothing is held in reserve, so nothing idles waiting for work that may
-never come.
+never come. With ``lead`` > 0 it also launches, while jobs wait, for that share
+of the jobs expected within one cycle plus a boot (the queue's job growth rate,
+smoothed over cycles): bursts wait less, a steady stream wastes more (see
+docs/benchmarks.md for the trade on the reference traces).
 
-Retire: a VM that goes idle is kept for ``linger`` seconds (default: the
-``boot_time`` estimate) before it is retired. That is the ski-rental rule:
-keeping a VM idle costs at most what a new boot would cost, so in the worst
-case it wastes no more than twice the clairvoyant choice, and a job arriving
-in that window starts at once instead of waiting a boot time. VMs retire only
-while no job waits for them.
+Retire: idle VMs beyond the need are retired once idle for ``linger`` seconds
+(default 0). A longer linger is the ski-rental hedge (keep a VM idle for at most
+what a new boot costs); on the reference traces it wastes more than it saves,
+because the retire path already keeps an idle VM through one decision and its
+drain. VMs retire only while no job waits for them.
 """
+import math
+
 from provisioner.cloud import lifecycle, sizing
 from provisioner.options import Option
 from provisioner.sched.base import Step
+
+
+_SMOOTHING = 0.3  # weight of the last cycle in the growth rate: a burst counts, a trickle's noise does not
 
 
 class Elastic(Step):
     name = "elastic"
     options = {
         "boot_time": Option("int", 180, minimum=0, help="expected seconds from launch to joining the pool"),
-        "linger": Option("int", None, minimum=0, help="seconds an idle VM is kept (default: boot_time)"),
+        "linger": Option("int", 0, minimum=0, help="seconds an idle VM is kept before it is retired"),
+        "lead": Option("float", 0.0, minimum=0, help="share of the jobs expected within a cycle plus a boot "
+                                                      "to launch for ahead of time, while jobs wait"),
     }
 
     def __init__(self, queue, opts, services):
@@ -31,20 +40,50 @@ class Elastic(Step):
             self.types = sizing.queue_types(queue)
         except ValueError:
             self.types = None  # pilots: one idle job, one pilot
+        self.seen = None  # (time, idle + running jobs) at the last decision
+        self.rate = 0.0  # smoothed job growth per second
 
     def __call__(self, n, ctx):
-        p = ctx.pilots
-        needed = sizing.pack(ctx.work.jobs, self.types).total if self.types else ctx.work.idle
+        p, w = ctx.pilots, ctx.work
         booting = p.states.get(lifecycle.BOOTING, 0) if p.states else p.pending
         idle = p.states.get(lifecycle.IDLE, 0)
-        out = needed - booting - idle
-        reason = f"needed={needed} booting={booting} idle={idle}"
+        needed = sizing.pack(w.jobs, self.types).total if self.types else w.idle
+        coming = self._coming(ctx)
+        ahead = self._ahead(w, p, coming, needed, booting + idle)
+        out = needed + ahead - booting - idle
+        lead = f" coming={coming} ahead={ahead}" if self.opts["lead"] else ""
+        reason = f"needed={needed}{lead} booting={booting} idle={idle}"
         if out < 0:
-            linger = self.opts["linger"] if self.opts["linger"] is not None else self.opts["boot_time"]
+            linger = self.opts["linger"]
             stale = sum(1 for vm in p.records if _idle_for(vm, ctx.now) >= linger)
             out = max(out, -stale)
             reason += f" idle>{linger}s={stale}"
         return out, reason
+
+    def _coming(self, ctx) -> int:
+        """Jobs expected within one cycle plus a boot: the queue's smoothed job growth per second."""
+        total, seen = ctx.work.idle + ctx.work.running, self.seen
+        self.seen = (ctx.now, total)
+        if seen is None or ctx.now <= seen[0]:
+            return 0
+        growth = max(0, total - seen[1]) / (ctx.now - seen[0])
+        self.rate = _SMOOTHING * growth + (1 - _SMOOTHING) * self.rate
+        return int(self.rate * (self.queue.interval + self.opts["boot_time"]) * self.opts["lead"])
+
+    def _ahead(self, work, pilots, coming, needed, spare_vms) -> int:
+        """VMs for the jobs still to come, after the cores they will find free: on busy VMs
+        (their startds advertise the unclaimed cores) and left over on the VMs counted for
+        the idle jobs. Jobs to come are assumed shaped like those waiting now."""
+        if not coming or not work.idle:  # nothing waits: the pool keeps up without a lead
+            return 0
+        if not self.types:
+            return coming
+        cpus = self.types[0].cpus
+        per_job = sum(sizing.shape(ad)[0] for ad in work.jobs) / len(work.jobs) if work.jobs else 1.0
+        free = sum(ad.get("Cpus") or 0 for vm in pilots.records
+                   if getattr(vm, "state", None) == lifecycle.BUSY for ad in vm.machines)
+        free += max(needed, spare_vms) * cpus - sum(sizing.shape(ad)[0] for ad in work.jobs)
+        return max(0, math.ceil((coming * per_job - free) / cpus))
 
 
 def _idle_for(vm, now) -> float:

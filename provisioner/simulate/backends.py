@@ -56,13 +56,8 @@ class Backend:
         """A machine ran its last job; pilots start their idle countdown."""
 
     def reference(self, queue: str) -> Tuple[int, int, float, float]:
-        """(cpus, memory, boot time, price) of the VMs the queue launches, for work shares and the bound."""
+        """(cpus, memory, boot time, price) of the VMs the queue launches, for the bound."""
         raise NotImplementedError
-
-    def share(self, queue: str, job) -> float:
-        """The fraction of one of the queue's VMs a job occupies (its work in VM-hours per hour)."""
-        cpus, memory = self.reference(queue)[:2]
-        return max(job.cpus / cpus, job.memory / memory)
 
     def close(self, now: float) -> None:
         """The simulation ends: whatever still runs is billed up to now."""
@@ -78,6 +73,7 @@ class Backend:
         return vm
 
     def _end(self, vm: VM, now: float) -> None:
+        vm.set_busy(False, now)
         if vm.ended is None:
             vm.ended = now
         if self.live.pop(vm.id, None) is not None:
@@ -250,8 +246,7 @@ class Cloud(Backend):
         inst = self.ec2.instances.get(vm.id)
         if inst is None or inst.ended is not None:
             return
-        inst.state, inst.ended = "shutting-down", now
-        self.ec2._leave(vm.id)
+        self.ec2.shut_down(vm.id, now)
         vm.interrupted = True
         self._end(vm, now)
 
@@ -270,8 +265,7 @@ class Cloud(Backend):
             return
         if now - (m.ad.get("EnteredCurrentState") or now) < self.idle_shutdown[vm.queue]:
             return
-        inst.state = "stopped"
-        self.ec2._leave(vm.id)
+        self.ec2.shut_down(vm.id, now)
         self._end(vm, now)
 
     def vm_of(self, ad):

@@ -1,77 +1,88 @@
-"""The clairvoyant lower bound on wasted VM-hours.
+"""The clairvoyant: the least a queue's VMs can waste when no job waits at all.
 
-It knows every job in advance, so every job starts the moment it is submitted,
-and the VMs of a queue follow the fewest that can hold the running jobs,
-D(t) = ceil(max(sum cpus / VM cpus, sum memory / VM memory)). Each VM is launched
-exactly one boot time before it is needed; a VM left idle is kept only if it is
-needed again within a boot time (keeping it costs less than a new boot), else
-stopped at once. Reusing the most recently idled VM first (LIFO) is optimal:
-the cost of a gap, min(gap, boot), is concave, so pairing the shortest gaps
-first never loses. Any policy whose jobs start at the same times needs at
-least D(t) running VMs, each launched a boot time earlier, so none can be
-billed less; and every job's wait here is zero, so no real policy beats it on
-both waste and wait.
+It knows every job in advance. Each job starts the moment it is submitted, on
+the VM the pool's matcher would pick (the fullest running VM it fits on, as
+``engine._match`` orders them). A job that fits on no running VM gets the VM
+that went idle most recently if that was at most one boot time ago (keeping it
+idle through the gap costs less than a new boot), else a new VM launched
+exactly one boot time earlier. A VM that goes idle with no such reuse coming
+stops at once.
 
-Exact when jobs pack perfectly; with mixed shapes D(t) rounds up the pooled
-demand, which is still a lower bound on the VMs needed.
+Wasted VM-hours are the hours a VM is billed with no job on it: its boot and
+the idle gaps it was kept through. Reusing the most recently idled VM first is
+optimal for those gaps: the cost of a gap, min(gap, boot), is concave, so
+pairing the shortest gaps first never loses. A real policy learns of a job
+only when it arrives and pays at least one decision and a boot before a cold
+VM runs it; it can waste less than the bound only by making jobs wait, which
+shows in its wait column. That is the sense in which no policy beats it.
 """
-import math
+import heapq
 from dataclasses import dataclass
-from typing import Iterable, Tuple
+from typing import Iterable, List, Tuple
 
 
 @dataclass
 class Bound:
     billed: float = 0.0  # VM-hours
-    work: float = 0.0  # VM-hours of job work (each job's share of a VM x its run time)
+    wasted: float = 0.0  # VM-hours with no job on the VM
     launches: int = 0
     cost: float = 0.0
-
-    @property
-    def wasted(self) -> float:
-        return self.billed - self.work
+    unfit: int = 0  # jobs no VM of the reference size can hold
 
     def __add__(self, other: "Bound") -> "Bound":
-        return Bound(self.billed + other.billed, self.work + other.work, self.launches + other.launches,
-                     self.cost + other.cost)
+        return Bound(self.billed + other.billed, self.wasted + other.wasted, self.launches + other.launches,
+                     self.cost + other.cost, self.unfit + other.unfit)
 
 
-def bound(intervals: Iterable[Tuple[float, float, int, int]], cpus: int, memory: int, boot: float,
+class _VM:
+    __slots__ = ("id", "cpus", "memory", "jobs", "since")
+
+    def __init__(self, vid, cpus, memory):
+        self.id, self.cpus, self.memory, self.jobs, self.since = vid, cpus, memory, 0, None
+
+
+def bound(jobs: Iterable[Tuple[float, float, int, int]], cpus: int, memory: int, boot: float,
           price: float = 0.0) -> Bound:
-    """intervals: (start, end, job cpus, job memory) in seconds, for one queue's VMs of the given size."""
-    deltas = {}
-    work = 0.0
-    for start, end, c, m in intervals:
-        if end <= start:
+    """jobs: (submit, run time, cpus, memory) in seconds and MB, for one queue's VMs of the given size."""
+    events: List[tuple] = []  # (time, 0 = finish before 1 = arrival, seq, payload)
+    unfit = 0
+    for seq, (submit, runtime, c, m) in enumerate(sorted(jobs)):
+        if c > cpus or m > memory:
+            unfit += 1
             continue
-        deltas.setdefault(start, [0, 0])
-        deltas.setdefault(end, [0, 0])
-        deltas[start][0] += c
-        deltas[start][1] += m
-        deltas[end][0] -= c
-        deltas[end][1] -= m
-        work += (end - start) * max(c / cpus, m / memory)
-    used_c = used_m = 0
-    level, since = 0, None
-    free = []  # times VMs went idle, most recent last
-    billed = launches = 0.0
-    for t in sorted(deltas):
-        if since is not None:
-            billed += level * (t - since)
-        since = t
-        used_c += deltas[t][0]
-        used_m += deltas[t][1]
-        need = math.ceil(max(used_c / cpus, used_m / memory) - 1e-9) if used_c > 0 or used_m > 0 else 0
-        while level < need:
-            gap = t - free.pop() if free else math.inf
-            if gap <= boot:
-                billed += gap  # kept idle through the gap
+        events.append((submit, 1, seq, (runtime, c, m)))
+    heapq.heapify(events)
+    busy: List[_VM] = []  # VMs with at least one job
+    kept: List[_VM] = []  # idle VMs, most recently idled last
+    wasted = busy_time = 0.0
+    launches = 0
+    seq = len(events)
+    while events:
+        t, kind, _, payload = heapq.heappop(events)
+        if kind == 0:
+            vm, c, m = payload
+            vm.cpus, vm.memory, vm.jobs = vm.cpus + c, vm.memory + m, vm.jobs - 1
+            if vm.jobs == 0:
+                busy.remove(vm)
+                busy_time += t - vm.since
+                vm.since = t
+                kept.append(vm)
+            continue
+        runtime, c, m = payload
+        vm = next((v for v in sorted(busy, key=lambda v: (-v.jobs, v.id)) if v.cpus >= c and v.memory >= m), None)
+        if vm is None:
+            if kept and t - kept[-1].since <= boot:
+                vm = kept.pop()
+                wasted += t - vm.since
             else:
-                billed += boot  # a fresh VM, launched one boot time ahead
+                kept.clear()  # older ones idled even longer ago: all were stopped when they went idle
+                vm = _VM(launches, cpus, memory)
                 launches += 1
-            level += 1
-        while level > need:
-            free.append(t)
-            level -= 1
-    hours = billed / 3600.0
-    return Bound(hours, work / 3600.0, int(launches), hours * price)
+                wasted += boot
+            busy.append(vm)
+            vm.since = t
+        vm.cpus, vm.memory, vm.jobs = vm.cpus - c, vm.memory - m, vm.jobs + 1
+        seq += 1
+        heapq.heappush(events, (t + runtime, 0, seq, (vm, c, m)))
+    billed = (wasted + busy_time) / 3600.0
+    return Bound(billed, wasted / 3600.0, launches, billed * price, unfit)

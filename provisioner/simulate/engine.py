@@ -49,9 +49,20 @@ class VM:
     ended: Optional[float] = None
     failed: bool = False
     interrupted: bool = False
+    busy: float = 0.0  # seconds with at least one job running on it
+    busy_since: Optional[float] = None
 
     def billed(self, now: float) -> float:
         return (self.ended if self.ended is not None else now) - self.launched
+
+    def busy_for(self, now: float) -> float:
+        return self.busy + (now - self.busy_since if self.busy_since is not None else 0.0)
+
+    def set_busy(self, busy: bool, now: float) -> None:
+        if busy and self.busy_since is None:
+            self.busy_since = now
+        elif not busy and self.busy_since is not None:
+            self.busy, self.busy_since = self.busy + now - self.busy_since, None
 
 
 @dataclass
@@ -124,9 +135,9 @@ class Simulation:
         self._fit: Dict[tuple, bool] = {}
         self.timeline: List[Sample] = []
         self.decisions: List = []
-        self.work: Dict[str, float] = {q.name: 0.0 for q in self.queues}  # VM-hours of job work done
         self.finished = 0
         self.last_end = scenario.start
+        self.last_activity = scenario.start  # a job arrived, started or finished
 
     # -- setup -------------------------------------------------------------
     def _queue_of(self, job) -> str:
@@ -174,7 +185,8 @@ class Simulation:
         if self.until is not None and t > self.until:
             return True
         if self.finished < len(self.runs):
-            return False
+            # a factory that provisions nothing the jobs can use must not spin forever
+            return not self.events and t > self.last_activity + self.scenario.stall
         return self.backend.alive() == 0 or t > self.last_end + self.scenario.tail
 
     def _loop(self):
@@ -214,6 +226,7 @@ class Simulation:
     def _arrive(self, run, t):
         run.jid = self.schedd.add_jobs(1, **self._job_attrs(run))[0]
         run.idle_since = t
+        self.last_activity = t
         self._enqueue(run)
 
     def _enqueue(self, run, front=False):
@@ -235,7 +248,10 @@ class Simulation:
         m.ad["Cpus"], m.ad["Memory"] = m.free_cpus, m.free_memory
         if not m.jobs:
             m.ad["State"], m.ad["Activity"], m.ad["EnteredCurrentState"] = "Claimed", "Busy", int(t)
+            if m.vm is not None:
+                m.vm.set_busy(True, t)
         m.jobs.add(run.order)
+        self.last_activity = t
         self.schedd.set_status([run.jid], RUNNING)
         self._push(t + run.job.runtime, FINISH, (run, run.token))
 
@@ -248,8 +264,9 @@ class Simulation:
             # as a startd: an emptied draining machine is Drained, any other goes back to Unclaimed
             m.ad["State"] = "Drained" if m.ad.get("Draining") else "Unclaimed"
             m.ad["Activity"], m.ad["EnteredCurrentState"] = "Idle", int(t)
+            if m.vm is not None:
+                m.vm.set_busy(False, t)
             self.backend.machine_idle(m, t)
-        self.work[run.queue] += (t - run.run_started) * self.backend.share(run.queue, run.job) / 3600.0
         run.machine = None
 
     def _finish(self, payload, t):
@@ -262,7 +279,7 @@ class Simulation:
         self.schedd.finish([run.jid])
         run.ended = t
         self.finished += 1
-        self.last_end = max(self.last_end, t)
+        self.last_end = self.last_activity = max(self.last_end, t)
 
     # -- machines --------------------------------------------------------------
     def _sync_machines(self, t):
@@ -281,9 +298,10 @@ class Simulation:
 
     def _lose(self, m: Machine, t):
         """A machine went away under its jobs (a spot interruption): they go back to idle."""
+        if m.vm is not None:
+            m.vm.set_busy(False, t)
         for order in sorted(m.jobs, reverse=True):
             run = self.runs[order]
-            self.work[run.queue] += (t - run.run_started) * self.backend.share(run.queue, run.job) / 3600.0
             run.token += 1
             run.machine = None
             run.idle_since = t

@@ -4,9 +4,9 @@ A job's wait is all the time it spent idle. It splits into the part spent
 before the VM that ran it was launched (the decision), while that VM booted
 (the boot), and the rest, waiting behind other jobs for a slot; the first two are
 what provisioning added. VM-hours are billed from launch to termination;
-wasted VM-hours are billed hours minus the work done (each job's share of a VM
-times its run time), i.e. booting, idle, draining and broken VMs plus unused
-room on partly filled ones.
+wasted VM-hours are the billed hours with no job on the VM: booting, idle,
+draining and never-joined VMs (free cores beside a running job are not counted:
+no policy can give them back without killing the job).
 """
 from dataclasses import dataclass
 from typing import Dict, List
@@ -62,20 +62,22 @@ def summarise(sim) -> List[Summary]:
     out, bounds = [], {}
     for name, runs in by_queue.items():
         cpus, memory, boot, price = sim.backend.reference(name)
-        bounds[name] = bound(((r.job.submit, r.job.submit + r.job.runtime, r.job.cpus, r.job.memory)
-                              for r in runs), cpus, memory, boot, price)
-        out.append(_summary(name, runs, vms.get(name, []), sim.work.get(name, 0.0), bounds[name], now))
+        bounds[name] = bound(((r.job.submit, r.job.runtime, r.job.cpus, r.job.memory) for r in runs),
+                             cpus, memory, boot, price)
+        out.append(_summary(name, runs, vms.get(name, []), bounds[name], now))
     total = Bound()
     for b in bounds.values():
         total = total + b
     all_vms = [v for vs in vms.values() for v in vs]
-    out.append(_summary("all", sim.runs, all_vms, sum(sim.work.values()), total, now))
+    out.append(_summary("all", sim.runs, all_vms, total, now))
     return out
 
 
-def _summary(name, runs, vms, work, b: Bound, now) -> Summary:
+def _summary(name, runs, vms, b: Bound, now) -> Summary:
     waits, prov = [], []
     for r in runs:
+        if not r.jid:
+            continue  # not submitted before the replay stopped
         wait = r.waited if r.started is not None or r.ended is not None else r.waited + now - r.idle_since
         waits.append(wait)
         prov.append(r.decision_wait + r.boot_wait if r.started is not None else wait)
@@ -84,6 +86,6 @@ def _summary(name, runs, vms, work, b: Bound, now) -> Summary:
         name, jobs=len(runs), finished=sum(1 for r in runs if r.ended is not None),
         wait_p50=percentile(waits, 50), wait_p95=percentile(waits, 95), wait_max=max(waits, default=0.0),
         prov_p50=percentile(prov, 50), prov_p95=percentile(prov, 95), prov_max=max(prov, default=0.0),
-        vm_hours=billed, wasted=billed - work, launches=len(vms), boot_failures=sum(1 for v in vms if v.failed),
+        vm_hours=billed, wasted=billed - sum(v.busy_for(now) for v in vms) / 3600.0, launches=len(vms), boot_failures=sum(1 for v in vms if v.failed),
         interruptions=sum(1 for v in vms if v.interrupted),
         cost=sum(v.price * v.billed(now) for v in vms) / 3600.0, bound_wasted=b.wasted)

@@ -19,10 +19,11 @@ _COMMON = {"batchsubmit.{target}.max_draining_percent": "100"}
 
 POLICIES: Dict[str, Dict[str, str]] = {
     "elastic": {"schedplugin": "Elastic", "sched.elastic.boot_time": "{boot_time}"},
+    "elastic-lead": {"schedplugin": "Elastic", "sched.elastic.boot_time": "{boot_time}", "sched.elastic.lead": "1"},
     "apf": {"schedplugin": "Ready, MaxPerCycle, MaxPending, APFRetire",
             "sched.maxpercycle.maximum": "20", "sched.maxpending.maximum": "50"},
     "glideinwms": {"schedplugin": "GlideinWMS"},
-    "cobald": {"schedplugin": "Cobald", "sched.cobald.rate": "0.1"},
+    "cobald": {"schedplugin": "Cobald", "sched.cobald.rate": "0.02", "sched.cobald.high_allocation": "0.9"},
     "gcpm": {"schedplugin": "Gcpm", "sched.gcpm.buffer": "1"},
     "vmdemand": {"schedplugin": "VMDemand"},
 }

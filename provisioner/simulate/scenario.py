@@ -4,6 +4,7 @@ factory.conf (ignored by the daemon, which reads only ``[Factory]``).
     [Simulate]
     seed = 1
     tail = 7200                     # s simulated after the last job ends, for VMs to go
+    stall = 86400                   # s with idle jobs but none starting before the replay gives up
     boot_time = 120                 # s, mean; each VM draws uniformly in mean +- boot_jitter
     boot_jitter = 0
     boot_failure_rate = 0.0         # share of VMs (or pilots) that never join
@@ -26,6 +27,7 @@ OPTIONS = {
     "seed": Option("int", 1),
     "start": Option("float", 1_700_000_000.0, help="epoch of the trace's first submit"),
     "tail": Option("int", 7200, minimum=0),
+    "stall": Option("int", 86400, minimum=0, help="s without any job starting or finishing before giving up"),
     "boot_time": Option("float", 120.0, minimum=0),
     "boot_jitter": Option("float", 0.0, minimum=0),
     "boot_failure_rate": Option("float", 0.0, minimum=0),
@@ -44,6 +46,7 @@ class Scenario:
     seed: int = 1
     start: float = 1_700_000_000.0
     tail: int = 7200
+    stall: int = 86400
     boot_time: float = 120.0
     boot_jitter: float = 0.0
     boot_failure_rate: float = 0.0
