@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     by = {(t, p): s for t, p, s, _ in results}
     rows, failures = [], []
     for t, p, s, _ in results:
-        if p == policies.DEFAULT:
+        if p not in policies.PEERS:
             verdict = ""
         else:
             verdict = "yes" if dominates(by[(t, policies.DEFAULT)], s) else "no"

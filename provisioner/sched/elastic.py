@@ -83,7 +83,7 @@ class Elastic(Step):
         free = sum(ad.get("Cpus") or 0 for vm in pilots.records
                    if getattr(vm, "state", None) == lifecycle.BUSY for ad in vm.machines)
         free += max(needed, spare_vms) * cpus - sum(sizing.shape(ad)[0] for ad in work.jobs)
-        return max(0, math.ceil((coming * per_job - free) / cpus))
+        return max(0, math.floor((coming * per_job - free) / cpus))  # whole VMs only: a trickle gets none
 
 
 def _idle_for(vm, now) -> float:
