@@ -5,15 +5,17 @@ Source: the COBalD documentation (cobald.readthedocs.io, "Controllers" and
 high_allocation=0.5, rate=1)`` lowers the pool's demand by ``rate`` per second
 while utilisation is below ``low_utilisation``, else raises it by ``rate`` per
 second while allocation is above ``high_allocation``; ``Standardiser(target,
-minimum, maximum, granularity, surplus, backlog)`` clamps the demand, rounds it
-to ``granularity`` and keeps it within ``surplus`` above and ``backlog`` below
-the supply. COBalD does not look at the job queue: it reads the pool's
-allocation (share of resources claimed) and utilisation (share in use). Here
-both are the share of joined VMs running a job; an empty pool reports 1, as
-COBalD's composites do when they have no children.
+minimum, maximum, granularity, surplus, backlog)`` keeps the demand within
+``surplus`` above and ``backlog`` below the supply, then within ``minimum`` and
+``maximum``, and hands the pool that demand rounded down to ``granularity``.
+COBalD does not look at the job queue: it reads the pool's allocation (share
+of resources claimed) and utilisation (share in use). Here both are the share
+of joined VMs running a job; an empty pool reports 1, as COBalD's composites do
+when they have no children.
 
-The demand persists across cycles; the step returns demand - (booting + joined),
-so a negative result retires idle VMs (drained first by the target).
+The demand persists across cycles; the step returns the rounded demand less
+(booting + joined), so a negative result retires idle VMs (drained first by the
+target).
 """
 import math
 
@@ -52,11 +54,16 @@ class Cobald(Step):
         elif share > o["high_allocation"]:
             self.demand += o["rate"] * interval
         supply = p.pending + p.running
-        self.demand = self._standardise(self.demand, supply)
-        out = int(self.demand) - supply
-        return out, f"demand={self.demand:g} supply={supply} utilisation={share:.2f}"
+        g = o["granularity"]
+        # as COBalD's Standardiser: the pool gets the demand rounded down to the granularity, the
+        # controller goes on from the unrounded one, so rounding never adds to the rate
+        target = self._clamp(math.floor(self.demand / g) * g, supply)
+        self.demand = self._clamp(self.demand, supply)
+        out = int(target) - supply
+        return out, f"demand={self.demand:g} target={target:g} supply={supply} utilisation={share:.2f}"
 
-    def _standardise(self, demand, supply):
+    def _clamp(self, demand, supply):
+        """Within backlog below and surplus above the supply, then minimum and maximum, which win."""
         o = self.opts
         if o["surplus"] is not None:
             demand = min(demand, supply + o["surplus"])
@@ -65,8 +72,7 @@ class Cobald(Step):
         demand = max(demand, o["minimum"])
         if o["maximum"] is not None:
             demand = min(demand, o["maximum"])
-        g = o["granularity"]
-        return math.floor(demand / g) * g if demand < supply else math.ceil(demand / g) * g
+        return demand
 
 
 PLUGIN = Cobald

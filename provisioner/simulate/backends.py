@@ -241,6 +241,9 @@ class Cloud(Backend):
         inst = self.ec2.instances.get(vm.id)
         if inst is not None and inst.joins and inst.market == "spot" and rate > 0:
             self._timer(now + self.sim.rng.expovariate(rate / 3600.0), "interrupt", vm.id)
+        if inst is not None and inst.joins and self.idle_shutdown.get(vm.queue):
+            # STARTD_NOCLAIM_SHUTDOWN counts from the startd's start too: a VM never claimed powers off
+            self._timer(now + self.idle_shutdown[vm.queue], "idle_check", vm.id)
 
     def on_interrupt(self, vm, now):
         inst = self.ec2.instances.get(vm.id)
@@ -261,6 +264,8 @@ class Cloud(Backend):
         """The VM's own idle shutdown: the startd stayed unclaimed, the VM powers off (and stops billing)."""
         inst = self.ec2.instances.get(vm.id)
         m = self._machine.get(vm.id)
+        if m is None:  # never claimed yet: find its machine once
+            m = self._machine[vm.id] = next((x for x in self.sim.machines.values() if x.vm is vm), None)
         if inst is None or inst.ended is not None or m is None or m.jobs or m.ad.get("Draining"):
             return
         if now - (m.ad.get("EnteredCurrentState") or now) < self.idle_shutdown[vm.queue]:

@@ -8,6 +8,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
@@ -90,12 +91,11 @@ def parse_swf(text: str, path: str = "<swf>") -> Tuple[List[Job], List[str]]:
         if len(fields) != _SWF_FIELDS:
             problems.append(f"{path}:{lineno}: expected {_SWF_FIELDS} fields, got {len(fields)}")
             continue
-        try:
-            f = [float(x) for x in fields]
-        except ValueError:
-            bad = next(x for x in fields if not _is_number(x))
+        bad = next((x for x in fields if not _is_number(x)), None)
+        if bad is not None:
             problems.append(f"{path}:{lineno}: {bad!r} is not a number")
             continue
+        f = [float(x) for x in fields]
         submit, runtime = f[1], f[3]
         procs = f[4] if f[4] > 0 else f[7]
         if submit < 0:
@@ -115,10 +115,18 @@ def parse_swf(text: str, path: str = "<swf>") -> Tuple[List[Job], List[str]]:
 
 def _is_number(x: str) -> bool:
     try:
-        float(x)
+        _float(x)
         return True
     except ValueError:
         return False
+
+
+def _float(text: str) -> float:
+    """float(), refusing nan and inf: no trace field means them, and they would break the replay."""
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError(f"{text.strip()!r} is not a finite number")
+    return v
 
 
 def parse_condor_history(text: str, path: str = "<history>") -> Tuple[List[Job], List[str]]:
@@ -166,7 +174,8 @@ def _json_ads(text, path, problems):
 
 def _num(ad, key):
     v = ad.get(key)
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) \
+        and (isinstance(v, int) or math.isfinite(v)) else None
 
 
 def _history_job(ad, index):
@@ -212,10 +221,10 @@ def parse_csv(text: str, path: str = "<csv>") -> Tuple[List[Job], List[str]]:
             problems.append(f"{path}:{lineno}: expected {len(names)} columns, got {len(row)}")
             continue
         try:
-            submit = float(row[col["submit"]])
-            runtime = float(row[col["runtime"]])
+            submit = _float(row[col["submit"]])
+            runtime = _float(row[col["runtime"]])
             cpus = int(row[col["cpus"]]) if col["cpus"] is not None else 1
-            memory = int(float(row[col["memory"]])) if col["memory"] is not None else DEFAULT_MEMORY
+            memory = int(_float(row[col["memory"]])) if col["memory"] is not None else DEFAULT_MEMORY
         except ValueError as exc:
             problems.append(f"{path}:{lineno}: {exc}")
             continue

@@ -1,0 +1,223 @@
+"""The replay engine: determinism, the order of events at one instant, exact waits.
+
+Times are relative to the scenario start; the factory cycles at 0, S, 2S, ... with
+S = factory.sleep, and a cold pool has no machine until the first VM or pilot boots.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from provisioner.errors import ProvisionerError
+from provisioner.simulate import backends, metrics, traces
+from provisioner.simulate.run import replay
+from provisioner.simulate.traces import Job
+
+BOTH = pytest.mark.parametrize("kind", ["cloud", "pilot"])
+
+
+def rel(sim, t):
+    return None if t is None else t - sim.scenario.start
+
+
+def decision_at(sim, t):
+    (d,) = [d for d in sim.decisions if rel(sim, d.time) == t]
+    return d
+
+
+def full(kind):
+    """A job shape that fills one machine: a c5.2xlarge VM has 8 cores, a pilot one."""
+    return {"cpus": 8} if kind == "cloud" else {}
+
+
+def burst(kind="cloud", n=40):
+    """A fixed, irregular trace: arrivals over ~2 h, run times 5 to 25 min, 1 to 3 cores on VMs
+    (a pilot brings one core)."""
+    cores = 3 if kind == "cloud" else 1
+    return traces.normalise([Job(i, (i * 37) % 900 + i * 150, 300 + (i * 53) % 1200, cpus=1 + i % cores)
+                             for i in range(n)])
+
+
+# -- exact waits -------------------------------------------------------------------
+
+@BOTH
+@pytest.mark.parametrize("boot", [150, 0])
+def test_a_job_on_a_cold_pool_waits_for_the_next_cycle_then_one_boot(sim_conf, simulate, kind, boot):
+    sleep = 45
+    sim = simulate(sim_conf(kind, sleep=sleep, boot_time=boot), [Job(0, 1.0, 100.0)])
+    assert isinstance(sim.backend, backends.Cloud if kind == "cloud" else backends.PilotSite)
+    (run,) = sim.runs
+    # arrives 1 s after the cycle at 0; the cycle at S launches; the machine joins a boot later
+    # (boot 0: within the cycle, and the matching after it starts the job at S)
+    assert run.waited == (sleep - 1) + boot
+    assert (run.decision_wait, run.boot_wait) == (sleep - 1, boot)
+    assert (rel(sim, run.started), rel(sim, run.ended)) == (sleep + boot, sleep + boot + 100)
+    assert len(sim.backend.vms()) == 1
+    overall = metrics.summarise(sim)[-1]
+    assert overall.finished == 1 and overall.launches == 1
+    assert overall.wait_max == overall.prov_max == (sleep - 1) + boot
+
+
+@BOTH
+def test_a_job_arriving_at_a_cycle_is_seen_by_it(sim_conf, simulate, kind):
+    sim = simulate(sim_conf(kind), [Job(0, 60.0, 100.0)])
+    (run,) = sim.runs
+    assert decision_at(sim, 60).action == "submit"
+    assert (run.decision_wait, run.boot_wait, run.waited) == (0, 180, 180)
+
+
+# -- the order of events at one instant ----------------------------------------------
+
+@BOTH
+def test_a_machine_joining_at_a_cycle_is_seen_by_that_cycle(sim_conf, simulate, kind):
+    # launched at 60, joins at 60 + 180 = 240, itself a cycle
+    sim = simulate(sim_conf(kind), [Job(0, 1.0, 100.0)])
+    assert rel(sim, sim.runs[0].started) == 240
+    d = decision_at(sim, 240)
+    assert (d.work.idle, d.pilots.pending, d.pilots.running) == (0, 0, 1)
+    assert d.action == "none"
+
+
+@BOTH
+def test_a_job_finishing_at_a_cycle_frees_its_machine_for_a_job_arriving_then(sim_conf, simulate, kind):
+    # A runs 240..360; B, as large, arrives at 360, a cycle: completion, arrival and
+    # matching all come before the cycle, so B starts at once and nothing is launched.
+    sim = simulate(sim_conf(kind), [Job(0, 1.0, 120.0, **full(kind)), Job(1, 360.0, 50.0, **full(kind))])
+    a, b = sim.runs
+    assert rel(sim, a.ended) == rel(sim, b.started) == 360 and b.waited == 0
+    d = decision_at(sim, 360)
+    assert (d.work.idle, d.work.running, d.action) == (0, 1, "none")
+    assert len(sim.backend.vms()) == 1
+
+
+@BOTH
+def test_a_job_arriving_between_cycles_takes_an_idle_machine_at_once(sim_conf, simulate, kind):
+    # A leaves its machine idle at 250; B arrives at 275, no cycle: matched on arrival
+    sim = simulate(sim_conf(kind), [Job(0, 1.0, 10.0), Job(1, 275.0, 10.0)])
+    b = sim.runs[1]
+    assert rel(sim, b.started) == 275 and b.waited == 0
+    assert len(sim.backend.vms()) == 1
+
+
+class InterruptFirst(backends.Cloud):
+    """The first VM is interrupted a fixed time after it joins."""
+
+    def __init__(self, after):
+        super().__init__()
+        self.after = after
+
+    def on_boot(self, vm, now):
+        super().on_boot(vm, now)
+        if vm is self.records[0]:
+            self._timer(now + self.after, "interrupt", vm.id)
+
+
+def test_a_job_finishing_as_its_vm_is_interrupted_has_finished(sim_conf, simulate):
+    # the job runs 240..340, the VM is interrupted at 240 + 100: completions come first
+    sim = simulate(sim_conf("cloud"), [Job(0, 1.0, 100.0)], InterruptFirst(100))
+    (run,) = sim.runs
+    assert (run.runs, rel(sim, run.ended)) == (1, 340)
+    (vm,) = sim.backend.vms()
+    assert vm.interrupted and rel(sim, vm.ended) == 340
+
+
+def test_a_job_still_running_when_its_vm_is_interrupted_runs_again(sim_conf, simulate):
+    sim = simulate(sim_conf("cloud"), [Job(0, 1.0, 100.0)], InterruptFirst(99))
+    (run,) = sim.runs
+    assert run.runs == 2 and rel(sim, run.ended) > 340
+    assert [vm.interrupted for vm in sim.backend.vms()] == [True, False]
+
+
+def test_a_pilot_timing_out_as_a_job_arrives_is_gone_before_matching(sim_conf, simulate):
+    # the pilot runs A 240..250 and exits idle at 250 + 100 = 350, when B arrives
+    conf = sim_conf("pilot", **{"pilot.idle_timeout": 100})
+    sim = simulate(conf, [Job(0, 1.0, 10.0), Job(1, 350.0, 10.0)])
+    b = sim.runs[1]
+    assert rel(sim, sim.backend.vms()[0].ended) == 350
+    # B waits for the cycle at 360 and a new pilot's boot
+    assert rel(sim, b.started) == 360 + 180 and len(sim.backend.vms()) == 2
+
+
+# -- determinism ------------------------------------------------------------------
+
+def outcome(result):
+    return (result.summaries, result.sim.timeline,
+            [(d.time, d.queue, d.action, d.count, d.reason) for d in result.sim.decisions])
+
+
+@BOTH
+def test_same_seed_same_replay(sim_conf, kind):
+    conf = sim_conf(kind, boot_jitter=90, boot_failure_rate=0.2)
+    first, second = replay(conf, burst(kind)), replay(conf, burst(kind))
+    assert outcome(first) == outcome(second)
+    assert first.overall.finished == 40
+
+
+@BOTH
+def test_boot_jitter_makes_the_seed_matter(sim_conf, kind):
+    conf = sim_conf(kind, boot_jitter=90)
+    one, two = replay(conf, burst(kind), seed=1), replay(conf, burst(kind), seed=2)
+    assert outcome(one) != outcome(two)
+    assert sorted(r.waited for r in one.sim.runs) != sorted(r.waited for r in two.sim.runs)
+
+
+_REPLAY = """
+import sys
+from provisioner.simulate import traces
+from provisioner.simulate.run import replay
+r = replay(sys.argv[1], traces.load(sys.argv[2])[0])
+print(repr((r.summaries, r.sim.timeline, [(d.time, d.action, d.count, d.reason) for d in r.sim.decisions])))
+"""
+
+
+def test_same_seed_same_replay_across_processes(sim_conf, tmp_path):
+    """Nothing may depend on Python's per-process string hashing (set order, hash())."""
+    conf = sim_conf("cloud", boot_jitter=90, boot_failure_rate=0.2)
+    trace = tmp_path / "burst.csv"
+    trace.write_text("submit,runtime,cpus\n" + "".join(f"{j.submit},{j.runtime},{j.cpus}\n" for j in burst()))
+    outs = []
+    for hashseed in ("1", "2"):
+        r = subprocess.run([sys.executable, "-c", _REPLAY, conf, str(trace)], capture_output=True, text=True,
+                           timeout=60, env={**os.environ, "PYTHONHASHSEED": hashseed})
+        assert r.returncode == 0, r.stderr
+        outs.append(r.stdout)
+    assert outs[0] == outs[1]
+
+
+# -- configuration errors ---------------------------------------------------------------
+
+def test_a_job_for_a_queue_nobody_serves_is_an_error(sim_conf):
+    conf = sim_conf("cloud")
+    with pytest.raises(ProvisionerError, match="'NOPE', which no enabled queue serves"):
+        replay(conf, [Job(0, 0.0, 10.0), Job(1, 5.0, 10.0, queue="NOPE")])
+
+
+def test_a_job_names_its_queue_by_wmsqueue_or_section(sim_conf, simulate):
+    queues = "[A]\nwmsqueue = ANALY\nbatchsubmitplugin = CondorLocal\nschedplugin = Ready\n" \
+             "wmsstatus.condor.queueattribute = TargetQueue\n" \
+             "[B]\nwmsqueue = PROD\nbatchsubmitplugin = CondorLocal\nschedplugin = Ready\n" \
+             "wmsstatus.condor.queueattribute = TargetQueue\n"
+    sim = simulate(sim_conf(queues), [Job(0, 1.0, 10.0, queue="ANALY"), Job(1, 1.0, 10.0, queue="B"),
+                                      Job(2, 1.0, 10.0)])
+    assert [r.queue for r in sim.runs] == ["A", "B", "A"]  # no queue: the first one
+    assert sorted(vm.queue for vm in sim.backend.vms()) == ["A", "A", "B"]
+    assert all(r.ended is not None for r in sim.runs)
+
+
+# -- the back ends' own behaviour ----------------------------------------------------------
+
+def test_an_unclaimed_vm_powers_itself_off_after_idle_shutdown(sim_conf, simulate, queue_texts):
+    # Ready never retires: two jobs ask for two VMs, both jobs fit the first; the
+    # second VM's startd is never claimed and shuts down 1200 s after it joined
+    conf = sim_conf(queue_texts["cloud"].replace("VMDemand", "Ready"))
+    sim = simulate(conf, [Job(0, 1.0, 100.0), Job(1, 2.0, 100.0)])
+    assert {rel(sim, r.started) for r in sim.runs} == {240}
+    assert sorted((rel(sim, vm.ready), rel(sim, vm.ended)) for vm in sim.backend.vms()) == [
+        (240, 240 + 1200), (240, 340 + 1200)]
+
+
+def test_an_idle_pilot_exits_after_its_idle_timeout(sim_conf, simulate):
+    sim = simulate(sim_conf("pilot", **{"pilot.idle_timeout": 600}), [Job(0, 1.0, 100.0), Job(1, 2.0, 100.0)])
+    assert sorted((rel(sim, vm.ready), rel(sim, vm.ended)) for vm in sim.backend.vms()) == [
+        (240, 340 + 600), (240, 340 + 600)]
