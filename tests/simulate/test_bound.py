@@ -60,22 +60,6 @@ def test_bound_packs_small_jobs_and_keeps_a_vm_through_a_short_gap():
     assert bound([(0, 10, 16, 1000)], 8, 16000, BOOT).unfit == 1
 
 
-QUEUES = """\
-[CLOUD]
-wmsqueue = CLOUD
-wmsstatusplugin = Condor
-batchstatusplugin = Cloud
-schedplugin = Elastic
-batchsubmitplugin = EC2
-batchsubmit.ec2.region = us-east-1
-batchsubmit.ec2.ami_id = ami-0123456789abcdef0
-batchsubmit.ec2.instance_types = c5.2xlarge
-batchsubmit.ec2.collector = cm.example.org
-batchsubmit.ec2.wrapper_url = https://example.org/wrapper.sh
-executable.arguments = --wrappergrid=cloud --wrappertarballurl=https://example.org/w.tar.gz \
---wrappertarballchecksum=0000000000000000000000000000000000000000000000000000000000000000
-"""
-
 random_traces = st.lists(
     st.tuples(st.floats(0, 3 * 3600), st.floats(30, 3600), st.sampled_from([1, 2, 4, 8])), min_size=1, max_size=25)
 
@@ -83,7 +67,7 @@ random_traces = st.lists(
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(random_traces)
 def test_no_policy_wastes_less_than_the_bound(sim_conf, rows):
-    conf = sim_conf(QUEUES, tail=3600)
+    conf = sim_conf("cloud", tail=3600)  # every policy rewrites its chain
     jobs = traces.normalise([traces.Job(i, s, r, c, 2000 * c) for i, (s, r, c) in enumerate(rows)])
     for name in policies.POLICIES:
         s = replay(conf, jobs, name).overall
