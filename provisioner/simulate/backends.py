@@ -283,10 +283,61 @@ class Cloud(Backend):
             self._end(vm, now)
 
 
+class Mixed(Backend):
+    """A config with both cloud queues and pilot queues: each kind gets its own back end."""
+
+    def __init__(self):
+        super().__init__()
+        self.cloud, self.site = Cloud(), PilotSite()
+        self.parts = (self.cloud, self.site)
+
+    def attach(self, sim):
+        super().attach(sim)
+        for part in self.parts:
+            part.attach(sim)
+
+    def extra(self):
+        return {**self.site.extra(), **self.cloud.extra()}
+
+    def next_event(self):
+        return min(part.next_event() for part in self.parts)
+
+    def advance(self, now):
+        for part in self.parts:
+            part.advance(now)
+
+    def alive(self):
+        return sum(part.alive() for part in self.parts)
+
+    def booting(self):
+        return sum(part.booting() for part in self.parts)
+
+    def cost(self, now):
+        return sum(part.cost(now) for part in self.parts)
+
+    def vms(self):
+        return self.cloud.vms() + self.site.vms()
+
+    def vm_of(self, ad):
+        return self.cloud.vm_of(ad) or self.site.vm_of(ad)
+
+    def machine_idle(self, machine, now):
+        owner = self.cloud if machine.vm is not None and machine.vm.id in self.cloud.live else self.site
+        owner.machine_idle(machine, now)
+
+    def reference(self, queue):
+        return self.cloud.reference(queue) if queue in self.cloud.refs else self.site.reference(queue)
+
+    def close(self, now):
+        for part in self.parts:
+            part.close(now)
+
+
 def for_config(cfg) -> Backend:
-    """The cloud when any queue launches VMs through a cloud target, else a pilot site."""
+    """The emulated cloud for queues with a cloud target, an emulated pilot site for the others."""
     from provisioner.cloud.target import CloudTarget
 
-    if any(issubclass(q.batchsubmit.cls, CloudTarget) for q in cfg.enabled_queues):
-        return Cloud()
-    return PilotSite()
+    kinds = {issubclass(q.batchsubmit.cls, CloudTarget) for q in cfg.enabled_queues}
+    if kinds == {True, False}:
+        return Mixed()
+    return Cloud() if True in kinds else PilotSite()

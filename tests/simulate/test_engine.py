@@ -205,6 +205,16 @@ def test_a_job_names_its_queue_by_wmsqueue_or_section(sim_conf, simulate):
     assert all(r.ended is not None for r in sim.runs)
 
 
+def test_cloud_and_pilot_queues_in_one_config_each_get_their_machines(sim_conf, simulate, queue_texts):
+    attr = "wmsstatus.condor.queueattribute = TargetQueue\n"
+    conf = sim_conf(queue_texts["cloud"] + attr + "\n" + queue_texts["pilot"] + attr)
+    sim = simulate(conf, [Job(0, 1.0, 100.0, queue="CLOUD"), Job(1, 1.0, 100.0, queue="PILOT")])
+    assert isinstance(sim.backend, backends.Mixed)
+    assert sorted((vm.queue, vm.itype) for vm in sim.backend.vms()) == [("CLOUD", "c5.2xlarge"), ("PILOT", "pilot")]
+    assert all(r.ended is not None for r in sim.runs)
+    assert sim.backend.alive() == 0
+
+
 # -- the back ends' own behaviour ----------------------------------------------------------
 
 def test_an_unclaimed_vm_powers_itself_off_after_idle_shutdown(sim_conf, simulate, queue_texts):
