@@ -18,6 +18,7 @@ log = logging.getLogger("provisioner")
 class Factory:
     def __init__(self, config: FactoryConfig, services, ledger, monitors=()):
         self.config, self.services, self.ledger = config, services, ledger
+        services.ledger = ledger
         self.monitors = list(monitors)
         self.queues: List[Queue] = [Queue(q, services) for q in config.enabled_queues]
         problems = []

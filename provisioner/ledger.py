@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY, time REAL, queue TEXT, idle INTEGER, running INTEGER,
     pending INTEGER, pilots_running INTEGER, n INTEGER, action TEXT, count INTEGER, reason TEXT);
 CREATE INDEX IF NOT EXISTS decisions_queue ON decisions (queue, id);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
@@ -58,6 +59,14 @@ class Ledger:
             (d.time, d.queue, d.work.idle if d.work else None, d.work.running if d.work else None,
              d.pilots.pending if d.pilots else None, d.pilots.running if d.pilots else None,
              d.n, d.action, d.count, d.reason))
+
+    def get_state(self, key: str):
+        """What a plugin kept across restarts under ``key`` (JSON), or None."""
+        row = self.db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_state(self, key: str, value) -> None:
+        self.db.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     def open_intents(self) -> List[Dict]:
         return self._rows("SELECT * FROM actions WHERE state='intent' ORDER BY id")

@@ -14,3 +14,5 @@ class Services:
     monitor_url: Optional[str] = None
     #: back ends of other plugin families (cloud clients, SSH), by name
     extra: Dict[str, Any] = field(default_factory=dict)
+    #: the factory's ledger (set by the Factory), for state a plugin keeps across restarts
+    ledger: Any = None

@@ -82,18 +82,32 @@ class GuardSettings:
 class Guard:
     """Black-hole guard: a broken image must not be relaunched forever (TARDIS #205)."""
 
-    def __init__(self, settings: GuardSettings):
+    def __init__(self, settings: GuardSettings, saved: Optional[dict] = None, save=None):
         self.s = settings
         self.events: List[Tuple[float, str]] = []  # (when, what) of VMs launched since the last trip
         self.trips = 0
         self.until = float("-inf")
         self.reason = ""
         self.tripped_at = float("-inf")
+        if saved:  # a restart must not hand a broken image a fresh allowance of failures
+            self.events = [tuple(e) for e in saved["events"]]
+            self.trips, self.reason = saved["trips"], saved["reason"]
+            self.until, self.tripped_at = _time(saved["until"]), _time(saved["tripped_at"])
+        self._save = save
+
+    def state(self) -> dict:
+        return {"events": self.events, "trips": self.trips, "reason": self.reason,
+                "until": _json_time(self.until), "tripped_at": _json_time(self.tripped_at)}
+
+    def _changed(self) -> None:
+        if self._save is not None:
+            self._save(self.state())
 
     def record(self, now: float, what: str, launched: float) -> None:
         # a VM launched before the last trip is that trip's cause, not evidence for a new one
         if launched > self.tripped_at:
             self.events.append((now, what))
+            self._changed()
 
     def check(self, now: float) -> Optional[Tuple[float, str]]:
         """The pause in force (until, reason), tripping the guard when failures pile up."""
@@ -106,21 +120,31 @@ class Guard:
             self.reason = (f"black-hole guard: {len(self.events)} {' and '.join(kinds)} in "
                            f"{int(self.s.window)}s, no launches for {int(pause)}s (trip {self.trips})")
             self.events = []
+            self._changed()
         return (self.until, self.reason) if now < self.until else None
 
     def joined(self, vm_launched: float) -> bool:
         """A VM launched after the last trip joined: the image works again. True if that reset the guard."""
         if self.trips and vm_launched > self.tripped_at and not self.events:
             self.trips, self.reason = 0, ""
+            self._changed()
             return True
         return False
 
 
-class Tracker:
-    """What one queue's lifecycle remembers between cycles."""
+def _json_time(t: float):
+    return None if t == float("-inf") else t
 
-    def __init__(self, settings: GuardSettings):
-        self.guard = Guard(settings)
+
+def _time(t) -> float:
+    return float("-inf") if t is None else t
+
+
+class Tracker:
+    """What one queue's lifecycle remembers between cycles (its guard also across restarts)."""
+
+    def __init__(self, settings: GuardSettings, saved: Optional[dict] = None, save=None):
+        self.guard = Guard(settings, saved, save)
         self.joined_at: Dict[str, float] = {}
         self.lost_since: Dict[str, float] = {}
         self.failed: set = set()
@@ -169,7 +193,11 @@ def tracker(services, queue: str, settings: GuardSettings) -> Tracker:
     """The queue's tracker, shared by its batchstatus and its target through services."""
     trackers = services.extra.setdefault("cloud.trackers", {})
     if queue not in trackers:
-        trackers[queue] = Tracker(settings)
+        ledger, key = services.ledger, f"cloud.guard/{queue}"
+        if ledger is None:
+            trackers[queue] = Tracker(settings)
+        else:
+            trackers[queue] = Tracker(settings, ledger.get_state(key), lambda state: ledger.put_state(key, state))
     return trackers[queue]
 
 

@@ -162,10 +162,11 @@ def ec2_queue(name="CLOUD", endpoint="", types="m5.2xlarge", ami=AMI, extra=""):
 class CloudWorld:
     """A factory, its emulated pool and ledger, in virtual time starting now."""
 
-    def __init__(self, conf_path, tmp_path, extra=None):
+    def __init__(self, conf_path, tmp_path, extra=None, clock=None, pool=None):
+        self.conf_path, self.tmp_path, self.extra = conf_path, tmp_path, extra
         self.cfg = configmod.load(conf_path)
-        self.clock = VirtualClock(time.time())
-        self.pool = Pool(self.clock)
+        self.clock = clock or VirtualClock(time.time())
+        self.pool = pool or Pool(self.clock)
         self.sleeps = []
 
         def sleep(seconds):  # back-off waits skip ahead in virtual time
@@ -176,6 +177,11 @@ class CloudWorld:
                                  extra={"sleep": sleep, **(extra or {})})
         self.ledger = Ledger(str(tmp_path / "ledger.sqlite"), self.cfg.factory_id)
         self.factory = Factory(self.cfg, self.services, self.ledger)
+
+    def restart(self):
+        """The daemon restarts: a new factory on the same ledger file, clock, pool and cloud."""
+        self.ledger.close()
+        return CloudWorld(self.conf_path, self.tmp_path, self.extra, self.clock, self.pool)
 
     def cycle(self, advance=60.0):
         decisions = self.factory.cycle()

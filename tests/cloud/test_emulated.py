@@ -49,6 +49,21 @@ def test_black_hole_guard_trips_backs_off_and_recovers(world):
     assert any(a["action"] == "guard" for a in w.ledger.actions())
 
 
+def test_guard_state_survives_a_restart(world):
+    w, emu = world(ec2_queue(extra=GUARD), boot_time=120, boot_failure_rate=1.0)
+    w.pool.schedd().add_jobs(24, RequestCpus=1, RequestMemory=2048)
+    w.cycle(700)
+    assert "trip 1" in w.cycle()["CLOUD"].note
+    again = w.restart()
+    d = again.cycle()["CLOUD"]
+    assert d.note.startswith("paused: black-hole guard") and "trip 1" in d.note
+    assert emu.calls["run_instances"] == 1  # the broken image is not launched again on restart
+    again.clock.advance_to(again.clock.now() + 1800)
+    again.cycle(700)
+    assert emu.calls["run_instances"] == 2
+    assert "3600s (trip 2)" in again.cycle()["CLOUD"].note  # the back-off doubles across the restart
+
+
 def test_disruption_budget_and_youngest_idle_first(world):
     w, emu = world(ec2_queue(extra="batchsubmit.ec2.max_draining_percent = 50\n"), boot_time=60)
     jobs = w.pool.schedd().add_jobs(16, RequestCpus=1, RequestMemory=2048)
