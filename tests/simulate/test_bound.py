@@ -1,5 +1,5 @@
 """The clairvoyant bound: optimal among schedules in which no job waits, and not
-beaten on waste by any policy on random traces."""
+beaten on both waste and wait by any policy on random traces."""
 import itertools
 
 from hypothesis import HealthCheck, given, settings
@@ -66,10 +66,13 @@ random_traces = st.lists(
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(random_traces)
-def test_no_policy_wastes_less_than_the_bound(sim_conf, rows):
+def test_no_policy_beats_the_bound_on_both_waste_and_wait(sim_conf, rows):
+    """A policy may waste less than the clairvoyant only by making jobs wait: a job started
+    late can share a VM that the clairvoyant, starting it on time, had to boot or idle for
+    (hypothesis finds such traces). It never wastes less with no job waiting."""
     conf = sim_conf("cloud", tail=3600)  # every policy rewrites its chain
     jobs = traces.normalise([traces.Job(i, s, r, c, 2000 * c) for i, (s, r, c) in enumerate(rows)])
     for name in policies.POLICIES:
         s = replay(conf, jobs, name).overall
         assert s.finished == len(jobs), name
-        assert s.wasted >= s.bound_wasted - 1e-9, (name, s.wasted, s.bound_wasted)
+        assert s.wasted >= s.bound_wasted - 1e-9 or s.prov_max > 0, (name, s.wasted, s.bound_wasted)
