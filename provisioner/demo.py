@@ -138,7 +138,7 @@ def cmd_demo(args) -> int:
     text = report.table(report.rows(result.summaries, "elastic"))
     print("\n" + text)
     notes = ["wait = time a job spent idle; prov = the part spent before its VM was launched and while it booted",
-             "waste/bound = wasted VM-hours over a clairvoyant lower bound's; 'jobs 0/24' = never ran"]
+             "waste/bound = wasted VM-hours over the clairvoyant bound's; 'jobs 0/24' = never ran"]
     try:
         paths = report.write(args.out, "demo", "provisioner demo", text, [("elastic", result.sim.timeline)], notes)
     except OSError as exc:

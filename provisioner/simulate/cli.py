@@ -48,9 +48,9 @@ def cmd_simulate(args) -> int:
     print(text)
     span = max(j.submit for j in jobs) / 3600.0
     notes = [f"trace {os.path.basename(args.trace)}: {len(jobs)} jobs over {span:.1f} h"
-             + (f", {len(problems)} bad lines skipped" if problems else ""),
+             + (f", {len(problems)} bad line(s) skipped" if problems else ""),
              "prov = the part of the wait spent before the job's VM was launched and while it booted",
-             "waste/bound = wasted VM-hours over the clairvoyant lower bound's"]
+             "waste/bound = wasted VM-hours over the clairvoyant bound's (docs/simulate.md)"]
     paths = report.write(args.out, "simulate", f"provisioner simulate: {os.path.basename(args.trace)}", text,
                          [(r.label, r.sim.timeline) for r in results], notes)
     print("\n".join(["", *notes, "plot: " + paths[0], "report: " + paths[1]]))
