@@ -37,7 +37,7 @@ _PAUSED = "paused: "
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="watch the factory scale an emulated cloud pool (no account, no network)",
-                       description="Replay a compressed day (a burst of jobs, a lull, a second burst with a broken "
+                       description="Replay four compressed hours (a burst of jobs, a lull, a second burst with a broken "
                                    "image) through the real factory on the embedded emulated pool and cloud, in "
                                    "virtual time: what each queue decides and why, then a summary and plots.")
     p.add_argument("--out", default="provisioner-demo", help="directory for the plot and report (default: %(default)s)")
