@@ -5,8 +5,8 @@ the configuration; a bad new one is logged and the old one kept.
 """
 import logging
 import os
+import select
 import signal
-import threading
 
 from provisioner import config as configmod
 from provisioner.errors import ConfigErrors
@@ -48,17 +48,37 @@ class Daemon:
                         " its launch id", row["queue"], row["action"], row["count"], row["launch_id"])
         self.monitors = [] if dry_run else monitors_for(cfg)
         self.factory = Factory(cfg, self.services, self.ledger, self.monitors)
-        self.wake = threading.Event()
+        # A self-pipe, not a threading.Event: a handler calling Event.set() while the loop
+        # holds the Event's lock (in wait() or clear()) deadlocks the daemon.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self.stopping = False
         self.reloading = False
 
     def _on_stop(self, signum, frame):
         self.stopping = True
-        self.wake.set()
+        self._wake()
 
     def _on_hup(self, signum, frame):
         self.reloading = True
-        self.wake.set()
+        self._wake()
+
+    def _wake(self):
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:  # the pipe is full: a wake-up is pending anyway
+            pass
+
+    def _sleep(self, seconds: float) -> None:
+        """Until the next cycle is due or a signal arrives, whichever comes first."""
+        if seconds > 0:
+            select.select([self._wake_r], [], [], seconds)
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
 
     def reload(self) -> None:
         self.reloading = False
@@ -88,14 +108,13 @@ class Daemon:
                 cycles += 1
             if self.once or self.stopping or (self.cfg.cycles and cycles >= self.cfg.cycles):
                 break
-            delay = self.factory.next_wake() - self.services.clock.now()
-            if delay > 0:
-                self.wake.wait(delay)
-            self.wake.clear()
+            self._sleep(self.factory.next_wake() - self.services.clock.now())
             if self.stopping:
                 break
         for monitor in self.monitors:
             monitor.stop()
         log.info("factory %s stopped after %d cycles", self.cfg.factory_id, cycles)
         self.ledger.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
         return 0

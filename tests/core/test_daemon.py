@@ -81,3 +81,15 @@ def test_sighup_reloads_and_a_bad_config_keeps_the_old(write_conf, daemon, tmp_p
     assert d.proc.poll() is None
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(10) == 0
+
+
+def test_a_storm_of_signals_never_wedges_the_loop(write_conf, daemon):
+    """Signals land anywhere in the loop, including while it waits or clears its wake-up;
+    a handler that takes a lock the loop holds would hang the daemon here."""
+    d = daemon(write_conf(QUEUE.format(name="A", sleep=3600)))
+    d.wait_for("queue=A ")
+    for _ in range(300):
+        d.proc.send_signal(signal.SIGHUP)
+    d.proc.send_signal(signal.SIGTERM)
+    d.wait_for("stopped after")
+    assert d.proc.wait(10) == 0
