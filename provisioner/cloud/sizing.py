@@ -8,7 +8,7 @@ time proportional to shapes x VMs, not jobs x VMs.
 """
 import math
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 # cores, memory (MB), gpus, on-demand price per hour (USD, indicative)
 CATALOGUE = {
@@ -132,3 +132,16 @@ def queue_types(queue_cfg) -> List[InstanceType]:
     if opts.get("instance_type"):  # condorec2: one type per queue
         return resolve([opts["instance_type"]], specs)
     raise ValueError(f"batchsubmit plugin {queue_cfg.batchsubmit.name} launches no instance types")
+
+
+def types_or_pilots(queue_cfg) -> Optional[List[InstanceType]]:
+    """The queue's instance types, or None for a pilot queue (one idle job, one pilot)."""
+    try:
+        return queue_types(queue_cfg)
+    except ValueError:
+        return None
+
+
+def needed(work, types: Optional[Sequence[InstanceType]]) -> int:
+    """VMs the idle jobs need, packed into ``types``; pilots (types None): one per idle job."""
+    return pack(work.jobs, types).total if types else work.idle

@@ -40,10 +40,7 @@ class Elastic(Step):
 
     def __init__(self, queue, opts, services):
         super().__init__(queue, opts, services)
-        try:
-            self.types = sizing.queue_types(queue)
-        except ValueError:
-            self.types = None  # pilots: one idle job, one pilot
+        self.types = sizing.types_or_pilots(queue)
         self.seen = None  # (time, idle + running jobs) at the last decision
         self.rate = 0.0  # smoothed job growth per second
         self.waited = False  # the last cycle was one VM short
@@ -52,7 +49,7 @@ class Elastic(Step):
         p, w = ctx.pilots, ctx.work
         booting = p.states.get(lifecycle.BOOTING, 0) if p.states else p.pending
         idle = p.states.get(lifecycle.IDLE, 0)
-        needed = sizing.pack(w.jobs, self.types).total if self.types else w.idle
+        needed = sizing.needed(w, self.types)
         coming = self._coming(ctx)
         ahead = self._ahead(w, p, coming, needed, booting + idle)
         out = needed + ahead - booting - idle
@@ -96,10 +93,11 @@ class Elastic(Step):
         if not self.types:
             return coming
         cpus = self.types[0].cpus
-        per_job = sum(sizing.shape(ad)[0] for ad in work.jobs) / len(work.jobs) if work.jobs else 1.0
+        waiting = sum(sizing.shape(ad)[0] for ad in work.jobs)
+        per_job = waiting / len(work.jobs) if work.jobs else 1.0
         free = sum(ad.get("Cpus") or 0 for vm in pilots.records
                    if getattr(vm, "state", None) == lifecycle.BUSY for ad in vm.machines)
-        free += max(needed, spare_vms) * cpus - sum(sizing.shape(ad)[0] for ad in work.jobs)
+        free += max(needed, spare_vms) * cpus - waiting
         return max(0, math.floor((coming * per_job - free) / cpus))  # whole VMs only: a trickle gets none
 
 

@@ -19,14 +19,11 @@ class Gcpm(Step):
 
     def __init__(self, queue, opts, services):
         super().__init__(queue, opts, services)
-        try:
-            self.types = sizing.queue_types(queue)
-        except ValueError:
-            self.types = None  # pilots: one idle job, one pilot
+        self.types = sizing.types_or_pilots(queue)
 
     def __call__(self, n, ctx):
         p = ctx.pilots
-        needed = sizing.pack(ctx.work.jobs, self.types).total if self.types else ctx.work.idle
+        needed = sizing.needed(ctx.work, self.types)
         idle = p.states.get(lifecycle.IDLE, 0)
         out = needed + self.opts["buffer"] - p.pending - idle
         if self.opts["maximum"] is not None:
