@@ -45,18 +45,23 @@ def choose(opts, picker, log):
     return plugin, pilottype
 
 
+def failed(exc, log):
+    """The exit code of a wrapper error or a forwarded signal, logged."""
+    if isinstance(exc, Interrupted):
+        log.error(str(exc))
+        return 128 + exc.signum
+    log.error(exc.message)
+    return exc.code
+
+
 def run_plugin(plugin, log):
     """Calls the plugin's steps in order; report and cleanup run whatever happened."""
     try:
         for step in STEPS:
             getattr(plugin, step)()
         code = plugin.execute()
-    except WrapperError as exc:
-        log.error(exc.message)
-        code = exc.code
-    except Interrupted as exc:
-        log.error(str(exc))
-        code = 128 + exc.signum
+    except (WrapperError, Interrupted) as exc:
+        code = failed(exc, log)
     except Exception:  # a plugin bug must still reach report and cleanup
         import traceback
 
@@ -91,12 +96,8 @@ def main(argv=None):
         args = options.parse_plugin(plugin_class, opts, rest)
         plugin = plugin_class(opts, args, pilottype, log, picker, supervisor)
         code = run_plugin(plugin, log)
-    except WrapperError as exc:
-        log.error(exc.message)
-        code = exc.code
-    except Interrupted as exc:
-        log.error(str(exc))
-        code = 128 + exc.signum
+    except (WrapperError, Interrupted) as exc:
+        code = failed(exc, log)
     log.info("summary: site=%s queue=%s plugin=%s pilottype=%s exit=%d (%s) duration=%.2fs" % (
         facts["site"], facts["queue"], facts["plugin"], facts["pilottype"], code, meaning(code),
         time.monotonic() - started))
