@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: config files and an emulated pool."""
+"""Fixtures shared by every test folder: config files, an emulated pool, missing prerequisites."""
+import os
 import textwrap
 
 import pytest
@@ -38,3 +39,15 @@ def emulated(tmp_path):
         return Factory(cfg, services, ledger), pool, clock, ledger
 
     return build
+
+
+@pytest.fixture(scope="session")
+def missing():
+    """missing(message): a program from Debian is absent. Skip here; fail under CI, which installs it."""
+
+    def report(message):
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+    return report

@@ -22,15 +22,12 @@ USER = "provtest"
 SBIN = "/usr/sbin"
 
 
-def require(*programs):
-    missing = [p for p in programs if not shutil.which(p, path=f"{SBIN}:/usr/bin:/bin")]
+def require(missing, *programs):
+    absent = [p for p in programs if not shutil.which(p, path=f"{SBIN}:/usr/bin:/bin")]
     if os.geteuid() != 0:
-        missing.append("root (to add the test user and start the daemons)")
-    if missing:
-        message = f"tests/remote needs {', '.join(missing)}: run tests/remote/setup-services.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        absent.append("root (to add the test user and start the daemons)")
+    if absent:
+        missing(f"tests/remote needs {', '.join(absent)}: run tests/remote/setup-services.sh")
 
 
 def free_port() -> int:
@@ -100,9 +97,9 @@ class SSHD:
 
 
 @pytest.fixture(scope="session")
-def remote_root():
+def remote_root(missing):
     """A world-readable scratch directory: the remote user must read the Slurm config."""
-    require("sshd", "ssh-keygen")
+    require(missing, "sshd", "ssh-keygen")
     root = tempfile.mkdtemp(prefix="provisioner-remote-")
     os.chmod(root, 0o755)
     try:
@@ -181,8 +178,8 @@ def _munge_works():
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster(remote_root):
-    require("slurmctld", "slurmd", "sbatch", "munged", "munge")
+def slurm_cluster(remote_root, missing):
+    require(missing, "slurmctld", "slurmd", "sbatch", "munged", "munge")
     cluster = Slurm(remote_root)
     munged = None
     if not _munge_works():
