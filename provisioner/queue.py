@@ -42,6 +42,9 @@ class Queue:
             n, reason = step(n, ctx)
             d.steps.append(StepResult(name, int(n), reason))
         d.n = int(n)
+        soon = [s for s in (step.recheck_after(ctx) for _, step in self.steps) if s]
+        if soon:
+            self.next_due = min(self.next_due, ctx.now + min(soon))
         if ctx.pilots.pause and ctx.pilots.pause[0] > self.paused_until:
             self.paused_until, self.pause_reason = ctx.pilots.pause
         if ctx.now < self.paused_until and d.n > 0:

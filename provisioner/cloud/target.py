@@ -24,7 +24,7 @@ OPTIONS = {
     "error_pause": Option("int", 1800, minimum=0, help="pause after a configuration error from the cloud (s)"),
     "boot_timeout": Option("int", 900, minimum=30, help="a VM not in the pool by then is a boot failure (s)"),
     "max_draining_percent": Option("float", 25.0, minimum=1, help="disruption budget: VMs draining at once"),
-    "drain_recheck": Option("int", 15, minimum=1,
+    "drain_recheck": Option("int", 5, minimum=1,
                             help="s after draining idle VMs before the queue looks again to terminate them"),
     "guard_failures": Option("int", 5, minimum=1, help="black-hole guard: failures that trip it ..."),
     "guard_window": Option("int", 3600, minimum=1, help="... within this window (s)"),

@@ -1,7 +1,7 @@
 """One policy step: takes the previous step's number and the status, returns a number
 and a one-line reason. Positive means submit that many, negative retire that many."""
 from dataclasses import dataclass, field
-from typing import Tuple
+from typing import Optional, Tuple
 
 from provisioner.plugin import Plugin
 from provisioner.status import Pilots, Work
@@ -23,6 +23,11 @@ class Step(Plugin):
 
     def __call__(self, n: int, ctx: Context) -> Tuple[int, str]:
         raise NotImplementedError
+
+    def recheck_after(self, ctx: Context) -> Optional[float]:
+        """Seconds after which this step wants its queue decided again, sooner than the
+        interval (asked after each decision); None to keep the interval."""
+        return None
 
 
 def opt(step: Step, name: str):

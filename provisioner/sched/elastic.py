@@ -1,31 +1,32 @@
-"""The project's default policy: exactly the VMs the idle jobs need, and a VM retired
-the first cycle it is seen idle. Ignores its input.
+"""The project's default policy: the VMs the idle jobs need, launched ahead during a
+burst, and a VM retired the first cycle it is seen idle. Ignores its input.
 
 Launch: the idle jobs packed into the queue's instance types (first fit
 decreasing), less the VMs that will take them already (booting, or joined and
-idle). Nothing is held in reserve, so nothing idles waiting for work that may
-never come. A shortage of one VM while jobs run, for jobs smaller than a VM,
-waits one cycle (``patience``): a core freed by a finishing job usually takes
-such a job before a new VM could boot (on the reference diurnal trace, 14 of 93
-VMs launched without it never ran a job). With ``lead`` > 0 it also launches,
-while jobs wait, for that share of the jobs expected within one cycle plus a
-boot (the queue's job growth rate, smoothed over cycles): bursts wait less, a
-steady stream wastes more (docs/benchmarks.md has the trade).
+idle). A shortage of one VM, for jobs smaller than a VM, waits one interval
+while at least ``patience_jobs`` jobs run (``patience``): a core freed by a
+finishing job usually takes such a job before a new VM could boot.
+
+Bursts: the jobs' submission times (QDate) within the last interval give an
+arrival rate, trusted only when at least ``lead_min_jobs`` jobs came after the
+first one seen, so a trickle launches nothing ahead and a cluster submitted at
+once counts as one batch, not a rate. While a burst lasts the step launches for
+``lead`` of the jobs it expects within an interval plus a boot, beyond the cores
+they will find free, and, while new jobs wait, decides again after ``recheck``
+seconds instead of a whole interval. VMs launched ahead that are still booting
+when no job waits any more are terminated: the burst ended before them.
 
 Retire: idle VMs beyond the need are retired once idle for ``linger`` seconds
-(default 0). A longer linger is the ski-rental hedge (keep a VM idle for at most
-what a new boot costs); on the reference traces it wastes more than it saves,
-because the retire path already keeps an idle VM through one decision and its
-drain. VMs retire only while no job waits for them.
+(default 0; a longer linger, the ski-rental hedge, wasted more than it saved on
+every reference trace). VMs retire only while no job waits for them.
+docs/benchmarks.md has the measured trade of each option.
 """
 import math
+from typing import Optional
 
 from provisioner.cloud import lifecycle, sizing
 from provisioner.options import Option
 from provisioner.sched.base import Step
-
-
-_SMOOTHING = 0.3  # weight of the last cycle in the growth rate: a burst counts, a trickle's noise does not
 
 
 class Elastic(Step):
@@ -33,72 +34,116 @@ class Elastic(Step):
     options = {
         "boot_time": Option("int", 180, minimum=0, help="expected seconds from launch to joining the pool"),
         "linger": Option("int", 0, minimum=0, help="seconds an idle VM is kept before it is retired"),
-        "patience": Option("bool", True, help="hold back a one-VM shortage for one cycle while jobs run"),
-        "lead": Option("float", 0.0, minimum=0, help="share of the jobs expected within a cycle plus a boot "
-                                                      "to launch for ahead of time, while jobs wait"),
+        "patience": Option("bool", True, help="hold back a one-VM shortage for one interval while jobs run"),
+        "patience_jobs": Option("int", 16, minimum=1, help="... only while at least this many jobs run "
+                                                           "(with fewer, a core rarely frees in time)"),
+        "lead": Option("float", 0.6, minimum=0, help="share of the jobs expected within an interval plus "
+                                                     "a boot to launch for ahead of time, during a burst"),
+        "lead_min_jobs": Option("int", 8, minimum=1, help="arrivals within the last interval that make a burst"),
+        "recheck": Option("int", 15, minimum=0, help="seconds to the next decision during a burst while new "
+                                                     "jobs wait (0: every interval)"),
     }
 
     def __init__(self, queue, opts, services):
         super().__init__(queue, opts, services)
         self.types = sizing.types_or_pilots(queue)
-        self.seen = None  # (time, idle + running jobs) at the last decision
-        self.rate = 0.0  # smoothed job growth per second
-        self.waited = False  # the last cycle was one VM short
+        self.last_look = None  # time of the last decision
+        self.short_since = None  # when the current one-VM shortage was first held back
+        self.ahead_launched = []  # [time, VMs] launched ahead of the jobs, within the last boot
+        self.per_job = 1.0  # cores per waiting job, as last seen
+        self.soon = None  # seconds to the next decision, when sooner than the interval
 
     def __call__(self, n, ctx):
         p, w = ctx.pilots, ctx.work
         booting = p.states.get(lifecycle.BOOTING, 0) if p.states else p.pending
         idle = p.states.get(lifecycle.IDLE, 0)
         needed = sizing.needed(w, self.types)
-        coming = self._coming(ctx)
+        arrived, span = self._arrivals(ctx)
+        coming = self._coming(arrived, span)
         ahead = self._ahead(w, p, coming, needed, booting + idle)
         out = needed + ahead - booting - idle
-        lead = f" coming={coming} ahead={ahead}" if self.opts["lead"] else ""
-        reason = f"needed={needed}{lead} booting={booting} idle={idle}"
-        if self._patient(out, w):
-            return 0, reason + " (one VM short while jobs run: waiting a cycle for freed cores)"
+        reason = f"needed={needed}"
+        if coming:
+            reason += f" coming={coming} ahead={ahead}"
+        reason += f" booting={booting} idle={idle}"
+        if self._patient(out, w, ctx.now):
+            return 0, reason + " (one VM short while jobs run: waiting for freed cores)"
+        self._remember_ahead(ctx.now, out, ahead)
         if out < 0:
             linger = self.opts["linger"]
             stale = sum(1 for vm in p.records if _idle_for(vm, ctx.now) >= linger)
-            out = max(out, -stale)
-            reason += f" idle>{linger}s={stale}"
+            cancel = 0 if w.idle else min(booting, self._ahead_booting(), -out - min(stale, -out))
+            out = max(out, -(stale + cancel))
+            self._forget_ahead(cancel)
+            reason += f" idle>{linger}s={stale}" + (f" cancel-ahead={cancel}" if cancel else "")
         return out, reason
 
-    def _patient(self, out, work) -> bool:
-        """Hold back a shortage of one VM for one cycle while jobs run and the waiting jobs are
-        smaller than a VM: a core freed by a finishing job often takes them before a VM could boot."""
-        small = out == 1 and work.running > 0 and self.opts["patience"]
+    def recheck_after(self, ctx) -> Optional[float]:
+        return self.soon
+
+    def _patient(self, out, work, now) -> bool:
+        """Hold back a shortage of one VM for one interval while enough jobs run and the waiting
+        jobs are smaller than a VM: a core freed by a finishing job often takes them first."""
+        small = out == 1 and self.opts["patience"] and work.running >= self.opts["patience_jobs"]
         if small and self.types:
             small = all(sizing.shape(ad)[0] < self.types[0].cpus for ad in work.jobs)
-        hold = small and not self.waited
-        self.waited = small  # once per shortage: still short next cycle means no core came free
-        return hold
+        if not small:
+            self.short_since = None
+            return False
+        if self.short_since is None:
+            self.short_since = now
+        return now - self.short_since < self.queue.interval
 
-    def _coming(self, ctx) -> int:
-        """Jobs expected within one cycle plus a boot: the queue's smoothed job growth per second."""
-        total, seen = ctx.work.idle + ctx.work.running, self.seen
-        self.seen = (ctx.now, total)
-        if seen is None or ctx.now <= seen[0]:
+    def _arrivals(self, ctx):
+        """(jobs, seconds): the jobs submitted within the last interval after the first
+        submission time seen in it, and the time since that one, from the jobs' QDate; (0, 0)
+        below ``lead_min_jobs``. A cluster submitted at once is one batch, not a rate. During
+        a burst, while new jobs wait, the next decision comes after ``recheck`` seconds."""
+        last, self.last_look = self.last_look, ctx.now
+        recent = sorted(q for q in ctx.work.submitted if q > ctx.now - self.queue.interval)
+        later = sum(1 for q in recent if q > recent[0]) if recent else 0
+        burst = later >= self.opts["lead_min_jobs"]
+        new = burst and last is not None and recent[-1] > last
+        self.soon = self.opts["recheck"] if new and ctx.work.idle and self.opts["recheck"] else None
+        return (later, ctx.now - recent[0]) if burst else (0, 0.0)
+
+    def _coming(self, arrived, span) -> int:
+        """Jobs expected within an interval plus a boot, scaled by ``lead``."""
+        if not arrived or span <= 0:
             return 0
-        growth = max(0, total - seen[1]) / (ctx.now - seen[0])
-        self.rate = _SMOOTHING * growth + (1 - _SMOOTHING) * self.rate
-        return round(self.rate * (self.queue.interval + self.opts["boot_time"]) * self.opts["lead"])
+        return round(arrived / span * (self.queue.interval + self.opts["boot_time"]) * self.opts["lead"])
 
     def _ahead(self, work, pilots, coming, needed, spare_vms) -> int:
         """VMs for the jobs still to come, after the cores they will find free: on busy VMs
         (their startds advertise the unclaimed cores) and left over on the VMs counted for
-        the idle jobs. Jobs to come are assumed shaped like those waiting now."""
-        if not coming or not work.idle:  # nothing waits: the pool keeps up without a lead
+        the idle jobs. Jobs to come are assumed shaped like those waiting (or last waiting)."""
+        if not coming:
             return 0
         if not self.types:
             return coming
         cpus = self.types[0].cpus
         waiting = sum(sizing.shape(ad)[0] for ad in work.jobs)
-        per_job = waiting / len(work.jobs) if work.jobs else 1.0
+        if work.jobs:
+            self.per_job = waiting / len(work.jobs)
         free = sum(ad.get("Cpus") or 0 for vm in pilots.records
                    if getattr(vm, "state", None) == lifecycle.BUSY for ad in vm.machines)
         free += max(needed, spare_vms) * cpus - waiting
-        return max(0, math.floor((coming * per_job - free) / cpus))  # whole VMs only: a trickle gets none
+        return max(0, math.floor((coming * self.per_job - free) / cpus))  # whole VMs only
+
+    def _remember_ahead(self, now, out, ahead) -> None:
+        boot = self.opts["boot_time"]
+        self.ahead_launched = [e for e in self.ahead_launched if now - e[0] < boot and e[1] > 0]
+        if out > 0 and ahead > 0:
+            self.ahead_launched.append([now, min(out, ahead)])
+
+    def _ahead_booting(self) -> int:
+        return sum(k for _, k in self.ahead_launched)
+
+    def _forget_ahead(self, cancelled) -> None:
+        for entry in reversed(self.ahead_launched):  # the target terminates the youngest first
+            taken = min(entry[1], cancelled)
+            entry[1] -= taken
+            cancelled -= taken
 
 
 def _idle_for(vm, now) -> float:

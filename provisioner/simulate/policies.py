@@ -19,7 +19,8 @@ _COMMON = {"batchsubmit.{target}.max_draining_percent": "100"}
 
 POLICIES: Dict[str, Dict[str, str]] = {
     "elastic": {"schedplugin": "Elastic", "sched.elastic.boot_time": "{boot_time}"},
-    "elastic-lead": {"schedplugin": "Elastic", "sched.elastic.boot_time": "{boot_time}", "sched.elastic.lead": "1"},
+    "elastic-nolead": {"schedplugin": "Elastic", "sched.elastic.boot_time": "{boot_time}", "sched.elastic.lead": "0",
+                       "sched.elastic.recheck": "0"},
     "apf": {"schedplugin": "Ready, MaxPerCycle, MaxPending, APFRetire",
             "sched.maxpercycle.maximum": "20", "sched.maxpending.maximum": "50"},
     "glideinwms": {"schedplugin": "GlideinWMS"},

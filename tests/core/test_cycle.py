@@ -167,3 +167,23 @@ def test_ledger_records_intent_and_ids(write_conf, emulated):
     launch = pool.schedd().query(f'ProvisionerQueue == "LOCAL_B"', ["ProvisionerLaunch"])
     assert {a["ProvisionerLaunch"] for a in launch} == {act["launch_id"]}
     assert ledger.open_intents() == []
+
+
+def test_a_step_can_ask_for_its_queue_to_be_decided_sooner(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(
+        "[BURST]\nbatchsubmitplugin = CondorLocal\nschedplugin = Elastic\nsched.elastic.recheck = 15\n"
+        "[STEADY]\nbatchsubmitplugin = CondorLocal\nschedplugin = Ready\n"))
+    schedd = pool.schedd()
+    schedd.add_jobs(2)
+    factory.cycle()
+    assert factory.next_wake() == clock.now() + 60
+    start = clock.now()
+    for t in range(5, 55, 5):  # a burst: a job every 5 s, and they wait: Elastic looks again after 15 s
+        clock.advance_to(start + t)
+        schedd.add_jobs(1)
+    clock.advance_to(factory.next_wake())
+    factory.cycle()
+    assert factory.next_wake() == clock.now() + 15
+    clock.advance_to(factory.next_wake())
+    assert [d.queue for d in factory.cycle()] == ["BURST"]  # only the queue that asked
+    assert factory.next_wake() == clock.now() + 45  # nothing new: STEADY's interval comes first

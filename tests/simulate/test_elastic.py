@@ -1,4 +1,5 @@
 """The default policy step, Elastic, on hand-computed cases."""
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -32,12 +33,14 @@ def vm(state, idle_since=None, free_cpus=0):
     return VM(SimpleNamespace(id="i-1", launched=0.0), ads, state)
 
 
-def ctx(now, idle_jobs=(), running=0, vms=()):
+def ctx(now, idle_jobs=(), running=0, vms=(), submitted=()):
+    """``submitted``: the jobs' QDates (default: all at time 0, one batch)."""
     states = {}
     for v in vms:
         states[v.state] = states.get(v.state, 0) + 1
     joined = sum(1 for v in vms if v.state in (IDLE, BUSY))
-    return Context("q", now, Work(idle=len(idle_jobs), running=running, jobs=list(idle_jobs)),
+    submitted = list(submitted) or [0] * (len(idle_jobs) + running)
+    return Context("q", now, Work(idle=len(idle_jobs), running=running, jobs=list(idle_jobs), submitted=submitted),
                    Pilots(pending=states.get(BOOTING, 0), running=joined, records=list(vms), states=states))
 
 
@@ -48,21 +51,22 @@ def test_launches_the_packed_need_less_what_is_booting_or_idle(elastic):
     assert step(0, ctx(120, jobs(3, cpus=4)))[0] == 2  # two 4-core jobs per VM
 
 
-def test_a_one_vm_shortage_while_jobs_run_waits_one_cycle(elastic):
-    step = elastic()
+def test_a_one_vm_shortage_while_enough_jobs_run_waits_one_interval(elastic):
+    step = elastic()  # patience_jobs = 16, interval 60 s
     busy = [vm(BUSY)]
-    n, reason = step(0, ctx(0, jobs(2), running=8, vms=busy))
-    assert n == 0 and "waiting a cycle" in reason
-    assert step(0, ctx(60, jobs(2), running=8, vms=busy))[0] == 1  # still short: no core came free
-    assert step(0, ctx(120, (), running=8, vms=busy))[0] == 0
-    assert step(0, ctx(180, jobs(1), running=8, vms=busy))[0] == 0  # a new shortage waits again
+    n, reason = step(0, ctx(0, jobs(2), running=16, vms=busy))
+    assert n == 0 and "waiting for freed cores" in reason
+    assert step(0, ctx(30, jobs(2), running=16, vms=busy))[0] == 0
+    assert step(0, ctx(60, jobs(2), running=16, vms=busy))[0] == 1  # still short: no core came free
+    assert step(0, ctx(120, (), running=16, vms=busy))[0] == 0
+    assert step(0, ctx(180, jobs(1), running=16, vms=busy))[0] == 0  # a new shortage waits again
 
 
-@pytest.mark.parametrize("case", ["cold pool", "whole-VM job", "two VMs short", "patience off"])
+@pytest.mark.parametrize("case", ["cold pool", "few jobs run", "whole-VM job", "two VMs short", "patience off"])
 def test_no_waiting_when_freed_cores_cannot_help(elastic, case):
     step = elastic(patience=case != "patience off")
-    idle, running = {"cold pool": (jobs(2), 0), "whole-VM job": (jobs(1, cpus=8), 8),
-                     "two VMs short": (jobs(16), 8), "patience off": (jobs(2), 8)}[case]
+    idle, running = {"cold pool": (jobs(2), 0), "few jobs run": (jobs(2), 15), "whole-VM job": (jobs(1, cpus=8), 16),
+                     "two VMs short": (jobs(16), 16), "patience off": (jobs(2), 16)}[case]
     assert step(0, ctx(0, idle, running=running))[0] == (2 if case == "two VMs short" else 1)
 
 
@@ -74,17 +78,58 @@ def test_retires_idle_vms_after_linger_and_never_while_jobs_need_them(elastic):
     assert elastic()(0, ctx(1100, jobs(16), running=1, vms=vms))[0] == 0
 
 
-def test_lead_launches_for_the_jobs_expected_within_a_cycle_and_a_boot(elastic):
+BURST = list(range(61))  # QDates: a job a second from t=0 to t=60
+
+
+def test_a_burst_launches_ahead_for_the_jobs_expected_within_an_interval_and_a_boot(elastic):
     step = elastic(lead=1.0, boot_time=180, patience=False)
-    assert step(0, ctx(0))[0] == 0
-    # 80 jobs in 60 s: smoothed rate 0.3 * 80/60 = 0.4/s; 0.4 * (60 + 180) = 96 jobs = 12 VMs ahead
-    n, reason = step(0, ctx(60, jobs(80)))
-    assert n == 10 + 12 and "coming=96 ahead=12" in reason
-    # free cores on busy VMs count first: 40 free -> 56 cores to come = 7 VMs
-    busy = [vm(BUSY, free_cpus=8) for _ in range(5)]
+    # 60 jobs after the first in 60 s: 1/s * (60 + 180) s = 240 jobs; the 8 VMs for the 61 waiting
+    # leave 3 cores free: 237 cores = 29 VMs ahead
+    n, reason = step(0, ctx(60, jobs(61), submitted=BURST))
+    assert n == 8 + 29 and "coming=240 ahead=29" in reason
+    # arrivals stop: none in the last interval, nothing ahead, nothing more while those boot
+    booting = [vm(BOOTING) for _ in range(37)]
+    n, reason = step(0, ctx(120, jobs(61), vms=booting, submitted=BURST))
+    assert n == 0 and "coming" not in reason
+
+    step = elastic(boot_time=180, patience=False)  # the default lead, 0.6: 144 jobs
+    busy = [vm(BUSY, free_cpus=8) for _ in range(5)]  # 40 more free cores on busy VMs: 101 cores = 12 VMs
+    assert step(0, ctx(60, jobs(61), vms=busy, submitted=BURST))[0] == 8 + 12
+
+
+@pytest.mark.parametrize("case", ["one cluster", "a trickle"])
+def test_no_lead_without_a_burst(elastic, case):
+    step = elastic(lead=1.0, patience=False)
+    submitted = {"one cluster": [60] * 80, "a trickle": range(10, 17)}[case]  # 7 jobs: fewer than 8 after the first
+    n, reason = step(0, ctx(60, jobs(len(submitted)), submitted=submitted))
+    assert n == math.ceil(len(submitted) / 8) and "coming" not in reason
+
+
+def test_decides_again_sooner_during_a_burst_while_new_jobs_wait(elastic):
+    def recheck(step, c):
+        step(0, c)
+        return step.recheck_after(c)
+
+    step = elastic()
+    assert recheck(step, ctx(0, jobs(1), submitted=[0])) is None
+    assert recheck(step, ctx(60, jobs(61), submitted=BURST)) == 15
+    assert recheck(step, ctx(75, jobs(61), submitted=BURST)) is None  # no new job since the last look
+    later = BURST + list(range(76, 90))
+    assert recheck(step, ctx(90, (), running=75, submitted=later)) is None  # new jobs, none waits
+    assert recheck(elastic(), ctx(60, jobs(7), submitted=range(10, 17))) is None  # no burst
+    step = elastic(recheck=0)
+    step(0, ctx(0, jobs(1), submitted=[0]))
+    assert recheck(step, ctx(60, jobs(61), submitted=BURST)) is None
+
+
+def test_vms_launched_ahead_are_cancelled_while_booting_once_no_job_waits(elastic):
     step = elastic(lead=1.0, boot_time=180, patience=False)
-    step(0, ctx(0))
-    assert step(0, ctx(60, jobs(80), vms=busy))[0] == 10 + 7
-    # arrivals stop: the smoothed rate decays (0.28/s: 67 jobs, 27 cores beyond the free ones: 3 VMs)
-    assert step(0, ctx(120, jobs(80), vms=busy))[0] == 10 + 3
-    assert [step(0, ctx(t, jobs(80), vms=busy))[0] for t in (180, 240)] == [10, 10]  # 47 jobs: fewer than the free cores
+    assert step(0, ctx(60, jobs(61), submitted=BURST))[0] == 37  # 8 needed, 29 ahead
+    booting = [vm(BOOTING) for _ in range(37)]
+    assert step(0, ctx(90, jobs(8), vms=booting, submitted=BURST))[0] == 0  # a job still waits: keep them
+    n, reason = step(0, ctx(120, (), running=61, vms=booting, submitted=BURST))
+    assert n == -29 and "cancel-ahead=29" in reason  # the 8 launched for jobs that went elsewhere stay
+    assert step(0, ctx(150, (), running=61, vms=booting[:8], submitted=BURST))[0] == 0
+    step = elastic(lead=1.0, boot_time=180, patience=False)
+    step(0, ctx(60, jobs(61), submitted=BURST))
+    assert step(0, ctx(240, (), running=61, vms=booting, submitted=BURST))[0] == 0  # a boot ago: not ahead
