@@ -13,8 +13,12 @@ first one seen, so a trickle launches nothing ahead and a cluster submitted at
 once counts as one batch, not a rate. While a burst lasts the step launches for
 ``lead`` of the jobs it expects within an interval plus a boot, beyond the cores
 they will find free, and, while new jobs wait, decides again after ``recheck``
-seconds instead of a whole interval. VMs launched ahead that are still booting
-when no job waits any more are terminated: the burst ended before them.
+seconds instead of a whole interval.
+
+Cancel: when no job waits any more (the burst ended, or freed cores took the
+jobs), booting VMs are terminated, youngest first: those launched ahead within
+the last boot, or any in the first half of its boot (no job can have been
+matched to a VM that far from joining the pool).
 
 Retire: idle VMs beyond the need are retired once idle for ``linger`` seconds
 (default 0; a longer linger, the ski-rental hedge, wasted more than it saved on
@@ -49,7 +53,7 @@ class Elastic(Step):
         self.types = sizing.types_or_pilots(queue)
         self.last_look = None  # time of the last decision
         self.short_since = None  # when the current one-VM shortage was first held back
-        self.ahead_launched = []  # [time, VMs] launched ahead of the jobs, within the last boot
+        self.ahead = []  # [time, VMs] launched ahead of the jobs within the last boot
         self.per_job = 1.0  # cores per waiting job, as last seen
         self.soon = None  # seconds to the next decision, when sooner than the interval
 
@@ -68,15 +72,31 @@ class Elastic(Step):
         reason += f" booting={booting} idle={idle}"
         if self._patient(out, w, ctx.now):
             return 0, reason + " (one VM short while jobs run: waiting for freed cores)"
-        self._remember_ahead(ctx.now, out, ahead)
+        boot = self.opts["boot_time"]
+        self.ahead = [[t, k] for t, k in self.ahead if ctx.now - t < boot and k > 0]
+        if out > 0 and ahead > 0:
+            self.ahead.append([ctx.now, min(out, ahead)])
         if out < 0:
             linger = self.opts["linger"]
             stale = sum(1 for vm in p.records if _idle_for(vm, ctx.now) >= linger)
-            cancel = 0 if w.idle else min(booting, self._ahead_booting(), -out - min(stale, -out))
+            cancel = 0 if w.idle else min(self._cancellable(p, ctx.now), -out - min(stale, -out))
             out = max(out, -(stale + cancel))
             self._forget_ahead(cancel)
-            reason += f" idle>{linger}s={stale}" + (f" cancel-ahead={cancel}" if cancel else "")
+            reason += f" idle>{linger}s={stale}" + (f" cancel-booting={cancel}" if cancel else "")
         return out, reason
+
+    def _cancellable(self, pilots, now) -> int:
+        """Booting VMs that may go (the target terminates the youngest first): those launched
+        ahead within the last boot, or any launched less than half a boot ago."""
+        half = self.opts["boot_time"] / 2
+        young = sum(1 for vm in pilots.records
+                    if getattr(vm, "state", None) == lifecycle.BOOTING and now - vm.launched < half)
+        return min(pilots.states.get(lifecycle.BOOTING, 0), max(young, sum(k for _, k in self.ahead)))
+
+    def _forget_ahead(self, cancelled) -> None:
+        for entry in reversed(self.ahead):  # youngest first, as the target terminates them
+            taken = min(entry[1], cancelled)
+            entry[1], cancelled = entry[1] - taken, cancelled - taken
 
     def recheck_after(self, ctx) -> Optional[float]:
         return self.soon
@@ -129,21 +149,6 @@ class Elastic(Step):
                    if getattr(vm, "state", None) == lifecycle.BUSY for ad in vm.machines)
         free += max(needed, spare_vms) * cpus - waiting
         return max(0, math.floor((coming * self.per_job - free) / cpus))  # whole VMs only
-
-    def _remember_ahead(self, now, out, ahead) -> None:
-        boot = self.opts["boot_time"]
-        self.ahead_launched = [e for e in self.ahead_launched if now - e[0] < boot and e[1] > 0]
-        if out > 0 and ahead > 0:
-            self.ahead_launched.append([now, min(out, ahead)])
-
-    def _ahead_booting(self) -> int:
-        return sum(k for _, k in self.ahead_launched)
-
-    def _forget_ahead(self, cancelled) -> None:
-        for entry in reversed(self.ahead_launched):  # the target terminates the youngest first
-            taken = min(entry[1], cancelled)
-            entry[1] -= taken
-            cancelled -= taken
 
 
 def _idle_for(vm, now) -> float:

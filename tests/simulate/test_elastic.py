@@ -28,9 +28,9 @@ def jobs(n, cpus=1):
     return [{"RequestCpus": cpus, "RequestMemory": 2048 * cpus}] * n
 
 
-def vm(state, idle_since=None, free_cpus=0):
+def vm(state, idle_since=None, free_cpus=0, launched=0.0):
     ads = [{"Machine": "m", "EnteredCurrentState": idle_since, "Cpus": free_cpus}] if state in (IDLE, BUSY) else []
-    return VM(SimpleNamespace(id="i-1", launched=0.0), ads, state)
+    return VM(SimpleNamespace(id="i-1", launched=launched), ads, state)
 
 
 def ctx(now, idle_jobs=(), running=0, vms=(), submitted=()):
@@ -122,14 +122,16 @@ def test_decides_again_sooner_during_a_burst_while_new_jobs_wait(elastic):
     assert recheck(step, ctx(60, jobs(61), submitted=BURST)) is None
 
 
-def test_vms_launched_ahead_are_cancelled_while_booting_once_no_job_waits(elastic):
+def test_booting_vms_are_cancelled_once_no_job_waits(elastic):
     step = elastic(lead=1.0, boot_time=180, patience=False)
     assert step(0, ctx(60, jobs(61), submitted=BURST))[0] == 37  # 8 needed, 29 ahead
-    booting = [vm(BOOTING) for _ in range(37)]
+    booting = [vm(BOOTING, launched=60) for _ in range(37)]
     assert step(0, ctx(90, jobs(8), vms=booting, submitted=BURST))[0] == 0  # a job still waits: keep them
-    n, reason = step(0, ctx(120, (), running=61, vms=booting, submitted=BURST))
-    assert n == -29 and "cancel-ahead=29" in reason  # the 8 launched for jobs that went elsewhere stay
-    assert step(0, ctx(150, (), running=61, vms=booting[:8], submitted=BURST))[0] == 0
-    step = elastic(lead=1.0, boot_time=180, patience=False)
-    step(0, ctx(60, jobs(61), submitted=BURST))
-    assert step(0, ctx(240, (), running=61, vms=booting, submitted=BURST))[0] == 0  # a boot ago: not ahead
+    n, reason = step(0, ctx(160, (), running=61, vms=booting, submitted=BURST))
+    assert n == -29 and "cancel-booting=29" in reason  # the ones ahead; the 8 for the jobs that went elsewhere
+    assert step(0, ctx(170, (), running=61, vms=booting[:8], submitted=BURST))[0] == 0  # are past half a boot
+    # not ahead: only VMs in the first half of their boot (90 s) go
+    step = elastic(boot_time=180, patience=False)
+    booting = [vm(BOOTING, launched=t) for t in (0, 60, 100)]  # 145, 85 and 45 s into their boot
+    n, reason = step(0, ctx(145, (), running=8, vms=booting))
+    assert n == -2 and "cancel-booting=2" in reason
