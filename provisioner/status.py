@@ -9,7 +9,7 @@ class Work:
     idle: int = 0
     running: int = 0
     jobs: Sequence = ()  # the idle job ads, for sizing VMs against RequestCpus/Memory
-    submitted: Sequence = ()  # QDate of every idle and running job: when the work arrived
+    ads: Sequence = ()  # every idle and running job ad (their QDate: when the work arrived)
     site_status: str = "online"  # online, offline or test (StatusOffline/StatusTest)
 
 

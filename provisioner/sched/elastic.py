@@ -120,7 +120,9 @@ class Elastic(Step):
         below ``lead_min_jobs``. A cluster submitted at once is one batch, not a rate. During
         a burst, while new jobs wait, the next decision comes after ``recheck`` seconds."""
         last, self.last_look = self.last_look, ctx.now
-        recent = sorted(q for q in ctx.work.submitted if q > ctx.now - self.queue.interval)
+        since = ctx.now - self.queue.interval
+        recent = sorted(q for q in (ad.get("QDate") for ad in ctx.work.ads)
+                        if isinstance(q, (int, float)) and q > since)
         later = sum(1 for q in recent if q > recent[0]) if recent else 0
         burst = later >= self.opts["lead_min_jobs"]
         new = burst and last is not None and recent[-1] > last

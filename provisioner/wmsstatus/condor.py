@@ -39,8 +39,7 @@ class Snapshot:
                 expr = classad2.ExprTree(constraint)
                 ads = [ad for ad in ads if expr.eval(ad) is True]
             idle = [ad for ad in ads if ad.get("JobStatus") == 1]
-            submitted = [q for q in (ad.get("QDate") for ad in ads) if isinstance(q, int)]
-            self._matches[key] = Work(idle=len(idle), running=len(ads) - len(idle), jobs=idle, submitted=submitted)
+            self._matches[key] = Work(idle=len(idle), running=len(ads) - len(idle), jobs=idle, ads=ads)
         return self._matches[key]
 
 

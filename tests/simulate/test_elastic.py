@@ -39,8 +39,8 @@ def ctx(now, idle_jobs=(), running=0, vms=(), submitted=()):
     for v in vms:
         states[v.state] = states.get(v.state, 0) + 1
     joined = sum(1 for v in vms if v.state in (IDLE, BUSY))
-    submitted = list(submitted) or [0] * (len(idle_jobs) + running)
-    return Context("q", now, Work(idle=len(idle_jobs), running=running, jobs=list(idle_jobs), submitted=submitted),
+    ads = [{"QDate": q} for q in list(submitted) or [0] * (len(idle_jobs) + running)]
+    return Context("q", now, Work(idle=len(idle_jobs), running=running, jobs=list(idle_jobs), ads=ads),
                    Pilots(pending=states.get(BOOTING, 0), running=joined, records=list(vms), states=states))
 
 
