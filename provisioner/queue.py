@@ -42,7 +42,9 @@ class Queue:
             n, reason = step(n, ctx)
             d.steps.append(StepResult(name, int(n), reason))
         d.n = int(n)
-        soon = [s for s in (step.recheck_after(ctx) for _, step in self.steps) if s]
+        # optional: a third-party step need not derive from sched.base.Step
+        asks = (getattr(step, "recheck_after", None) for _, step in self.steps)
+        soon = [s for s in (ask(ctx) for ask in asks if ask) if s]
         if soon:
             self.next_due = min(self.next_due, ctx.now + min(soon))
         if ctx.pilots.pause and ctx.pilots.pause[0] > self.paused_until:
