@@ -17,8 +17,9 @@ seconds instead of a whole interval.
 
 Cancel: when no job waits any more (the burst ended, or freed cores took the
 jobs), booting VMs are terminated, youngest first: those launched ahead within
-the last boot, or any in the first half of its boot (no job can have been
-matched to a VM that far from joining the pool).
+the last boot, or any in the first half of its boot. None had joined the pool
+at the status read and no job waited then, so a job could be lost only if one
+were submitted, matched and started in the moment before the terminate call.
 
 Retire: idle VMs beyond the need are retired once idle for ``linger`` seconds
 (default 0; a longer linger, the ski-rental hedge, wasted more than it saved on
