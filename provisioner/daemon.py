@@ -48,8 +48,9 @@ class Daemon:
                         " its launch id", row["queue"], row["action"], row["count"], row["launch_id"])
         self.monitors = [] if dry_run else monitors_for(cfg)
         self.factory = Factory(cfg, self.services, self.ledger, self.monitors)
-        # A self-pipe, not a threading.Event: a handler calling Event.set() while the loop
-        # holds the Event's lock (in wait() or clear()) deadlocks the daemon.
+        # Signals wake the loop through a self-pipe that the interpreter itself writes
+        # (signal.set_wakeup_fd), whichever thread the kernel delivers them to; a handler
+        # setting a threading.Event could deadlock against the loop holding its lock.
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -58,17 +59,9 @@ class Daemon:
 
     def _on_stop(self, signum, frame):
         self.stopping = True
-        self._wake()
 
     def _on_hup(self, signum, frame):
         self.reloading = True
-        self._wake()
-
-    def _wake(self):
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:  # the pipe is full: a wake-up is pending anyway
-            pass
 
     def _sleep(self, seconds: float) -> None:
         """Until the next cycle is due or a signal arrives, whichever comes first."""
@@ -93,6 +86,7 @@ class Daemon:
         log.info("configuration reloaded: %d queues", len(factory.queues))
 
     def run(self) -> int:
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)  # full: a wake-up is pending anyway
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
@@ -115,6 +109,7 @@ class Daemon:
             monitor.stop()
         log.info("factory %s stopped after %d cycles", self.cfg.factory_id, cycles)
         self.ledger.close()
+        signal.set_wakeup_fd(-1)
         os.close(self._wake_r)
         os.close(self._wake_w)
         return 0

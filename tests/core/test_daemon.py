@@ -12,9 +12,21 @@ import pytest
 QUEUE = "[{name}]\nbatchsubmitplugin = CondorLocal\napfqueue.sleep = {sleep}\n"
 
 
+# The daemon with a second thread that takes the signals: the main thread blocks them, as
+# happens whenever the kernel picks another thread (the web monitor's, a library's).
+OTHER_THREAD = """
+import signal, sys, threading
+from provisioner.cli import main
+threading.Thread(target=threading.Event().wait, daemon=True).start()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGHUP})
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 class Daemon:
-    def __init__(self, conf):
-        self.proc = subprocess.Popen([sys.executable, "-m", "provisioner", "run", "--conf", conf, "--emulate"],
+    def __init__(self, conf, other_thread=False):
+        start = ["-c", OTHER_THREAD] if other_thread else ["-m", "provisioner"]
+        self.proc = subprocess.Popen([sys.executable, *start, "run", "--conf", conf, "--emulate"],
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -37,7 +49,8 @@ class Daemon:
             seen.append(line)
             if text in line:
                 return line
-        pytest.fail(f"never saw {text!r}; saw: {seen}")
+        state = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+        pytest.fail(f"never saw {text!r} (daemon {state}); saw: {seen}")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -49,8 +62,8 @@ class Daemon:
 def daemon():
     started = []
 
-    def start(conf):
-        started.append(Daemon(conf))
+    def start(conf, other_thread=False):
+        started.append(Daemon(conf, other_thread))
         return started[-1]
 
     yield start
@@ -63,6 +76,17 @@ def test_sigterm_finishes_and_exits_zero(write_conf, daemon):
     d.wait_for("queue=A ")
     d.proc.send_signal(signal.SIGTERM)
     d.wait_for("stopped after 1 cycles")
+    assert d.proc.wait(10) == 0
+
+
+def test_signals_taken_by_another_thread_still_wake_the_loop(write_conf, daemon, tmp_path):
+    d = daemon(write_conf(QUEUE.format(name="A", sleep=3600)), other_thread=True)
+    d.wait_for("queue=A ")
+    (tmp_path / "queues.conf").write_text(QUEUE.format(name="A", sleep=3600) + QUEUE.format(name="B", sleep=3600))
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_for("configuration reloaded: 2 queues")
+    d.proc.send_signal(signal.SIGTERM)
+    d.wait_for("stopped after")
     assert d.proc.wait(10) == 0
 
 
