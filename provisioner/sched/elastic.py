@@ -80,7 +80,7 @@ class Elastic(Step):
         if out < 0:
             linger = self.opts["linger"]
             stale = sum(1 for vm in p.records if _idle_for(vm, ctx.now) >= linger)
-            cancel = 0 if w.idle else min(self._cancellable(p, ctx.now), -out - min(stale, -out))
+            cancel = 0 if w.idle else min(self._cancellable(p, ctx.now), max(0, -out - stale))
             out = max(out, -(stale + cancel))
             self._forget_ahead(cancel)
             reason += f" idle>{linger}s={stale}" + (f" cancel-booting={cancel}" if cancel else "")
@@ -122,13 +122,13 @@ class Elastic(Step):
         a burst, while new jobs wait, the next decision comes after ``recheck`` seconds."""
         last, self.last_look = self.last_look, ctx.now
         since = ctx.now - self.queue.interval
-        recent = sorted(q for q in (ad.get("QDate") for ad in ctx.work.ads)
-                        if isinstance(q, (int, float)) and q > since)
-        later = sum(1 for q in recent if q > recent[0]) if recent else 0
+        recent = [q for q in (ad.get("QDate") for ad in ctx.work.ads) if isinstance(q, (int, float)) and q > since]
+        first = min(recent, default=None)
+        later = sum(1 for q in recent if q > first)
         burst = later >= self.opts["lead_min_jobs"]
-        new = burst and last is not None and recent[-1] > last
+        new = burst and last is not None and max(recent) > last
         self.soon = self.opts["recheck"] if new and ctx.work.idle and self.opts["recheck"] else None
-        return (later, ctx.now - recent[0]) if burst else (0, 0.0)
+        return (later, ctx.now - first) if burst else (0, 0.0)
 
     def _coming(self, arrived, span) -> int:
         """Jobs expected within an interval plus a boot, scaled by ``lead``."""

@@ -8,6 +8,8 @@ from provisioner import config as configmod
 from provisioner.cloud.lifecycle import BOOTING, BUSY, IDLE, VM
 from provisioner.sched.base import Context
 from provisioner.sched.elastic import Elastic
+from provisioner.simulate import metrics
+from provisioner.simulate.traces import Job
 from provisioner.status import Pilots, Work
 
 
@@ -140,8 +142,6 @@ def test_booting_vms_are_cancelled_once_no_job_waits(elastic):
 # -- end to end, through the simulator -----------------------------------------------------
 
 def _replay(sim_conf, simulate, queue_texts, jobs, **opts):
-    from provisioner.simulate import metrics
-
     text = queue_texts["cloud"].replace("schedplugin = VMDemand", "schedplugin = Elastic\n"
                                         + "".join(f"sched.elastic.{k} = {v}\n" for k, v in opts.items()))
     sim = simulate(sim_conf(text, boot_jitter=30), jobs)
@@ -149,8 +149,6 @@ def _replay(sim_conf, simulate, queue_texts, jobs, **opts):
 
 
 def test_a_burst_of_submissions_waits_less_for_a_few_more_vms(sim_conf, simulate, queue_texts):
-    from provisioner.simulate.traces import Job
-
     jobs = [Job(i, 1.5 * i, 1800.0) for i in range(240)]  # a job every 1.5 s for 6 minutes: 30 VMs of work
     _, plain = _replay(sim_conf, simulate, queue_texts, jobs, lead=0, recheck=0)
     sim, burst = _replay(sim_conf, simulate, queue_texts, jobs)
@@ -161,7 +159,5 @@ def test_a_burst_of_submissions_waits_less_for_a_few_more_vms(sim_conf, simulate
 
 
 def test_one_cluster_submitted_at_once_is_not_a_burst(sim_conf, simulate, queue_texts):
-    from provisioner.simulate.traces import Job
-
     sim, summary = _replay(sim_conf, simulate, queue_texts, [Job(i, 10.0, 1800.0) for i in range(160)])
     assert summary.finished == 160 and summary.launches == 20  # 160 one-core jobs, 8-core VMs
