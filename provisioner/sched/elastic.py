@@ -10,10 +10,14 @@ finishing job usually takes such a job before a new VM could boot.
 Bursts: the jobs' submission times (QDate) within the last interval give an
 arrival rate, trusted only when at least ``lead_min_jobs`` jobs came after the
 first one seen, so a trickle launches nothing ahead and a cluster submitted at
-once counts as one batch, not a rate. While a burst lasts the step launches for
-``lead`` of the jobs it expects within an interval plus a boot, beyond the cores
-they will find free, and, while new jobs wait, decides again after ``recheck``
-seconds instead of a whole interval.
+once counts as one batch, not a rate. While a burst lasts (jobs keep coming since
+the last decision) the step launches for ``lead`` of the jobs it expects before a
+VM launched at its next decision could join (the time to that decision plus a
+boot), beyond the cores they will find free.
+
+Recheck: while jobs submitted since the last decision wait, the queue is decided
+again after ``recheck`` seconds instead of a whole interval, so the head of a
+burst is seen as one within seconds, not a cycle later.
 
 Cancel: when no job waits any more (the burst ended, or freed cores took the
 jobs), booting VMs are terminated, youngest first: those launched ahead within
@@ -42,11 +46,11 @@ class Elastic(Step):
         "patience": Option("bool", True, help="hold back a one-VM shortage for one interval while jobs run"),
         "patience_jobs": Option("int", 16, minimum=1, help="... only while at least this many jobs run "
                                                            "(with fewer, a core rarely frees in time)"),
-        "lead": Option("float", 0.6, minimum=0, help="share of the jobs expected within an interval plus "
-                                                     "a boot to launch for ahead of time, during a burst"),
+        "lead": Option("float", 0.6, minimum=0, help="share of the jobs expected until the next decision "
+                                                     "plus a boot to launch for ahead of time, during a burst"),
         "lead_min_jobs": Option("int", 8, minimum=1, help="arrivals within the last interval that make a burst"),
-        "recheck": Option("int", 15, minimum=0, help="seconds to the next decision during a burst while new "
-                                                     "jobs wait (0: every interval)"),
+        "recheck": Option("int", 15, minimum=0, help="seconds to the next decision while jobs submitted "
+                                                     "since the last one wait (0: every interval)"),
     }
 
     def __init__(self, queue, opts, services):
@@ -118,23 +122,26 @@ class Elastic(Step):
     def _arrivals(self, ctx):
         """(jobs, seconds): the jobs submitted within the last interval after the first
         submission time seen in it, and the time since that one, from the jobs' QDate; (0, 0)
-        below ``lead_min_jobs``. A cluster submitted at once is one batch, not a rate. During
-        a burst, while new jobs wait, the next decision comes after ``recheck`` seconds."""
+        below ``lead_min_jobs`` or when none came since the last decision. A cluster submitted
+        at once is one batch, not a rate. While jobs submitted since the last decision wait,
+        the next comes after ``recheck`` seconds."""
         last, self.last_look = self.last_look, ctx.now
         since = ctx.now - self.queue.interval
         recent = [q for q in (ad.get("QDate") for ad in ctx.work.ads) if isinstance(q, (int, float)) and q > since]
         first = min(recent, default=None)
         later = sum(1 for q in recent if q > first)
-        burst = later >= self.opts["lead_min_jobs"]
-        new = burst and last is not None and max(recent) > last
+        new = bool(recent) and (last is None or max(recent) > last)
         self.soon = self.opts["recheck"] if new and ctx.work.idle and self.opts["recheck"] else None
-        return (later, ctx.now - first) if burst else (0, 0.0)
+        if not new or later < self.opts["lead_min_jobs"]:
+            return 0, 0.0  # no burst, or it has stopped
+        return later, ctx.now - first
 
     def _coming(self, arrived, span) -> int:
-        """Jobs expected within an interval plus a boot, scaled by ``lead``."""
+        """Jobs expected before a VM launched at the next decision could boot, scaled by ``lead``."""
         if not arrived or span <= 0:
             return 0
-        return round(arrived / span * (self.queue.interval + self.opts["boot_time"]) * self.opts["lead"])
+        horizon = (self.soon or self.queue.interval) + self.opts["boot_time"]
+        return round(arrived / span * horizon * self.opts["lead"])
 
     def _ahead(self, work, pilots, coming, needed, spare_vms) -> int:
         """VMs for the jobs still to come, after the cores they will find free: on busy VMs

@@ -176,14 +176,16 @@ def test_a_step_can_ask_for_its_queue_to_be_decided_sooner(write_conf, emulated)
     schedd = pool.schedd()
     schedd.add_jobs(2)
     factory.cycle()
-    assert factory.next_wake() == clock.now() + 60
     start = clock.now()
-    for t in range(5, 55, 5):  # a burst: a job every 5 s, and they wait: Elastic looks again after 15 s
-        clock.advance_to(start + t)
-        schedd.add_jobs(1)
-    clock.advance_to(factory.next_wake())
-    factory.cycle()
-    assert factory.next_wake() == clock.now() + 15
+    assert factory.next_wake() == start + 15  # new jobs wait: Elastic looks again after 15 s
     clock.advance_to(factory.next_wake())
     assert [d.queue for d in factory.cycle()] == ["BURST"]  # only the queue that asked
-    assert factory.next_wake() == clock.now() + 45  # nothing new: STEADY's interval comes first
+    assert factory.next_wake() == start + 60  # nothing new: STEADY's interval comes first
+    clock.advance_to(start + 50)
+    schedd.add_jobs(1)
+    clock.advance_to(factory.next_wake())
+    assert [d.queue for d in factory.cycle()] == ["STEADY"]
+    assert factory.next_wake() == start + 75  # BURST's interval from its last decision
+    clock.advance_to(factory.next_wake())
+    assert [d.queue for d in factory.cycle()] == ["BURST"]
+    assert factory.next_wake() == clock.now() + 15  # a job came since its last look, and waits

@@ -83,19 +83,21 @@ def test_retires_idle_vms_after_linger_and_never_while_jobs_need_them(elastic):
 BURST = list(range(61))  # QDates: a job a second from t=0 to t=60
 
 
-def test_a_burst_launches_ahead_for_the_jobs_expected_within_an_interval_and_a_boot(elastic):
+def test_a_burst_launches_ahead_for_the_jobs_expected_until_a_vm_launched_next_could_join(elastic):
     step = elastic(lead=1.0, boot_time=180, patience=False)
-    # 60 jobs after the first in 60 s: 1/s * (60 + 180) s = 240 jobs; the 8 VMs for the 61 waiting
-    # leave 3 cores free: 237 cores = 29 VMs ahead
+    # 60 jobs after the first in 60 s, and they wait: the next decision in 15 s (recheck), so
+    # 1/s * (15 + 180) s = 195 jobs; the 8 VMs for the 61 waiting leave 3 cores: 192 cores = 24 VMs
     n, reason = step(0, ctx(60, jobs(61), submitted=BURST))
-    assert n == 8 + 29 and "coming=240 ahead=29" in reason
-    # arrivals stop: none in the last interval, nothing ahead, nothing more while those boot
-    booting = [vm(BOOTING) for _ in range(37)]
-    n, reason = step(0, ctx(120, jobs(61), vms=booting, submitted=BURST))
+    assert n == 8 + 24 and "coming=195 ahead=24" in reason
+    # arrivals stop: nothing new since the last look, nothing ahead, nothing more while those boot
+    booting = [vm(BOOTING) for _ in range(32)]
+    n, reason = step(0, ctx(75, jobs(61), vms=booting, submitted=BURST))
     assert n == 0 and "coming" not in reason
 
-    step = elastic(boot_time=180, patience=False)  # the default lead, 0.6: 144 jobs
-    busy = [vm(BUSY, free_cpus=8) for _ in range(5)]  # 40 more free cores on busy VMs: 101 cores = 12 VMs
+    step = elastic(boot_time=180, patience=False)  # the default lead, 0.6: 117 jobs
+    busy = [vm(BUSY, free_cpus=8) for _ in range(5)]  # 40 more free cores on busy VMs: 74 cores = 9 VMs
+    assert step(0, ctx(60, jobs(61), vms=busy, submitted=BURST))[0] == 8 + 9
+    step = elastic(boot_time=180, patience=False, recheck=0)  # next decision in an interval: 144 jobs
     assert step(0, ctx(60, jobs(61), vms=busy, submitted=BURST))[0] == 8 + 12
 
 
@@ -107,18 +109,19 @@ def test_no_lead_without_a_burst(elastic, case):
     assert n == math.ceil(len(submitted) / 8) and "coming" not in reason
 
 
-def test_decides_again_sooner_during_a_burst_while_new_jobs_wait(elastic):
+def test_decides_again_sooner_while_new_jobs_wait(elastic):
     def recheck(step, c):
         step(0, c)
         return step.recheck_after(c)
 
     step = elastic()
-    assert recheck(step, ctx(0, jobs(1), submitted=[0])) is None
+    assert recheck(step, ctx(0, jobs(1), submitted=[0])) == 15  # the head of a burst, or a lone job
+    assert recheck(step, ctx(15, jobs(1), submitted=[0])) is None  # no job since the last look
     assert recheck(step, ctx(60, jobs(61), submitted=BURST)) == 15
-    assert recheck(step, ctx(75, jobs(61), submitted=BURST)) is None  # no new job since the last look
+    assert recheck(step, ctx(75, jobs(61), submitted=BURST)) is None
     later = BURST + list(range(76, 90))
     assert recheck(step, ctx(90, (), running=75, submitted=later)) is None  # new jobs, none waits
-    assert recheck(elastic(), ctx(60, jobs(7), submitted=range(10, 17))) is None  # no burst
+    assert recheck(step, ctx(150, jobs(1), running=75, submitted=later)) is None  # a job waits, none new
     step = elastic(recheck=0)
     step(0, ctx(0, jobs(1), submitted=[0]))
     assert recheck(step, ctx(60, jobs(61), submitted=BURST)) is None
@@ -126,11 +129,11 @@ def test_decides_again_sooner_during_a_burst_while_new_jobs_wait(elastic):
 
 def test_booting_vms_are_cancelled_once_no_job_waits(elastic):
     step = elastic(lead=1.0, boot_time=180, patience=False)
-    assert step(0, ctx(60, jobs(61), submitted=BURST))[0] == 37  # 8 needed, 29 ahead
-    booting = [vm(BOOTING, launched=60) for _ in range(37)]
+    assert step(0, ctx(60, jobs(61), submitted=BURST))[0] == 32  # 8 needed, 24 ahead
+    booting = [vm(BOOTING, launched=60) for _ in range(32)]
     assert step(0, ctx(90, jobs(8), vms=booting, submitted=BURST))[0] == 0  # a job still waits: keep them
     n, reason = step(0, ctx(160, (), running=61, vms=booting, submitted=BURST))
-    assert n == -29 and "cancel-booting=29" in reason  # the ones ahead; the 8 for the jobs that went elsewhere
+    assert n == -24 and "cancel-booting=24" in reason  # the ones ahead; the 8 for the jobs that went elsewhere
     assert step(0, ctx(170, (), running=61, vms=booting[:8], submitted=BURST))[0] == 0  # are past half a boot
     # not ahead: only VMs in the first half of their boot (90 s) go
     step = elastic(boot_time=180, patience=False)
