@@ -1,4 +1,6 @@
 """Configuration: APF names load, every error class is one line naming file, section, option."""
+import os
+
 import pytest
 
 from provisioner import config as configmod
@@ -151,3 +153,13 @@ def test_apf_alias_reads_its_own_namespace_and_a_repeated_step_gets_its_options(
 def test_missing_required_error_is_reported_once(write_conf):
     errs = errors_of(write_conf("[Q]\nbatchsubmitplugin = CondorOSGCE\n"))
     assert len(errs) == 1 and "batchsubmit.condorce.gridresource: a value is required" in errs[0]
+
+
+@pytest.mark.parametrize("queue_file", ["queues.conf", "cloud-queues.conf", "demo/queues.conf"])
+def test_every_shipped_example_loads(tmp_path, queue_file):
+    examples = os.path.join(os.path.dirname(configmod.__file__), "examples")
+    factory = tmp_path / "factory.conf"
+    factory.write_text(f"[Factory]\nfactoryId = t\nqueueConf = {os.path.join(examples, queue_file)}\n"
+                       f"baseLogDir = {tmp_path}/logs\nstatedir = {tmp_path}/state\n")
+    cfg = configmod.load(str(factory))
+    assert cfg.queues and all(q.sched for q in cfg.queues)
