@@ -53,7 +53,15 @@ def cmd_run(args) -> int:
 
 
 def cmd_check_config(args) -> int:
+    from provisioner.clock import WallClock
+    from provisioner.condor.emulator import Pool
+    from provisioner.factory import build_queues
+    from provisioner.services import Services
+
     cfg = configmod.load(args.conf)
+    # The targets' own checks too, as `run` makes them, with services that reach nothing.
+    clock = WallClock()
+    build_queues(cfg, Services(cfg.factory_id, clock, Pool(clock), log_dir=cfg.log_dir))
     print(configmod.describe(cfg))
     return 0
 

@@ -9,7 +9,7 @@ import select
 import signal
 
 from provisioner import config as configmod
-from provisioner.errors import ConfigErrors
+from provisioner.errors import ProvisionerError
 from provisioner.factory import Factory
 from provisioner.ledger import Ledger
 
@@ -78,7 +78,7 @@ class Daemon:
         try:
             cfg = configmod.load(self.conf_path)
             factory = Factory(cfg, self.make_services(cfg), self.ledger, self.monitors)
-        except ConfigErrors as exc:
+        except ProvisionerError as exc:
             for line in str(exc).splitlines():
                 log.error("reload refused, keeping the running configuration: %s", line)
             return

@@ -15,20 +15,28 @@ from provisioner.status import Decision
 log = logging.getLogger("provisioner")
 
 
+def build_queues(config: FactoryConfig, services) -> List[Queue]:
+    """Every enabled queue with its plugins built and its target's settings checked; all
+    problems of all queues in one ConfigErrors. Opens no source and calls no remote API."""
+    queues, problems = [], []
+    for qcfg in config.enabled_queues:
+        try:
+            q = Queue(qcfg, services)
+            q.validate()
+            queues.append(q)
+        except ProvisionerError as exc:
+            problems.append(exc)
+    if problems:
+        raise ConfigErrors(problems)
+    return queues
+
+
 class Factory:
     def __init__(self, config: FactoryConfig, services, ledger, monitors=()):
         self.config, self.services, self.ledger = config, services, ledger
         services.ledger = ledger
         self.monitors = list(monitors)
-        self.queues: List[Queue] = [Queue(q, services) for q in config.enabled_queues]
-        problems = []
-        for q in self.queues:
-            try:
-                q.validate()
-            except ProvisionerError as exc:
-                problems.append(exc)
-        if problems:
-            raise ConfigErrors(problems)
+        self.queues: List[Queue] = build_queues(config, services)
         self.sources: Dict = {}
         for q in self.queues:
             for plugin in (q.wms, q.batch):

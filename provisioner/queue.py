@@ -14,7 +14,10 @@ class Queue:
         self.cfg, self.name = cfg, cfg.name
 
         def build(spec):
-            return spec.cls(cfg, spec.opts, services)
+            try:
+                return spec.cls(cfg, spec.opts, services)
+            except ProvisionerError as exc:
+                raise ProvisionerError(f"{cfg.path}: [{cfg.name}] {exc}") from None
 
         self.wms = build(cfg.wmsstatus)
         self.batch = build(cfg.batchstatus)

@@ -52,6 +52,10 @@ class CloudBatchStatus(BatchStatus):
     name = "cloud"
     options = {}
 
+    def __init__(self, queue, opts, services):
+        super().__init__(queue, opts, services)
+        self._target()
+
     def _target(self):
         spec = self.queue.batchsubmit
         if not issubclass(spec.cls, target.CloudTarget):

@@ -51,7 +51,7 @@ class SSHSlurmBatchStatus(BatchStatus):
             if value is None:
                 value = queue.option(f"batchsubmit.sshslurm.{name}", option.default)
             if value is None:
-                raise ProvisionerError(f"{queue.path}: [{queue.name}] {self.namespace()}{name}: a value is "
+                raise ProvisionerError(f"{self.namespace()}{name}: a value is "
                                        f"required (or set batchsubmit.sshslurm.{name})")
             resolved[name] = value
         self.endpoint = endpoint(resolved)

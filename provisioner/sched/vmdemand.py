@@ -20,7 +20,7 @@ class VMDemand(Step):
         try:
             self.types = sizing.queue_types(queue)
         except ValueError as exc:
-            raise ProvisionerError(f"{queue.path}: [{queue.name}] sched VMDemand: {exc}") from None
+            raise ProvisionerError(f"sched VMDemand: {exc}") from None
 
     def __call__(self, n, ctx):
         if ctx.work.jobs or not ctx.work.idle:

@@ -163,3 +163,30 @@ def test_every_shipped_example_loads(tmp_path, queue_file):
                        f"baseLogDir = {tmp_path}/logs\nstatedir = {tmp_path}/state\n")
     cfg = configmod.load(str(factory))
     assert cfg.queues and all(q.sched for q in cfg.queues)
+
+
+def test_check_config_runs_the_targets_checks_and_reports_every_queue(write_conf, capsys):
+    path = write_conf("""
+        [A]
+        batchstatusplugin = Cloud
+        schedplugin = Elastic
+        batchsubmitplugin = EC2
+        batchsubmit.ec2.region = us-east-1
+        batchsubmit.ec2.ami_id = ami-0123
+        batchsubmit.ec2.instance_types = nosuch.type
+        batchsubmit.ec2.collector = cm.example.org
+        batchsubmit.ec2.wrapper_url = https://example.org/w.sh
+        [B]
+        batchstatusplugin = Cloud
+        batchsubmitplugin = CondorLocal
+        [C]
+        schedplugin = VMDemand
+        batchsubmitplugin = CondorLocal
+        """)
+    assert main(["check-config", "--conf", path]) == 2
+    queues = path.replace("factory.conf", "queues.conf")
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {queues}: [A] batchsubmit.ec2.instance_types: unknown instance type 'nosuch.type': "
+        "give its size as instance_type.nosuch.type = cpus=N memory=MB",
+        f"error: {queues}: [B] batchstatus Cloud needs a VM target (ec2, libcloud), not condorlocal",
+        f"error: {queues}: [C] sched VMDemand: batchsubmit plugin condorlocal launches no instance types"]

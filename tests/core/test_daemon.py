@@ -103,6 +103,12 @@ def test_sighup_reloads_and_a_bad_config_keeps_the_old(write_conf, daemon, tmp_p
     line = d.wait_for("reload refused")
     assert "[A] batchsubmitplugin: unknown batchsubmit plugin 'NoSuchTarget'" in line
     assert d.proc.poll() is None
+    # loads, but its plugins refuse to be built together
+    (tmp_path / "queues.conf").write_text("[A]\nbatchstatusplugin = Cloud\nbatchsubmitplugin = CondorLocal\n")
+    d.proc.send_signal(signal.SIGHUP)
+    line = d.wait_for("reload refused")
+    assert "queues.conf: [A] batchstatus Cloud needs a VM target" in line
+    assert d.proc.poll() is None
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(10) == 0
 
