@@ -8,7 +8,7 @@ import time
 
 from provisioner import __version__
 from provisioner import config as configmod
-from provisioner.errors import ConfigErrors, ProvisionerError
+from provisioner.errors import InputError, ProvisionerError
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
 DEFAULT_CONF = os.path.join(EXAMPLES, "factory.conf")
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(levelname)s %(message)s")
     try:
         return args.func(args) or 0
-    except ConfigErrors as exc:
+    except InputError as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 2

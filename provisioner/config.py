@@ -5,6 +5,7 @@ file has one section per queue with ``[DEFAULT]`` inherited. Every problem is
 collected as a one-line ``file: [section] option: message`` and raised together.
 """
 import configparser
+import difflib
 import glob
 import os
 import re
@@ -131,9 +132,42 @@ def _parser(path: str, errors: list) -> Optional[configparser.ConfigParser]:
         errors.append(ConfigError(path, None, None, f"cannot read: {exc.strerror}"))
         return None
     except configparser.Error as exc:
-        errors.append(ConfigError(path, None, None, " ".join(str(exc).split())))
+        errors.append(parse_error(path, exc))
         return None
     return cp
+
+
+def parse_error(path: str, exc: configparser.Error) -> ConfigError:
+    """One line at ``file:line``, without the offending text: it may hold a secret."""
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return ConfigError(f"{path}:{exc.lineno}", None, None, f"section [{exc.section}] is already defined")
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return ConfigError(f"{path}:{exc.lineno}", exc.section, exc.option, "option is already set in this section")
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return ConfigError(f"{path}:{exc.lineno}", None, None, "text before the first [section] header")
+    if isinstance(exc, configparser.ParsingError) and exc.errors:
+        return ConfigError(f"{path}:{exc.errors[0][0]}", None, None, "not a 'key = value' line, a [section] "
+                                                                     "header or a comment")
+    return ConfigError(path, None, None, type(exc).__name__)
+
+
+def _interpolation_error(exc: configparser.InterpolationError) -> str:
+    """Why a value cannot be interpolated, without the value: it may hold a secret."""
+    if isinstance(exc, configparser.InterpolationMissingOptionError):
+        return f"%({exc.reference})s names no option of this section or [DEFAULT]"
+    if isinstance(exc, configparser.InterpolationDepthError):
+        return "interpolation nested too deep (does it refer to itself?)"
+    return "'%' must be followed by '%' or '(' (write %% for a literal %)"
+
+
+def _inherited(cp, section, key) -> bool:
+    return key in cp.defaults() and cp.get(section, key, raw=True) == cp.defaults()[key]
+
+
+def _add_once(errors: list, err: ConfigError) -> None:
+    """A [DEFAULT] key is read by every section: report it once."""
+    if str(err) not in map(str, errors):
+        errors.append(err)
 
 
 def _items(cp, path, section, errors) -> Dict[str, str]:
@@ -142,7 +176,9 @@ def _items(cp, path, section, errors) -> Dict[str, str]:
         try:
             out[key] = cp.get(section, key)
         except configparser.InterpolationError as exc:
-            errors.append(ConfigError(path, section, key, " ".join(str(exc).split("\n")[0].split())))
+            err = ConfigError(path, "DEFAULT" if _inherited(cp, section, key) else section, key,
+                              _interpolation_error(exc))
+            _add_once(errors, err)
     return out
 
 
@@ -226,6 +262,26 @@ def _plugin(family, name, path, section, key, errors) -> Optional[PluginSpec]:
     return PluginSpec(family, plugins.canonical(family, name), cls, {}, name.strip().lower())
 
 
+# APF plugins this project does not implement: their keys in an APF file are not typos.
+_APF_ONLY = {"batchsubmit": ("condorgt2", "condorgt5", "condorcream", "condordeltacloud", "condorgce",
+                             "condorssh", "condorboinc"),
+             "wmsstatus": ("panda",)}
+
+
+def _misspelt_plugin(key: str, used) -> Optional[str]:
+    """The key as meant, when its plugin part is a near miss of a plugin this queue uses and
+    no plugin at all: a typo would silently drop the option (a cap, say) to its default.
+    Keys of plugins not in use, ours or APF's, stay ignored."""
+    family, _, rest = key.partition(".")
+    name, _, sub = rest.partition(".")
+    if family not in plugins.FAMILIES or not sub or name in plugins.names(family) \
+            or name in plugins.ALIASES.get(family, {}) or name in _APF_ONLY.get(family, ()):
+        return None
+    mine = [p.split(".")[1] for p in used if p.startswith(family + ".")]
+    close = difflib.get_close_matches(name, mine, n=1, cutoff=0.8)
+    return f"{family}.{close[0]}.{sub}" if close else None
+
+
 def _load_queue(cp, path, section, defaults, default_interval, errors) -> Optional[QueueConfig]:
     before = len(errors)
     if not _QUEUE_NAME.match(section):
@@ -268,6 +324,11 @@ def _load_queue(cp, path, section, defaults, default_interval, errors) -> Option
                 spec.opts[sub] = parsed
             continue
         family = key.split(".", 1)[0]
+        meant = None if _inherited(cp, section, key) else _misspelt_plugin(key, used)
+        if meant:
+            errors.append(ConfigError(path, section, key, f"no plugin of this queue is named so "
+                                                          f"(did you mean {meant!r}?)"))
+            continue
         if key in QUEUE_IGNORED or (family in plugins.FAMILIES and "." in key) or key in defaults \
                 or key in referenced:
             ignored.append(key)

@@ -5,16 +5,20 @@ class ProvisionerError(Exception):
     """Base of every error the CLI turns into a one-line message."""
 
 
+class InputError(ProvisionerError):
+    """Bad input from the user (a config, a trace): the CLI exits 2."""
+
+
 class ConfigError(ProvisionerError):
     def __init__(self, path, section, option, message):
         self.path, self.section, self.option = path, section, option
-        where = f"{path}: [{section}]" if section else f"{path}:"
+        where = f"{path}: [{section}]" if section else f"{path}"
         if option:
             where += f" {option}"
         super().__init__(f"{where}: {message}")
 
 
-class ConfigErrors(ProvisionerError):
+class ConfigErrors(InputError):
     """All problems found in one validation pass, reported together."""
 
     def __init__(self, errors):

@@ -1,4 +1,4 @@
-"""The project's default policy: the VMs the idle jobs need, launched ahead during a
+"""The policy recommended for VM queues: the VMs the idle jobs need, launched ahead during a
 burst, and a VM retired the first cycle it is seen idle. Ignores its input.
 
 Launch: the idle jobs packed into the queue's instance types (first fit

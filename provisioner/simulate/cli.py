@@ -2,6 +2,7 @@
 import os
 import sys
 
+from provisioner.errors import InputError
 from provisioner.simulate import policies, report, traces
 from provisioner.simulate.progress import Bar
 from provisioner.simulate.run import replay
@@ -28,7 +29,13 @@ def add_parser(sub) -> None:
 
 
 def cmd_simulate(args) -> int:
+    if args.hours is not None and args.hours <= 0:
+        raise InputError(f"--hours: must be more than 0, got {args.hours:g}")
     jobs, problems = traces.load(args.trace, args.format)
+    try:
+        os.makedirs(args.out, exist_ok=True)  # fail now, not after the replay
+    except OSError as exc:
+        raise InputError(f"--out: cannot create {args.out}: {exc.strerror or exc}") from None
     for line in problems[:_SHOWN_PROBLEMS]:
         print(f"warning: {line}", file=sys.stderr)
     if len(problems) > _SHOWN_PROBLEMS:

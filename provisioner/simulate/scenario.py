@@ -3,12 +3,17 @@ factory.conf (ignored by the daemon, which reads only ``[Factory]``).
 
     [Simulate]
     seed = 1
-    tail = 7200                     # s simulated after the last job ends, for VMs to go
-    stall = 86400                   # s with idle jobs but none starting before the replay gives up
-    boot_time = 120                 # s, mean; each VM draws uniformly in mean +- boot_jitter
+    # s simulated after the last job ends, for VMs to go
+    tail = 7200
+    # s with idle jobs but none starting before the replay gives up
+    stall = 86400
+    # s, mean; each VM draws uniformly in mean +- boot_jitter
+    boot_time = 120
     boot_jitter = 0
-    boot_failure_rate = 0.0         # share of VMs (or pilots) that never join
-    spot_interruptions_per_hour = 0 # per running VM, for spot instances
+    # share of VMs (or pilots) that never join
+    boot_failure_rate = 0.0
+    # per running VM, for spot instances
+    spot_interruptions_per_hour = 0
     # pilot sites (the HTCondor targets): the slot each pilot brings, and its idle shutdown
     pilot.cpus = 1
     pilot.memory = 2048
@@ -20,6 +25,7 @@ import configparser
 from dataclasses import dataclass, field
 from typing import Dict
 
+from provisioner.config import parse_error
 from provisioner.errors import ConfigError, ConfigErrors
 from provisioner.options import Option
 
@@ -64,8 +70,13 @@ class Scenario:
 
 def load(path: str) -> Scenario:
     cp = configparser.ConfigParser(interpolation=None)
-    with open(path) as fh:
-        cp.read_file(fh)
+    try:
+        with open(path) as fh:
+            cp.read_file(fh)
+    except OSError as exc:
+        raise ConfigErrors([ConfigError(path, None, None, f"cannot read: {exc.strerror or exc}")]) from None
+    except configparser.Error as exc:
+        raise ConfigErrors([parse_error(path, exc)]) from None
     sc = Scenario()
     if not cp.has_section("Simulate"):
         return sc

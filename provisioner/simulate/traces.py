@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from provisioner.errors import ProvisionerError
+from provisioner.errors import InputError
 
 DEFAULT_MEMORY = 2048  # MB per job when a trace does not say
 
 
-class TraceError(ProvisionerError):
+class TraceError(InputError):
     """A trace that cannot be used at all."""
 
 

@@ -100,11 +100,51 @@ def test_factory_section_errors(tmp_path):
 
 
 def test_unreadable_and_malformed_files(tmp_path):
-    assert errors_of(str(tmp_path / "nope.conf"))[0].endswith("nope.conf:: cannot read: No such file or directory")
+    assert errors_of(str(tmp_path / "nope.conf"))[0].endswith("nope.conf: cannot read: No such file or directory")
     bad = tmp_path / "bad.conf"
     bad.write_text("[Factory\nfactoryId = x\n")
-    (err,) = errors_of(str(bad))
-    assert err.startswith(str(bad)) and "\n" not in err
+    assert errors_of(str(bad)) == [f"{bad}:1: text before the first [section] header"]
+    bad.write_text("[Factory]\nfactoryId = x\n[Factory]\n")
+    assert errors_of(str(bad)) == [f"{bad}:3: section [Factory] is already defined"]
+    bad.write_text("[Factory]\nfactoryId = x\nsecret-looking line without equals\n")
+    assert errors_of(str(bad)) == [f"{bad}:3: not a 'key = value' line, a [section] header or a comment"]
+
+
+def test_interpolation_errors_name_the_key_not_the_value_and_default_once(write_conf):
+    path = write_conf("""
+        [DEFAULT]
+        vo = ATLAS
+        args = --vo=%(vvo)s
+        [A]
+        batchsubmitplugin = CondorLocal
+        batchsubmit.condorlocal.proxy = s3cr%(x)stpass
+        [B]
+        batchsubmitplugin = CondorLocal
+        batchsubmit.condorlocal.proxy = s3cr%3tpass
+        """)
+    queues = path.replace("factory.conf", "queues.conf")
+    errs = errors_of(path)
+    assert sorted(errs) == sorted([
+        f"{queues}: [DEFAULT] args: %(vvo)s names no option of this section or [DEFAULT]",
+        f"{queues}: [A] batchsubmit.condorlocal.proxy: %(x)s names no option of this section or [DEFAULT]",
+        f"{queues}: [B] batchsubmit.condorlocal.proxy: '%' must be followed by '%' or '(' (write %% for a literal %)"])
+    assert not any("s3cr" in e or "tpass" in e for e in errs)
+
+
+def test_a_misspelt_plugin_in_a_key_is_an_error_not_a_silently_dropped_cap(write_conf):
+    path = write_conf("""
+        [DEFAULT]
+        batchsubmit.condorcream.proxy = atlas
+        sched.scale.factor = 2
+        [A]
+        schedplugin = Ready, MaxPerCycle
+        sched.maxpercycel.maximum = 20
+        batchsubmit.condorgt2.x = apf key of a plugin this project lacks
+        batchsubmitplugin = CondorLocal
+        """)
+    queues = path.replace("factory.conf", "queues.conf")
+    assert errors_of(path) == [f"{queues}: [A] sched.maxpercycel.maximum: no plugin of this queue is named so "
+                               "(did you mean 'sched.maxpercycle.maximum'?)"]
 
 
 def test_duplicate_queue_across_files(tmp_path):

@@ -256,7 +256,7 @@ def test_cli_unusable_trace_exits_nonzero_with_one_line_naming_it(tmp_path, text
     r = subprocess.run([sys.executable, "-m", "provisioner", "simulate", "--conf", str(tmp_path / "factory.conf"),
                         "--trace", trace, "--quiet", "--out", str(tmp_path / "out")],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 1
+    assert r.returncode == 2
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {trace}:") and "no usable job" in err[0], r.stderr
     assert not (tmp_path / "out").exists()
