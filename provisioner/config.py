@@ -186,7 +186,7 @@ def _parse(option: Option, raw, path, section, key, errors):
     try:
         return option.parse(raw)
     except ValueError as exc:
-        errors.append(ConfigError(path, section, key, str(exc)))
+        _add_once(errors, ConfigError(path, section, key, str(exc)))
         return option.default
 
 
@@ -257,7 +257,7 @@ def _plugin(family, name, path, section, key, errors) -> Optional[PluginSpec]:
     try:
         cls = plugins.load(family, name)
     except LookupError as exc:
-        errors.append(ConfigError(path, section, key, str(exc)))
+        _add_once(errors, ConfigError(path, section, key, str(exc)))
         return None
     return PluginSpec(family, plugins.canonical(family, name), cls, {}, name.strip().lower())
 
@@ -291,12 +291,19 @@ def _load_queue(cp, path, section, defaults, default_interval, errors) -> Option
     raw = _items(cp, path, section, errors)
     referenced = {m for v in (cp.get(section, k, raw=True) for k in cp.options(section))
                   for m in _INTERP.findall(v)}
-    top = {k: _parse(o, raw.get(k), path, section, k, errors) for k, o in QUEUE_OPTIONS.items()}
+
+    def where(key):
+        return "DEFAULT" if key in raw and _inherited(cp, section, key) else section
+
+    top = {k: _parse(o, raw.get(k), path, where(k), k, errors) for k, o in QUEUE_OPTIONS.items()}
+    def plugin(family, name, key):
+        return _plugin(family, name, path, where(key), key, errors)
+
     specs = {
-        "wmsstatus": [_plugin("wmsstatus", top["wmsstatusplugin"], path, section, "wmsstatusplugin", errors)],
-        "batchstatus": [_plugin("batchstatus", top["batchstatusplugin"], path, section, "batchstatusplugin", errors)],
-        "sched": [_plugin("sched", s, path, section, "schedplugin", errors) for s in top["schedplugin"] or []],
-        "batchsubmit": [_plugin("batchsubmit", top["batchsubmitplugin"], path, section, "batchsubmitplugin", errors)
+        "wmsstatus": [plugin("wmsstatus", top["wmsstatusplugin"], "wmsstatusplugin")],
+        "batchstatus": [plugin("batchstatus", top["batchstatusplugin"], "batchstatusplugin")],
+        "sched": [plugin("sched", s, "schedplugin") for s in top["schedplugin"] or []],
+        "batchsubmit": [plugin("batchsubmit", top["batchsubmitplugin"], "batchsubmitplugin")
                         if top["batchsubmitplugin"] else None],
     }
     # prefix -> specs reading it: an APF alias reads its own namespace, a step listed twice shares one
@@ -312,13 +319,13 @@ def _load_queue(cp, path, section, defaults, default_interval, errors) -> Option
         if prefix is not None:
             cls, sub = used[prefix][0].cls, key[len(prefix):]
             if sub in cls.options:
-                parsed = _parse(cls.options[sub], value, path, section, key, errors)
+                parsed = _parse(cls.options[sub], value, path, where(key), key, errors)
             elif sub.startswith(getattr(cls, "option_prefixes", ())):
                 parsed = value.strip()
             else:
                 hint = plugins.did_you_mean(sub, cls.options)
                 hint = hint.replace("'", f"'{prefix}", 1) if hint else ""
-                errors.append(ConfigError(path, section, key, f"not an option of {cls.name}{hint}"))
+                _add_once(errors, ConfigError(path, where(key), key, f"not an option of {cls.name}{hint}"))
                 continue
             for spec in used[prefix]:
                 spec.opts[sub] = parsed

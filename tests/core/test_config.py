@@ -230,3 +230,23 @@ def test_check_config_runs_the_targets_checks_and_reports_every_queue(write_conf
         "give its size as instance_type.nosuch.type = cpus=N memory=MB",
         f"error: {queues}: [B] batchstatus Cloud needs a VM target (ec2, libcloud), not condorlocal",
         f"error: {queues}: [C] sched VMDemand: batchsubmit plugin condorlocal launches no instance types"]
+
+
+def test_a_bad_key_in_default_is_reported_once_against_default(write_conf):
+    path = write_conf("""
+        [DEFAULT]
+        schedplugin = Ready, MaxPerCycle
+        batchsubmitplugin = CondorLocal
+        sched.maxpercycle.maximun = 20
+        sched.maxpercycle.allow_negative = maybe
+        [A]
+        [B]
+        [C]
+        sched.maxpercycle.maximun = 30
+        """)
+    queues = path.replace("factory.conf", "queues.conf")
+    hint = "not an option of maxpercycle (did you mean 'sched.maxpercycle.maximum'?)"
+    errs = errors_of(path)
+    assert f"{queues}: [DEFAULT] sched.maxpercycle.maximun: {hint}" in errs
+    assert f"{queues}: [C] sched.maxpercycle.maximun: {hint}" in errs
+    assert len(errs) == 3 and sum("[DEFAULT] sched.maxpercycle.allow_negative" in e for e in errs) == 1
