@@ -70,6 +70,7 @@ class LiveView:
         self.shown = defaultdict(lambda: ("none", False, (), False))  # queue -> its last line's shape
         self.trips = defaultdict(list)  # queue -> (time, reason) of each black-hole guard trip
         self.drained = Counter()  # queue -> VMs terminated once drained
+        self.cancelled = Counter()  # queue -> VMs terminated while still booting
         self.states = {}  # queue -> its VMs by state at the last cycle
 
     def say(self, line: str) -> None:
@@ -91,6 +92,7 @@ class LiveView:
             shape = (d.action, paused, tuple(sorted(states)), bool(d.work and d.work.idle))
             # upkeep (Queue.maintain) ran before the action: it terminated drained or never-joined VMs
             upkeep = [a for a in reversed(rows) if a["queue"] == d.queue and a["action"] not in ("submit", "retire")]
+            self.cancelled[d.queue] += len(_cancelled(d))
             if d.action != "none" or upkeep or shape != self.shown[d.queue]:
                 self.shown[d.queue] = shape
                 self.say(self.line(now, d, states, paused))
@@ -106,8 +108,11 @@ class LiveView:
     def line(now, d, states, paused) -> str:
         work = f"{d.work.idle} idle, {d.work.running} running" if d.work else "jobs unknown"
         vms = ", ".join(f"{states[s]} {s}" for s in lifecycle.STATES if s in states) or "none"
+        cancelled = len(_cancelled(d))
         if paused:
             act = f"paused, wants {d.n}"
+        elif d.action == "retire" and cancelled:
+            act = ", ".join([f"drain {d.count - cancelled}"] * (d.count > cancelled) + [f"cancel {cancelled}"])
         else:
             act = _WORDS.get(d.action, d.action) + (f" {d.count}" if d.action in ("submit", "retire") else "")
             act += f" ({d.note})" if d.note else ""
@@ -129,7 +134,10 @@ def cmd_demo(args) -> int:
           "r5.2xlarge VMs from a new image that never joins the pool.")
     view.say("each line: virtual time, queue, its idle and running jobs, its VMs by state, the decision <- why "
              "(its policy steps: Elastic, MaxPerCycle)\n"
-             "launch N = start N VMs; drain N = drain N idle VMs, terminated once drained; hold = nothing to do")
+             "launch N = start N VMs; drain N = drain N idle VMs, terminated once drained; "
+             "cancel N = terminate N VMs still booting that no job waits for; hold = nothing to do\n"
+             "elastic's coming = jobs it expects, from the submission rate, before a VM launched now could join "
+             "(scaled by its lead); ahead = the VMs it launches for them")
     result = replay(CONF, jobs(), on_cycle=view.on_cycle, until=END)
     view.say(f"\n== {clock(END)} end of the demo ==")
     print("\nwhat happened:")
@@ -147,6 +155,14 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _cancelled(d) -> list:
+    """The VMs a retire terminated while they were still booting."""
+    if d.action != "retire" or not d.pilots:
+        return []
+    ids = set(d.ids)
+    return [vm for vm in d.pilots.records if vm.id in ids and getattr(vm, "state", None) == lifecycle.BOOTING]
+
+
 def mission(s, view: LiveView) -> str:
     """One queue's story in a line, from its summary and what the live view saw."""
     drained = view.drained[s.name]
@@ -154,6 +170,8 @@ def mission(s, view: LiveView) -> str:
     parts = [f"{s.finished}/{s.jobs} jobs ran", f"{s.launches} VMs launched"]
     if drained:
         parts.append(f"{drained} drained and terminated")
+    if view.cancelled[s.name]:
+        parts.append(f"{view.cancelled[s.name]} terminated while still booting, once no job waited for them")
     if s.boot_failures:
         parts.append(f"{s.boot_failures} never joined the pool and were terminated at the boot timeout")
     trips = view.trips[s.name]

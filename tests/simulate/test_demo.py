@@ -99,3 +99,13 @@ def test_unusable_out_dir_is_one_line_and_non_zero(tmp_path):
     r, _ = demo(tmp_path, "--out", str(tmp_path / "taken"))
     assert r.returncode != 0
     assert r.stderr.strip().splitlines() == [f"error: cannot create {tmp_path / 'taken'}: File exists"]
+
+
+def test_every_vm_launched_is_accounted_for(run):
+    out = run[0].stdout
+    assert re.search(r"ANALYSIS .* drain \d+, cancel \d+ <- elastic=-\d+ .*cancel-booting=\d+", out)
+    for line in re.findall(r"^  (?:ANALYSIS|HIGHMEM): .*", out, re.M):
+        launched = int(re.search(r"(\d+) VMs launched", line).group(1))
+        gone = sum(int(n) for n in re.findall(
+            r"(\d+) (?:drained and terminated|terminated while still booting|never joined)", line))
+        assert "no VM left at the end" in line and launched == gone, line
