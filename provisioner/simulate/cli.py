@@ -3,7 +3,7 @@ import os
 import sys
 
 from provisioner.errors import InputError
-from provisioner.simulate import policies, report, traces
+from provisioner.simulate import metrics, policies, report, traces
 from provisioner.simulate.progress import Bar
 from provisioner.simulate.run import replay
 
@@ -54,8 +54,13 @@ def cmd_simulate(args) -> int:
     text = report.table(rows)
     print(text)
     span = max(j.submit for j in jobs) / 3600.0
+    unfit = {q: n for r in results for q, n in metrics.unfit(r.sim).items()}
+    for queue, n in sorted(unfit.items()):
+        print(f"warning: {n} job(s) of queue {queue} fit no VM or pilot of the queue and never ran; "
+              "they count in the waits as waiting to the end", file=sys.stderr)
     notes = [f"trace {os.path.basename(args.trace)}: {len(jobs)} jobs over {span:.1f} h"
-             + (f", {len(problems)} bad line(s) skipped" if problems else ""),
+             + (f", {len(problems)} bad line(s) skipped" if problems else "")
+             + "".join(f", {n} too big for queue {q}" for q, n in sorted(unfit.items())),
              "prov = the part of the wait spent before the job's VM was launched and while it booted",
              "waste/bound = wasted VM-hours over the clairvoyant bound's (docs/simulate.md)"]
     paths = report.write(args.out, "simulate", f"provisioner simulate: {os.path.basename(args.trace)}", text,

@@ -89,3 +89,20 @@ def _summary(name, runs, vms, b: Bound, now) -> Summary:
         vm_hours=billed, wasted=billed - sum(v.busy_for(now) for v in vms) / 3600.0, launches=len(vms), boot_failures=sum(1 for v in vms if v.failed),
         interruptions=sum(1 for v in vms if v.interrupted),
         cost=sum(v.price * v.billed(now) for v in vms) / 3600.0, bound_wasted=b.wasted)
+
+
+def unfit(sim) -> Dict[str, int]:
+    """Per queue, the jobs that never ran because no VM (or pilot) of their queue can hold
+    them: they wait to the end of the replay and make its wait percentiles."""
+    from provisioner.cloud import sizing
+
+    shapes = {}
+    for q in sim.cfg.enabled_queues:
+        types = sizing.types_or_pilots(q)
+        shapes[q.name] = ([(t.cpus, t.memory) for t in types] if types
+                          else [(sim.scenario.pilot_cpus, sim.scenario.pilot_memory)])
+    out: Dict[str, int] = {}
+    for r in sim.runs:
+        if r.started is None and not any(r.job.cpus <= c and r.job.memory <= m for c, m in shapes[r.queue]):
+            out[r.queue] = out.get(r.queue, 0) + 1
+    return out

@@ -231,3 +231,11 @@ def test_an_idle_pilot_exits_after_its_idle_timeout(sim_conf, simulate):
     sim = simulate(sim_conf("pilot", **{"pilot.idle_timeout": 600}), [Job(0, 1.0, 100.0), Job(1, 2.0, 100.0)])
     assert sorted((rel(sim, vm.ready), rel(sim, vm.ended)) for vm in sim.backend.vms()) == [
         (240, 340 + 600), (240, 340 + 600)]
+
+
+@BOTH
+def test_jobs_no_vm_or_pilot_can_hold_are_counted_as_unfit(sim_conf, simulate, kind):
+    too_big = 64  # cores: more than the test's VM type and its one-core pilots
+    sim = simulate(sim_conf(kind), [Job(0, 1.0, 100.0), Job(1, 2.0, 100.0, cpus=too_big)])
+    assert [r.started is not None for r in sim.runs] == [True, False]
+    assert list(metrics.unfit(sim).values()) == [1]
