@@ -234,6 +234,9 @@ def load(path: str) -> FactoryConfig:
     if not fopts["enablequeues"]:
         for q in queues:
             q.enabled = False
+    for spec in (s for q in queues for s in q.sched if s.name == "maxperfactory"):
+        if spec.opts["maximum"] is None:  # APF keeps this one in [Factory]: show what applies
+            spec.opts["maximum"] = fopts["maxperfactory.maximum"]
     return FactoryConfig(
         path=path, factory_id=fopts["factoryid"], interval=fopts["factory.sleep"],
         cycles=fopts["cycles"], log_dir=log_dir, log_url=fopts["baselogdirurl"], state_dir=state_dir,

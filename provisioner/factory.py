@@ -78,7 +78,7 @@ class Factory:
                 d = Decision(q.name, now, action="skip", note=f"status unavailable, skipping cycle: {failed}")
                 log.warning("queue=%s %s", q.name, d.note)
             else:
-                ctx = Context(q.name, now, q.wms.work(wsnap), pilots[q.name], total, self.config.options)
+                ctx = Context(q.name, now, q.wms.work(wsnap), pilots[q.name], total)
                 d = q.decide(ctx)
                 if not dry_run:
                     q.act(d, ctx, self.ledger)

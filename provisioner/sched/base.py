@@ -1,6 +1,6 @@
 """One policy step: takes the previous step's number and the status, returns a number
 and a one-line reason. Positive means submit that many, negative retire that many."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from provisioner.plugin import Plugin
@@ -15,7 +15,6 @@ class Context:
     pilots: Pilots
     #: pending + running over every queue of the factory, updated as queues act
     factory_pilots: int = 0
-    factory_options: dict = field(default_factory=dict)
 
 
 class Step(Plugin):

@@ -6,15 +6,14 @@ class MaxPerFactory(Step):
     """Cap pending + running over every queue of the factory.
 
     The maximum comes from ``sched.maxperfactory.maximum`` or else from
-    ``maxperfactory.maximum`` in ``[Factory]`` (APF's place for it).
+    ``maxperfactory.maximum`` in ``[Factory]`` (APF's place for it), which the
+    config loader copies here.
     """
     name = "maxperfactory"
     options = {"maximum": Option("int", None, minimum=0)}
 
     def __call__(self, n, ctx):
         m = self.opts["maximum"]
-        if m is None:
-            m = ctx.factory_options.get("maxperfactory.maximum")
         if m is None or n <= 0:
             return n, "no factory maximum" if m is None else "nothing to cap"
         room = max(0, m - ctx.factory_pilots)

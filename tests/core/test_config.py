@@ -250,3 +250,19 @@ def test_a_bad_key_in_default_is_reported_once_against_default(write_conf):
     assert f"{queues}: [DEFAULT] sched.maxpercycle.maximun: {hint}" in errs
     assert f"{queues}: [C] sched.maxpercycle.maximun: {hint}" in errs
     assert len(errs) == 3 and sum("[DEFAULT] sched.maxpercycle.allow_negative" in e for e in errs) == 1
+
+
+def test_maxperfactory_takes_the_factory_maximum_unless_the_queue_sets_its_own(write_conf, capsys):
+    path = write_conf("""
+        [A]
+        schedplugin = Ready, MaxPerFactory
+        batchsubmitplugin = CondorLocal
+        [B]
+        schedplugin = Ready, MaxPerFactory
+        sched.maxperfactory.maximum = 60
+        batchsubmitplugin = CondorLocal
+        """, factory_extra="maxperfactory.maximum = 100\n")
+    cfg = configmod.load(path)
+    assert [q.sched[1].opts["maximum"] for q in cfg.queues] == [100, 60]
+    assert main(["check-config", "--conf", path]) == 0
+    assert "sched.maxperfactory.maximum = 100" in capsys.readouterr().out

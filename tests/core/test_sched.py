@@ -14,10 +14,9 @@ def step(name, **opts):
 
 
 def ctx(idle=0, running=0, pending=0, pilots_running=0, site="online", recent=(), now=10_000.0,
-        factory_pilots=0, factory_options=None):
+        factory_pilots=0):
     return Context("q", now, Work(idle=idle, running=running, site_status=site),
-                   Pilots(pending=pending, running=pilots_running, recent=list(recent)),
-                   factory_pilots, factory_options or {})
+                   Pilots(pending=pending, running=pilots_running, recent=list(recent)), factory_pilots)
 
 
 def test_every_documented_apf_step_is_a_builtin():
@@ -75,13 +74,12 @@ def test_keepnrunning_retires_the_surplus():
     assert step("keepnrunning")(6, ctx(pending=1, pilots_running=2))[0] == 3  # unset: keep the input
 
 
-def test_maxperfactory_takes_factory_option_and_counts_all_queues():
-    s = step("maxperfactory")
-    assert s(50, ctx(factory_pilots=90, factory_options={"maxperfactory.maximum": 100}))[0] == 10
-    assert s(50, ctx(factory_pilots=120, factory_options={"maxperfactory.maximum": 100}))[0] == 0
-    assert step("maxperfactory", maximum=60)(50, ctx(factory_pilots=30,
-                                                     factory_options={"maxperfactory.maximum": 100}))[0] == 30
-    assert s(-5, ctx(factory_pilots=500, factory_options={"maxperfactory.maximum": 100}))[0] == -5
+def test_maxperfactory_counts_all_queues():
+    s = step("maxperfactory", maximum=100)
+    assert s(50, ctx(factory_pilots=90))[0] == 10
+    assert s(50, ctx(factory_pilots=120))[0] == 0
+    assert s(-5, ctx(factory_pilots=500))[0] == -5
+    assert step("maxperfactory")(50, ctx(factory_pilots=500))[0] == 50  # no maximum anywhere
 
 
 def test_site_status_steps():
