@@ -6,7 +6,7 @@ import time
 from provisioner import render
 from provisioner.batchsubmit.base import Target
 from provisioner.errors import ProvisionerError, TargetError, TemplateValueError
-from provisioner.options import Option, split_list
+from provisioner.options import Option
 
 COMMON_OPTIONS = {
     "proxy": Option("str", None, help="x509 proxy file"),

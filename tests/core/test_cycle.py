@@ -164,7 +164,7 @@ def test_ledger_records_intent_and_ids(write_conf, emulated):
     factory.cycle()
     (act,) = [a for a in ledger.actions() if a["queue"] == "LOCAL_B"]
     assert act["state"] == "done" and act["count"] == 2 and act["launch_id"].startswith("test-factory-")
-    launch = pool.schedd().query(f'ProvisionerQueue == "LOCAL_B"', ["ProvisionerLaunch"])
+    launch = pool.schedd().query('ProvisionerQueue == "LOCAL_B"', ["ProvisionerLaunch"])
     assert {a["ProvisionerLaunch"] for a in launch} == {act["launch_id"]}
     assert ledger.open_intents() == []
 

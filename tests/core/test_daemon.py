@@ -1,5 +1,4 @@
 """The daemon as a real subprocess: SIGTERM finishes and exits 0, SIGHUP reloads or keeps."""
-import os
 import queue
 import signal
 import subprocess
