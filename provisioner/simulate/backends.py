@@ -203,7 +203,10 @@ class Cloud(Backend):
         self._seen, self._calls, self._machine = set(), (0, 0), {}
 
     def extra(self):
-        return {"ec2": self.ec2.client, "sleep": lambda seconds: None}
+        from provisioner.cloud import emulator_libcloud
+
+        return {"ec2": self.ec2.client, "libcloud": emulator_libcloud.driver_factory(self.ec2),
+                "sleep": lambda seconds: None}
 
     def reference(self, queue):
         if queue in self.refs:

@@ -239,3 +239,51 @@ def test_jobs_no_vm_or_pilot_can_hold_are_counted_as_unfit(sim_conf, simulate, k
     sim = simulate(sim_conf(kind), [Job(0, 1.0, 100.0), Job(1, 2.0, 100.0, cpus=too_big)])
     assert [r.started is not None for r in sim.runs] == [True, False]
     assert list(metrics.unfit(sim).values()) == [1]
+
+
+@pytest.mark.parametrize("provider", ["openstack", "ec2"])
+def test_a_libcloud_queue_launches_into_the_emulated_cloud(sim_conf, simulate, provider):
+    text = f"""\
+[LC]
+wmsstatusplugin = Condor
+batchstatusplugin = Cloud
+schedplugin = VMDemand
+batchsubmitplugin = Libcloud
+batchsubmit.libcloud.provider = {provider}
+batchsubmit.libcloud.image = {"ami-0123456789abcdef0" if provider == "ec2" else "6f0e3c1a-uuid"}
+batchsubmit.libcloud.instance_types = m1.xlarge
+batchsubmit.libcloud.instance_type.m1.xlarge = cpus=8 memory=16384 price=0.4
+batchsubmit.libcloud.collector = cm.example.org
+batchsubmit.libcloud.wrapper_url = https://example.org/wrapper.sh
+"""
+    sim = simulate(sim_conf(text), [Job(i, 1.0 + i, 600.0) for i in range(20)])
+    overall = metrics.summarise(sim)[-1]
+    assert overall.finished == 20 and overall.launches == 3  # 20 one-core jobs on 8-core VMs
+    assert overall.cost > 0 and not sim.backend.live  # billed, and every VM went away
+    calls = sim.backend.ec2.calls
+    assert calls["run_instances"] == (1 if provider == "ec2" else 3)  # openstack: one node per call
+
+
+def test_the_emulated_libcloud_driver_raises_what_libcloud_drivers_raise():
+    from libcloud.common.exceptions import BaseHTTPError
+    from libcloud.compute.base import NodeImage, NodeSize
+
+    from provisioner.clock import VirtualClock
+    from provisioner.cloud import emulator, emulator_libcloud, libcloudapi
+
+    ec2 = emulator.EmulatedEC2(VirtualClock(0.0))
+    driver = emulator_libcloud.driver_factory(ec2)("openstack")
+    size = NodeSize("c5.large", "c5.large", 4096, None, None, None, driver)
+    image = NodeImage("6f0e3c1a-uuid", None, driver)
+    for code, status, kind in [("InsufficientInstanceCapacity", 400, "fallback"), ("InternalError", 500, "transient"),
+                               ("AuthFailure", 401, "fatal")]:
+        ec2.fail_next("run_instances", code, status=status)
+        with pytest.raises(BaseHTTPError) as info:
+            driver.create_node("n", size, image, ex_metadata={"k": "v"})
+        backend = libcloudapi.LibcloudBackend({"provider": "openstack", "key": None}, None)
+        assert (libcloudapi._code(info.value), backend.kind(info.value)) == (code, kind)
+    node = driver.create_node("n", size, image, ex_metadata={"k": "v"})
+    assert [(n.id, n.extra["tags"], str(n.state)) for n in driver.list_nodes(ex_filters={"tag:k": "v"})] == \
+        [(node.id, {"k": "v"}, "pending")]
+    driver.destroy_node(node)
+    assert str(driver.list_nodes()[0].state) == "terminated"
