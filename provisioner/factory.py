@@ -35,6 +35,7 @@ class Factory:
     def __init__(self, config: FactoryConfig, services, ledger, monitors=()):
         self.config, self.services, self.ledger = config, services, ledger
         services.ledger = ledger
+        services.queue_names = {q.name for q in config.queues}
         self.monitors = list(monitors)
         self.queues: List[Queue] = build_queues(config, services)
         self.sources: Dict = {}

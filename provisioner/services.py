@@ -1,7 +1,7 @@
 """What plugins may use from outside: injected so tests, the simulator and the
 daemon run the same code against real or emulated back ends."""
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set
 
 
 @dataclass
@@ -16,3 +16,6 @@ class Services:
     extra: Dict[str, Any] = field(default_factory=dict)
     #: the factory's ledger (set by the Factory), for state a plugin keeps across restarts
     ledger: Any = None
+    #: every queue of the factory's config, enabled or not (set by the Factory): a VM tagged
+    #: for one of them is never an orphan, whichever source lists it
+    queue_names: Set[str] = field(default_factory=set)

@@ -79,7 +79,7 @@ class CloudBatchStatus(BatchStatus):
         t = lifecycle.tracker(self.services, self.queue.name, target.guard_settings(opts))
         vms = t.update(now, by_queue.get(self.queue.name, []), machines, opts["boot_timeout"])
         if self.source.consumers and self.source.consumers[0] is self:
-            known = {p.queue.name for p in self.source.consumers}
+            known = self.services.queue_names | {p.queue.name for p in self.source.consumers}
             # Orphans are acted on, never counted: one without a startd has nothing to lose.
             t.orphans = [lifecycle.VM(i, machines.get(i.id, []),
                                       lifecycle.classify(i, machines.get(i.id, []), now, -1, False))

@@ -107,3 +107,17 @@ def test_vmdemand_counts_booting_and_reports_unfit(world):
     d = w.cycle()["CLOUD"]
     assert d.count == 2 and "unfit=2" in d.reason
     assert w.cycle()["CLOUD"].n == 0
+
+
+def test_queues_listed_by_different_sources_never_take_each_other_for_orphans(world):
+    # different collectors: two status sources over one account, each listing both queues' VMs
+    w, emulated = world(ec2_queue("A", extra="batchsubmit.ec2.collectorhost = cm-a.example.org\n")
+                        + ec2_queue("B", extra="batchsubmit.ec2.collectorhost = cm-b.example.org\n"))
+    w.pool.schedd().add_jobs(16, RequestCpus=1, RequestMemory=2048)
+    w.cycle()
+    launched = {i.id for i in emulated.instances.values()}
+    assert len(launched) == 4  # 2 per queue: each queue's constraint selects all 16 jobs
+    for _ in range(3):
+        w.cycle(30)
+    assert {i.id for i in emulated.instances.values() if i.state in ("pending", "running")} == launched
+    assert not [a for a in w.ledger.actions() if "orphaned" in (a["note"] or "")]
