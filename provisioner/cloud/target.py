@@ -43,6 +43,9 @@ class CloudError(TargetError):
         self.pause = pause
 
 
+# A retire drains VMs idle at the status read; the startd refuses if a job took one since.
+IDLE_ONLY = 'State == "Unclaimed"'
+
 class CloudTarget(Target):
     can_retire = True
     option_prefixes = ("instance_type.",)
@@ -135,7 +138,7 @@ class CloudTarget(Target):
         gone = self.tracker().terminated_by_us  # terminated by this cycle's upkeep
         vms = [vm for vm in ctx.pilots.records if vm.id not in gone]
         to_drain, to_terminate = drain.retire_plan(vms, n, self.opts["max_draining_percent"])
-        drained = self._drain(to_drain)
+        drained = self._drain(to_drain, IDLE_ONLY)
         ids = drained + self._terminate([vm.id for vm in to_terminate], "retire")
         return ids
 
@@ -143,11 +146,11 @@ class CloudTarget(Target):
         # retire drains only idle VMs, drained within seconds: terminate them then, not a cycle later
         return self.opts["drain_recheck"] if action == "retire" and ids else None
 
-    def _drain(self, vms) -> List[str]:
+    def _drain(self, vms, check_expr=None) -> List[str]:
         done = []
         for vm in vms:
             try:
-                self.services.condor.drain(vm.machine, self.opts["collectorhost"],
+                self.services.condor.drain(vm.machine, self.opts["collectorhost"], check_expr=check_expr,
                                            reason=f"provisioner {self.services.factory_id} retiring {vm.id}")
                 done.append(vm.id)
             except Exception as exc:  # htcondor2.HTCondorException: leave it for the next cycle

@@ -30,7 +30,9 @@ class HTCondor:
     def collector(self, pool=None):
         return self._h.Collector(pool)
 
-    def drain(self, machine, pool=None, reason=None):
-        """Gracefully drain the startd of ``machine``: running jobs finish, no new ones start."""
+    def drain(self, machine, pool=None, reason=None, check_expr=None):
+        """Gracefully drain the startd of ``machine``: running jobs finish (within their
+        MaxJobRetirementTime), no new ones start. With ``check_expr``, the startd refuses
+        unless it holds for every slot."""
         ad = self._h.Collector(pool).locate(self._h.DaemonType.Startd, machine)
-        return self._h.Startd(ad).drainJobs(self._h.DrainType.Graceful, reason=reason)
+        return self._h.Startd(ad).drainJobs(self._h.DrainType.Graceful, check_expr=check_expr, reason=reason)

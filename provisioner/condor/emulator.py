@@ -187,11 +187,16 @@ class Pool:
     def collector(self, pool: Optional[str] = None) -> Collector:
         return self._collector
 
-    def drain(self, machine: str, pool: Optional[str] = None, reason: Optional[str] = None) -> str:
-        """A graceful drain of one startd (by ``Machine`` or ``Name``), as ``HTCondor.drain``."""
+    def drain(self, machine: str, pool: Optional[str] = None, reason: Optional[str] = None,
+              check_expr: Optional[str] = None) -> str:
+        """A graceful drain of one startd (by ``Machine`` or ``Name``), as ``HTCondor.drain``;
+        refused unless ``check_expr`` holds for every slot."""
         ads = [ad for ad in self.machines.values() if machine in (ad.get("Machine"), ad.get("Name"))]
         if not ads:
             raise htcondor2.HTCondorException(f"Unable to locate startd {machine!r}")
+        check = classad2.ExprTree(check_expr) if check_expr else None
+        if check is not None and not all(check.eval(classad2.ClassAd(dict(ad))) is True for ad in ads):
+            raise htcondor2.HTCondorException(f"drain of {machine!r} refused: {check_expr} is not true")
         now = int(self.clock.now())
         for ad in ads:
             ad["Draining"], ad["DrainReason"] = True, reason or ""

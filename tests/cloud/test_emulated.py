@@ -121,3 +121,40 @@ def test_queues_listed_by_different_sources_never_take_each_other_for_orphans(wo
         w.cycle(30)
     assert {i.id for i in emulated.instances.values() if i.state in ("pending", "running")} == launched
     assert not [a for a in w.ledger.actions() if "orphaned" in (a["note"] or "")]
+
+
+def test_a_vm_a_job_took_after_the_status_read_is_not_drained(world):
+    w, emu = world(ec2_queue(), boot_time=60)
+    jobs = w.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    w.cycle(100)
+    emu.advance()
+    negotiate(w.pool)
+    w.pool.schedd().finish(jobs)
+    negotiate(w.pool)  # the one VM is idle at the next status read
+    (queue,) = w.factory.queues
+    retire = queue.target.retire
+
+    def a_job_matches_first(n, ctx):
+        late = w.pool.schedd().add_jobs(1, RequestCpus=1, RequestMemory=2048)
+        negotiate(w.pool)
+        assert w.pool.schedd().jobs[late[0]].get("RemoteHost")
+        return retire(n, ctx)
+
+    queue.target.retire = a_job_matches_first
+    d = w.cycle()["CLOUD"]
+    assert d.action == "retire" and d.count == 0  # the startd refused: the VM runs the job on
+    assert not any(ad.get("Draining") for ad in w.pool.machines.values())
+    assert [i.state for i in emu.instances.values()] == ["running"]
+
+
+def test_the_emulated_startd_refuses_a_drain_its_check_expression_fails(world):
+    w, emu = world(ec2_queue(), boot_time=60)
+    w.pool.schedd().add_jobs(1, RequestCpus=1, RequestMemory=2048)
+    w.cycle(100)
+    emu.advance()
+    (name,) = w.pool.machines
+    w.pool.drain(name, check_expr='State == "Unclaimed"')  # idle: drains
+    assert w.pool.machines[name]["Draining"] is True
+    w.pool.machines[name]["State"] = "Claimed"
+    with pytest.raises(Exception, match="refused"):
+        w.pool.drain(name, check_expr='State == "Unclaimed"')

@@ -43,5 +43,6 @@ def test_user_data_has_safety_net_and_no_cloud_secrets(write_conf, monkeypatch):
     doc = yaml.safe_load(text)
     conf = doc["write_files"][0]["content"]
     assert "STARTD_NOCLAIM_SHUTDOWN = 600" in conf and 'ProvisionerLaunch = "fac-7"' in conf
+    assert "MAXJOBRETIREMENTTIME = 43200" in conf  # a graceful drain lets jobs run to the VM's end
     assert any("shutdown -P +720" in " ".join(c) for c in doc["runcmd"])
     assert "do-not-leak" not in text and "testing" not in text
