@@ -5,12 +5,18 @@ this class decides which ones and keeps the lifecycle's books.
 """
 import logging
 import time
+import warnings
 from typing import List
 
 from provisioner.batchsubmit.base import Target
 from provisioner.cloud import drain, lifecycle, retry, sizing, tags, userdata
+from provisioner.condor import attributes
 from provisioner.errors import ProvisionerError, TargetError, TemplateValueError
 from provisioner.options import Option
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # no condor_config on a machine without HTCondor
+    import htcondor2
 
 log = logging.getLogger("provisioner")
 
@@ -33,6 +39,10 @@ OPTIONS = {
     "early_death": Option("int", 300, minimum=0, help="a VM leaving this soon after joining is a failure (s)"),
     "collectorhost": Option("str", None, help="collector the factory reads machines from and drains through"),
 }
+
+
+class _CollectorDown(Exception):
+    pass
 
 
 class CloudError(TargetError):
@@ -139,8 +149,7 @@ class CloudTarget(Target):
         vms = [vm for vm in ctx.pilots.records if vm.id not in gone]
         to_drain, to_terminate = drain.retire_plan(vms, n, self.opts["max_draining_percent"])
         drained = self._drain(to_drain, IDLE_ONLY)
-        ids = drained + self._terminate([vm.id for vm in to_terminate], "retire")
-        return ids
+        return drained + self._terminate_unjoined([vm.id for vm in to_terminate])
 
     def recheck_after(self, action, ids):
         # retire drains only idle VMs, drained within seconds: terminate them then, not a cycle later
@@ -172,6 +181,39 @@ class CloudTarget(Target):
             raise self._failure(exc, self.backend.kind(exc), f"terminate ({why})") from None
         self.tracker().terminated_by_us.update(ids)
         return ids
+
+    def _terminate_unjoined(self, ids) -> List[str]:
+        """Terminate VMs that had not joined the pool at the status read, asking the collector
+        again before each try (a back-off may last seconds): one that joined since may run a
+        job already, so it stays. If the collector cannot say, none goes this cycle."""
+        if not ids:
+            return []
+        gone = []
+
+        def attempt():
+            joined = self._joined()
+            gone[:] = [i for i in ids if i not in joined]
+            if gone:
+                self.backend.terminate(gone)
+
+        try:
+            self.budget().call(attempt)
+        except _CollectorDown as exc:
+            log.warning("queue=%s not cancelling %d booting VMs: collector: %s", self.queue.name, len(ids), exc)
+            return []
+        except Exception as exc:
+            raise self._failure(exc, self.backend.kind(exc), "terminate (retire)") from None
+        self.tracker().terminated_by_us.update(gone)
+        return list(gone)
+
+    def _joined(self) -> set:
+        constraint = f'{attributes.FACTORY} == "{self.services.factory_id}"'
+        try:
+            ads = self.services.condor.collector(self.opts["collectorhost"]).query(
+                htcondor2.AdType.Startd, constraint, [tags.INSTANCE_ATTR])
+        except Exception as exc:  # htcondor2.HTCondorException
+            raise _CollectorDown(str(exc)) from None
+        return set(lifecycle.machines_by_instance(ads))
 
     def maintain(self, ctx):
         """Every cycle: terminate VMs that finished draining, never joined, or were lost;

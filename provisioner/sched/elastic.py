@@ -22,8 +22,8 @@ burst is seen as one within seconds, not a cycle later.
 Cancel: when no job waits any more (the burst ended, or freed cores took the
 jobs), booting VMs are terminated, youngest first: those launched ahead within
 the last boot, or any in the first half of its boot. None had joined the pool
-at the status read and no job waited then, so a job could be lost only if one
-were submitted, matched and started in the moment before the terminate call.
+at the status read, and the target asks the collector again right before each
+terminate call: a VM that joined since is kept, as a job may run on it.
 
 Retire: idle VMs beyond the need are retired once idle for ``linger`` seconds
 (default 0; a longer linger, the ski-rental hedge, wasted more than it saved on

@@ -158,3 +158,27 @@ def test_the_emulated_startd_refuses_a_drain_its_check_expression_fails(world):
     w.pool.machines[name]["State"] = "Claimed"
     with pytest.raises(Exception, match="refused"):
         w.pool.drain(name, check_expr='State == "Unclaimed"')
+
+
+def test_a_booting_vm_cancelled_after_it_joined_and_took_a_job_is_kept(world):
+    queue_text = ec2_queue().replace("schedplugin = VMDemand, MaxPerCycle", "schedplugin = Elastic, MaxPerCycle")
+    w, emu = world(queue_text + "sched.elastic.boot_time = 120\n", boot_time=45)
+    schedd = w.pool.schedd()
+    jobs = schedd.add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    assert w.cycle(30)["CLOUD"].action == "submit"
+    schedd.finish(jobs)  # the work went elsewhere while the VM boots: Elastic cancels it
+    (queue,) = w.factory.queues
+    retire = queue.target.retire
+
+    def it_joins_and_takes_a_job_first(n, ctx):
+        w.clock.advance_to(w.clock.now() + 30)
+        emu.advance()
+        schedd.add_jobs(1, RequestCpus=1, RequestMemory=2048)
+        negotiate(w.pool)
+        return retire(n, ctx)
+
+    queue.target.retire = it_joins_and_takes_a_job_first
+    d = w.cycle()["CLOUD"]
+    assert d.action == "retire" and "cancel-booting=1" in d.steps[0].reason and d.count == 0
+    assert [i.state for i in emu.instances.values()] == ["running"]
+    assert any(ad.get("State") == "Claimed" for ad in w.pool.machines.values())
