@@ -105,13 +105,18 @@ class CloudTarget(Target):
         budget, ids, refusals = self.budget(), [], []
         for index, (itype, place) in enumerate(self.backend.choices(self.types())):
             try:
-                ids = self._launch(n, itype, place, f"{launch_id}-{index}", tagset, text, budget, launch_id)
+                self._launch(n - len(ids), itype, place, f"{launch_id}-{index}", tagset, text, budget, launch_id,
+                             ids)
                 break
             except Exception as exc:
                 kind = self.backend.kind(exc)
-                if kind == "fallback":
+                if kind == "fallback":  # the next choice launches only what is still missing
                     refusals.append(f"{itype.name}{'@' + place if place else ''}: {self.backend.describe(exc)}")
                     continue
+                if ids:  # earlier chunks started: they go to the ledger; the error comes back next cycle
+                    log.error("queue=%s %s launch: %s after %d VMs started", self.queue.name, self.name,
+                              self.backend.describe(exc), len(ids))
+                    return ids
                 raise self._failure(exc, kind, "launch") from None
         if not ids:
             raise CloudError("no capacity: " + "; ".join(refusals))
@@ -119,9 +124,10 @@ class CloudTarget(Target):
             log.info("queue=%s launched after fallback (%s)", self.queue.name, "; ".join(refusals))
         return ids
 
-    def _launch(self, n, itype, place, token, tagset, text, budget, launch_id) -> List[str]:
-        """n VMs in as few calls as the API allows (one, unless max_per_call forces chunks)."""
-        ids, chunk = [], self.opts["max_per_call"]
+    def _launch(self, n, itype, place, token, tagset, text, budget, launch_id, ids) -> None:
+        """n more VMs, their ids added to ``ids`` as each call returns, in as few calls as the
+        API allows (one, unless max_per_call forces chunks)."""
+        chunk = self.opts["max_per_call"]
         for start in range(0, n, chunk):
             count = min(chunk, n - start)
 
@@ -134,7 +140,6 @@ class CloudTarget(Target):
 
             ids += budget.call(self.backend.launch, count, itype, place, f"{token}-{start // chunk}", tagset, text,
                                before_retry=adopt)
-        return ids
 
     def _failure(self, exc, kind, what) -> CloudError:
         text = f"{self.name} {what}: {self.backend.describe(exc)}"

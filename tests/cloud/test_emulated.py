@@ -182,3 +182,15 @@ def test_a_booting_vm_cancelled_after_it_joined_and_took_a_job_is_kept(world):
     assert d.action == "retire" and "cancel-booting=1" in d.steps[0].reason and d.count == 0
     assert [i.state for i in emu.instances.values()] == ["running"]
     assert any(ad.get("State") == "Claimed" for ad in w.pool.machines.values())
+
+
+@pytest.mark.parametrize("types, launched", [("m5.2xlarge, c5.2xlarge", {"m5.2xlarge": 2, "c5.2xlarge": 2}),
+                                             ("m5.2xlarge", {"m5.2xlarge": 2})])
+def test_a_fallback_after_some_chunks_started_launches_only_the_rest_and_records_all(world, types, launched):
+    w, emu = world(ec2_queue(types=types, extra="batchsubmit.ec2.max_per_call = 2\n"), boot_time=300,
+                   capacity={"m5.2xlarge": 3})
+    w.pool.schedd().add_jobs(32, RequestCpus=1, RequestMemory=2048)  # 4 VMs; the second chunk of 2 finds 1 left
+    d = w.cycle()["CLOUD"]
+    live = [i for i in emu.instances.values() if i.state in ("pending", "running")]
+    assert {t: sum(1 for i in live if i.type == t) for t in launched} == launched
+    assert d.action == "submit" and sorted(d.ids) == sorted(i.id for i in live)  # the ledger knows every VM
