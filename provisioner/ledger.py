@@ -6,6 +6,7 @@ after, so a crash between the two leaves a visible open intent whose launch id
 """
 import json
 import os
+import secrets
 import sqlite3
 from typing import Dict, List, Optional
 
@@ -31,12 +32,18 @@ class Ledger:
             self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
         self.factory_id = factory_id
+        # Launch ids are "<factory>-<epoch>-<n>": a fresh ledger (deleted, or a new host) draws
+        # a new epoch, so its ids never repeat the old ones on VMs or in cloud client tokens.
+        self.epoch = self.get_state("ledger.epoch")
+        if self.epoch is None:
+            self.epoch = secrets.token_hex(3)
+            self.put_state("ledger.epoch", self.epoch)
 
     def intent(self, time: float, queue: str, target: str, action: str, count: int) -> str:
         cur = self.db.execute(
             "INSERT INTO actions (time, queue, target, action, count, ids, state) VALUES (?,?,?,?,?,?,?)",
             (time, queue, target, action, count, "[]", "intent"))
-        launch_id = f"{self.factory_id}-{cur.lastrowid}"
+        launch_id = f"{self.factory_id}-{self.epoch}-{cur.lastrowid}"
         self.db.execute("UPDATE actions SET launch_id=? WHERE id=?", (launch_id, cur.lastrowid))
         return launch_id
 

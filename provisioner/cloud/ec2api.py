@@ -4,6 +4,7 @@ The client comes from ``services.extra["ec2"]`` when present (the emulator, the
 simulator), else from boto3's usual credential chain: the named profile, the
 environment, the instance role, or the credentials file given in the config.
 """
+import hashlib
 from typing import List
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
@@ -16,6 +17,14 @@ from provisioner.errors import ProvisionerError
 FALLBACK = {"InsufficientInstanceCapacity", "SpotMaxPriceTooLow", "Unsupported", "InsufficientCapacity",
             "InsufficientHostCapacity", "InsufficientFreeAddressesInSubnet"}
 _LIVE = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+def client_token(token: str) -> str:
+    """EC2 takes at most 64 characters; a longer token keeps its head and a digest of the
+    whole, so tokens that share 64 leading characters (a long factory id) stay distinct."""
+    if len(token) <= 64:
+        return token
+    return f"{token[:23]}-{hashlib.sha256(token.encode()).hexdigest()[:40]}"
 
 
 def make_client(opts, services):
@@ -63,7 +72,7 @@ class EC2Backend:
         o = self.opts
         tag_list = [{"Key": k, "Value": v} for k, v in tagset.items()]
         req = dict(ImageId=o["ami_id"], InstanceType=itype.name, MinCount=count, MaxCount=count,
-                   ClientToken=token[:64], UserData=user_data, InstanceInitiatedShutdownBehavior="terminate",
+                   ClientToken=client_token(token), UserData=user_data, InstanceInitiatedShutdownBehavior="terminate",
                    TagSpecifications=[{"ResourceType": "instance", "Tags": tag_list},
                                       {"ResourceType": "volume", "Tags": tag_list}])
         if place and place.startswith("subnet-"):

@@ -9,7 +9,7 @@ import socket
 from typing import List
 
 from provisioner.cloud import retry, tags
-from provisioner.cloud.ec2api import FALLBACK, crash_hook
+from provisioner.cloud.ec2api import FALLBACK, client_token, crash_hook
 from provisioner.cloud.lifecycle import Instance
 from provisioner.errors import ProvisionerError
 
@@ -101,7 +101,7 @@ class LibcloudBackend:
             kwargs["location"] = NodeLocation(id=place, name=place, country=None, driver=d)
         name = f"{tagset[tags.FACTORY]}-{tagset[tags.QUEUE]}".replace("_", "-").lower()
         if self.provider == "ec2":
-            kwargs.update(ex_mincount=count, ex_maxcount=count, ex_clienttoken=token[:64],
+            kwargs.update(ex_mincount=count, ex_maxcount=count, ex_clienttoken=client_token(token),
                           ex_terminate_on_shutdown=True)
             if place:  # an availability zone: the driver wants a location object with it
                 kwargs.pop("location")

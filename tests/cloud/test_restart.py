@@ -30,3 +30,20 @@ def test_crash_after_launch_then_restart_adopts(write_conf, moto, ec2, tmp_path)
     ledger = Ledger(str(tmp_path / "state" / "ledger.sqlite"), "x")
     (crash,) = [a for a in ledger.actions() if a["action"] == "submit"]
     assert crash["state"] == "interrupted" and crash["count"] == len(launched) and ledger.open_intents() == []
+
+
+def test_a_fresh_ledger_never_repeats_the_launch_ids_of_an_old_one(tmp_path):
+    path = str(tmp_path / "ledger.sqlite")
+    first = Ledger(path, "fac").intent(0.0, "Q", "ec2", "submit", 1)
+    assert Ledger(path, "fac").intent(1.0, "Q", "ec2", "submit", 1).split("-")[1] == first.split("-")[1]
+    os.remove(path)  # the ledger is lost; the VMs and their client tokens are not
+    assert Ledger(path, "fac").intent(2.0, "Q", "ec2", "submit", 1) != first
+
+
+def test_client_tokens_stay_distinct_and_within_64_characters():
+    from provisioner.cloud.ec2api import client_token
+
+    long_factory = "f" * 70
+    tokens = {client_token(f"{long_factory}-ab12cd-{n}-0-0") for n in range(100)}
+    assert len(tokens) == 100 and max(map(len, tokens)) == 64
+    assert client_token("fac-ab12cd-7-0-0") == "fac-ab12cd-7-0-0"
