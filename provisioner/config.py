@@ -71,8 +71,8 @@ class PluginSpec:
     written: str = ""  # the name as the config spelled it (an APF alias reads its own namespace)
 
     def effective(self) -> Dict[str, Any]:
-        return {f"{self.family}.{self.name}.{k}": mask(self.cls.options.get(k, Option()), v)
-                for k, v in self.opts.items()}
+        return {f"{self.family}.{self.name}.{k}": mask(self.cls.options[k], v) if k in self.cls.options
+                else mask(Option(), v, k) for k, v in self.opts.items()}
 
 
 @dataclass

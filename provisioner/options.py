@@ -1,4 +1,5 @@
 """Typed option specs: every plugin declares what it reads, parsed once up front."""
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -90,5 +91,10 @@ def _check_expr(text: str) -> str:
     return text
 
 
-def mask(option: Option, value: Any) -> Any:
-    return "********" if option.secret and value not in (None, "") else value
+# Free-form options (a libcloud driver's ``driver.<name>``) have no declared type: mask by name.
+_SECRET_NAME = re.compile(r"secret|passw|token|credential|(^|_)key$|apikey", re.I)
+
+
+def mask(option: Option, value: Any, name: str = "") -> Any:
+    secret = option.secret or bool(name and _SECRET_NAME.search(name))
+    return "********" if secret and value not in (None, "") else value

@@ -50,7 +50,10 @@ def test_libcloud_launches_in_one_call_lists_by_tag_and_terminates(cloud_world, 
 def test_check_config_masks_libcloud_secret(write_conf, capsys):
     from provisioner.cli import main
 
-    conf = write_conf(QUEUE.format(port=1, ami=AMI))
+    conf = write_conf(QUEUE.format(port=1, ami=AMI) + "batchsubmit.libcloud.driver.ex_force_auth_token = gAAAA-tok\n"
+                      "batchsubmit.libcloud.driver.ex_keyname = my-keypair\n")
     assert main(["check-config", "--conf", conf]) == 0
     out = capsys.readouterr().out
     assert "testing-secret-key" not in out and "batchsubmit.libcloud.secret = ********" in out
+    assert "gAAAA-tok" not in out and "batchsubmit.libcloud.driver.ex_force_auth_token = ********" in out
+    assert "batchsubmit.libcloud.driver.ex_keyname = my-keypair" in out  # a name, not a secret
