@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     import htcondor2
 
 _PROJECTION = ["Name", "Machine", "State", "Activity", "Draining", "Cpus", "Memory", "EnteredCurrentState",
-               attributes.QUEUE, attributes.LAUNCH, tags.INSTANCE_ATTR]
+               "DaemonStartTime", attributes.QUEUE, attributes.LAUNCH, tags.INSTANCE_ATTR]
 
 
 class CloudInstances(Source):

@@ -145,7 +145,7 @@ class Tracker:
 
     def __init__(self, settings: GuardSettings, saved: Optional[dict] = None, save=None):
         self.guard = Guard(settings, saved, save)
-        self.joined_at: Dict[str, float] = {}
+        self.joined: Dict[str, Tuple[float, float]] = {}  # instance id -> (joined, launched)
         self.lost_since: Dict[str, float] = {}
         self.failed: set = set()
         self.terminated_by_us: set = set()
@@ -158,11 +158,13 @@ class Tracker:
         for inst in instances:
             seen.add(inst.id)
             vm = VM(inst, ads_by_id.get(inst.id, []))
-            vm.state = classify(inst, vm.machines, now, boot_timeout, inst.id in self.joined_at)
+            vm.state = classify(inst, vm.machines, now, boot_timeout, inst.id in self.joined)
             if vm.state in JOINED:
                 self.lost_since.pop(inst.id, None)
-                if inst.id not in self.joined_at:
-                    self.joined_at[inst.id] = now
+                if inst.id not in self.joined:
+                    # the startd's own start, not now: after a restart every VM is seen anew
+                    started = vm.machines[0].get("DaemonStartTime")
+                    self.joined[inst.id] = (started if isinstance(started, (int, float)) else now, inst.launched)
                     self.recovered = self.guard.joined(inst.launched) or self.recovered
             elif vm.state == FAILED and inst.id not in self.failed:
                 self.failed.add(inst.id)
@@ -174,19 +176,20 @@ class Tracker:
                 self._gone(now, inst.id, inst.draining)
             if vm.state != TERMINATED:
                 vms.append(vm)
-        for iid in [i for i in self.joined_at if i not in seen]:
+        for iid in [i for i in self.joined if i not in seen]:
             self._gone(now, iid, False)
         return vms
 
     def _gone(self, now: float, iid: str, drained: bool) -> None:
-        if iid in self.joined_at and iid not in self.lost_since:
+        if iid in self.joined and iid not in self.lost_since:
             self._died(now, iid, drained)
-        self.joined_at.pop(iid, None)
+        self.joined.pop(iid, None)
         self.lost_since.pop(iid, None)
 
     def _died(self, now: float, iid: str, drained: bool) -> None:
-        if not drained and iid not in self.terminated_by_us and now - self.joined_at[iid] <= self.guard.s.early_death:
-            self.guard.record(now, "early deaths", self.joined_at[iid])
+        joined, launched = self.joined[iid]
+        if not drained and iid not in self.terminated_by_us and now - joined <= self.guard.s.early_death:
+            self.guard.record(now, "early deaths", launched)
 
 
 def tracker(services, queue: str, settings: GuardSettings) -> Tracker:
