@@ -47,6 +47,10 @@ class Ledger:
         self.db.execute("UPDATE actions SET launch_id=? WHERE id=?", (launch_id, cur.lastrowid))
         return launch_id
 
+    def launch_time(self, launch_id: str) -> Optional[float]:
+        row = self.db.execute("SELECT time FROM actions WHERE launch_id=?", (launch_id,)).fetchone()
+        return row[0] if row else None
+
     def complete(self, launch_id: str, ids: List[str], state: str = "done", note: str = "") -> None:
         self.db.execute("UPDATE actions SET ids=?, state=?, note=?, count=? WHERE launch_id=?",
                         (json.dumps(ids), state, note, len(ids), launch_id))

@@ -41,8 +41,11 @@ class LibcloudBackend:
         self.opts, self.services = opts, services
         self.provider = opts["provider"].lower()
         self.driver_options = {k[len("driver."):]: _value(v) for k, v in opts.items() if k.startswith("driver.")}
-        self.key = ("libcloud", self.provider, opts["key"], tuple(sorted(self.driver_options.items())))
+        # one listing per account: the key, or the credentials file that names it
+        self.key = ("libcloud", self.provider, opts["key"], opts["credentials_file"],
+                    tuple(sorted(self.driver_options.items())))
         self._driver = None
+        self._first_seen = {}
 
     def _credentials(self):
         key, secret = self.opts["key"], self.opts["secret"]
@@ -132,11 +135,19 @@ class LibcloudBackend:
             state = _STATES.get(str(n.state).lower().split(".")[-1], "running")
             if state == "terminated":
                 continue
-            launched = n.created_at.timestamp() if n.created_at else self.services.clock.now()
+            launched = n.created_at.timestamp() if n.created_at else self._launch_time(t.get(tags.LAUNCH), n.id)
             out.append(Instance(n.id, t.get(tags.QUEUE, ""), t.get(tags.LAUNCH, ""),
                                 n.extra.get("instance_type") or n.extra.get("flavorId") or "", state, launched,
                                 t.get(tags.STATE) == "draining"))
         return out
+
+    def _launch_time(self, launch_id, iid) -> float:
+        """For drivers whose nodes carry no creation time (libcloud's azure_arm and gce): the
+        ledger's time of the launch that tagged the node, else when this factory first saw it,
+        so a node that never joins still reaches its boot timeout."""
+        ledger = self.services.ledger
+        at = ledger.launch_time(launch_id) if ledger is not None and launch_id else None
+        return at if at is not None else self._first_seen.setdefault(iid, self.services.clock.now())
 
     def _node(self, iid):
         from libcloud.compute.base import Node

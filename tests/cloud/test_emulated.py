@@ -194,3 +194,47 @@ def test_a_fallback_after_some_chunks_started_launches_only_the_rest_and_records
     live = [i for i in emu.instances.values() if i.state in ("pending", "running")]
     assert {t: sum(1 for i in live if i.type == t) for t in launched} == launched
     assert d.action == "submit" and sorted(d.ids) == sorted(i.id for i in live)  # the ledger knows every VM
+
+
+LIBCLOUD_QUEUE = """
+[AZ]
+wmsstatusplugin = Condor
+batchstatusplugin = Cloud
+schedplugin = VMDemand
+batchsubmitplugin = Libcloud
+batchsubmit.libcloud.provider = azure_arm
+batchsubmit.libcloud.image = img
+batchsubmit.libcloud.instance_types = m5.2xlarge
+batchsubmit.libcloud.boot_timeout = 600
+"""
+
+
+def test_a_libcloud_node_without_a_creation_time_still_reaches_its_boot_timeout(write_conf, tmp_path):
+    from provisioner.cloud import emulator_libcloud
+
+    class NoCreatedAt(emulator_libcloud.EmulatedDriver):  # as libcloud's azure_arm and gce drivers
+        def _node(self, desc):
+            node = super()._node(desc)
+            node.created_at = None
+            return node
+
+    holder = {}
+    w = CloudWorld(write_conf(LIBCLOUD_QUEUE), tmp_path, {"libcloud": lambda provider, *a, **k: holder["driver"]})
+    emulated = EmulatedEC2(w.clock, w.pool, boot_time=60, boot_failure_rate=1.0)  # an image that never joins
+    holder["driver"] = NoCreatedAt(emulated, "azure_arm")
+    w.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    w.cycle(300)
+    (first,) = emulated.instances
+    for _ in range(3):
+        w.cycle(300)
+    assert emulated.instances[first].state in ("shutting-down", "terminated")
+    assert any("boot timeout" in (a["note"] or "") for a in w.ledger.actions())
+
+
+def test_libcloud_accounts_named_by_credentials_files_are_listed_apart():
+    from provisioner.cloud.libcloudapi import LibcloudBackend
+
+    def key(path):
+        return LibcloudBackend({"provider": "ec2", "key": None, "credentials_file": path}, None).key
+
+    assert key("/etc/a.cred") != key("/etc/b.cred") and key("/etc/a.cred") == key("/etc/a.cred")

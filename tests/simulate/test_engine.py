@@ -280,7 +280,7 @@ def test_the_emulated_libcloud_driver_raises_what_libcloud_drivers_raise():
         ec2.fail_next("run_instances", code, status=status)
         with pytest.raises(BaseHTTPError) as info:
             driver.create_node("n", size, image, ex_metadata={"k": "v"})
-        backend = libcloudapi.LibcloudBackend({"provider": "openstack", "key": None}, None)
+        backend = libcloudapi.LibcloudBackend({"provider": "openstack", "key": None, "credentials_file": None}, None)
         assert (libcloudapi._code(info.value), backend.kind(info.value)) == (code, kind)
     node = driver.create_node("n", size, image, ex_metadata={"k": "v"})
     assert [(n.id, n.extra["tags"], str(n.state)) for n in driver.list_nodes(ex_filters={"tag:k": "v"})] == \
