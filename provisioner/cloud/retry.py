@@ -42,7 +42,7 @@ def ambiguous(exc: BaseException) -> bool:
 
 
 class Budget:
-    """Retries for one cycle: waits ``base * 2**attempt`` at most (full jitter, capped)."""
+    """Retries for one cloud action: waits ``base * 2**attempt`` at most (full jitter, capped)."""
 
     def __init__(self, clock, sleep: Callable[[float], None], seconds: float, base: float = 0.5,
                  cap: float = 8.0, rng: Optional[random.Random] = None, is_transient=transient):

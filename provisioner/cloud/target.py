@@ -26,7 +26,7 @@ OPTIONS = {
     "market": Option("str", "on-demand", choices=("on-demand", "spot")),
     "spot_max_price": Option("float", None, minimum=0, help="USD per hour (default: the on-demand price)"),
     "max_per_call": Option("int", 1000, minimum=1, help="VMs per launch call, where the API limits it"),
-    "retry_budget": Option("float", 30.0, minimum=0, help="seconds of back-off per cycle on throttling/5xx"),
+    "retry_budget": Option("float", 30.0, minimum=0, help="seconds of back-off per cloud call on throttling/5xx"),
     "error_pause": Option("int", 1800, minimum=0, help="pause after a configuration error from the cloud (s)"),
     "boot_timeout": Option("int", 900, minimum=30, help="a VM not in the pool by then is a boot failure (s)"),
     "max_draining_percent": Option("float", 25.0, minimum=1, help="disruption budget: VMs draining at once"),
