@@ -29,9 +29,12 @@ def test_packing_never_overfills_and_counts_every_job(shapes):
     p = sizing.pack_shapes(shapes, types)
     fits = sum(c for s, c in shapes.items() if any(t.fits(s) for t in types))
     assert p.unfit == sum(shapes.values()) - fits
-    # a lower bound: cores and memory of all fitting jobs need at least this many VMs
-    assert p.total >= (1 if fits else 0)
-    assert p.total <= fits
+    # never overfilled: the VMs asked for hold every fitting job's cores, memory and gpus
+    size = {t.name: (t.cpus, t.memory, t.gpus) for t in types}
+    for i in range(3):
+        need = sum(s[i] * c for s, c in shapes.items() if any(t.fits(s) for t in types))
+        assert sum(size[name][i] * k for name, k in p.vms.items()) >= need
+    assert p.total <= fits  # and never more VMs than jobs
 
 
 def test_user_data_has_safety_net_and_no_cloud_secrets(write_conf, monkeypatch):
