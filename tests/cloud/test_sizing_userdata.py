@@ -1,5 +1,9 @@
 """Sizing by packing, and the rendered user-data."""
+import hashlib
+import subprocess
+
 import classad2
+import pytest
 import yaml
 from hypothesis import given, strategies as st
 
@@ -49,3 +53,25 @@ def test_user_data_has_safety_net_and_no_cloud_secrets(write_conf, monkeypatch):
     assert "MAXJOBRETIREMENTTIME = 43200" in conf  # a graceful drain lets jobs run to the VM's end
     assert any("shutdown -P +720" in " ".join(c) for c in doc["runcmd"])
     assert "do-not-leak" not in text and "testing" not in text
+
+
+@pytest.mark.parametrize("good", [True, False])
+def test_the_vm_starts_the_wrapper_only_if_its_checksum_matches(write_conf, tmp_path, good):
+    wrapper = tmp_path / "wrapper.sh"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/ran\n')
+    wrapper.chmod(0o755)
+    digest = hashlib.sha256(wrapper.read_bytes()).hexdigest() if good else "0" * 64
+    cfg = configmod.load(write_conf(ec2_queue(extra="batchsubmit.ec2.wrapper_url = https://example.org/w.sh\n"
+                                                    f"batchsubmit.ec2.wrapper_checksum = {digest}\n")))
+    q = cfg.queues[0]
+    runcmd = yaml.safe_load(render_user_data(q, Services("fac", None, None), "fac-7", q.batchsubmit.opts))["runcmd"]
+    (launch,) = [c[2] for c in runcmd if "nohup" in c[2]]
+    assert not any("systemctl enable" in c[2] for c in runcmd)  # the wrapper starts the one startd
+    # run the launch line itself, on the local copy, in the foreground
+    line = launch.replace("/opt/provisioner/wrapper.sh", str(wrapper)).replace(" 2>&1 &", " 2>&1")
+    line = line.replace("/var/log/provisioner-wrapper.log", str(tmp_path / "log"))
+    subprocess.run(["sh", "-c", line], check=False, timeout=30)
+    ran = tmp_path / "ran"
+    assert ran.exists() == good
+    if good:
+        assert "--wrappercondorconfig=/etc/condor/condor_config" in ran.read_text()

@@ -24,7 +24,7 @@ echo "master args: $*"
 def plugin(workdir, **options):
     values = dict(site="S", queue="Q", grid="cloud", vo=None, serverurl=None, monitorurl=None,
                   monitormethod="POST", collector="cm.example.org:9618", token=TOKEN, tokenfile=None,
-                  idletimeout=1200, lifetime=86400)
+                  idletimeout=1200, lifetime=86400, condorconfig=None)
     values.update(options)
     return CondorStartd(SimpleNamespace(**values), [], None, Log(), Picker())
 
@@ -89,6 +89,7 @@ def test_token_from_a_file(workdir, tmp_path):
     ({"token": None, "tokenfile": "/nonexistent/token"}, "--wrappertokenfile"),
     ({"token": TOKEN + "\nSEC_DEFAULT_AUTHENTICATION = NEVER"}, "token: not a single line"),
     ({"idletimeout": -1}, "--wrapperidletimeout"),
+    ({"condorconfig": "/nonexistent/condor_config"}, "--wrappercondorconfig"),
 ])
 def test_invalid_options(workdir, options, message):
     with pytest.raises(WrapperError) as error:
@@ -120,3 +121,15 @@ def test_missing_condor_master(stage_two, workdir, base_args, monkeypatch, capsy
                         "--wrappertoken=" + TOKEN]
     assert stage_two.main(args) == MIDDLEWARE
     assert "missing required program(s): condor_master" in capsys.readouterr().err
+
+
+def test_a_cloud_vm_runs_its_own_configuration_and_needs_no_collector_or_token(stage_two, fake_bin, workdir,
+                                                                               base_args, capfd, tmp_path):
+    fake_bin("condor_master", '#!/bin/sh\necho "config: $CONDOR_CONFIG"\n')
+    vm_config = tmp_path / "50-provisioner.conf"  # what the user-data wrote
+    vm_config.write_text("CONDOR_HOST = cm.example.org\nProvisionerQueue = \"CLOUD\"\n")
+    args = base_args + ["--wrappergrid=cloud", f"--wrappercondorconfig={vm_config}"]
+    assert stage_two.main(args) == 0
+    out, err = capfd.readouterr()
+    assert f"config: {vm_config}" in out and "plugin=condorstartd" in err
+    assert not (workdir / "condor").exists()  # nothing of its own written

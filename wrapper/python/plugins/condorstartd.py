@@ -5,6 +5,11 @@ authenticating with an IDTOKEN (--wrappertoken or --wrappertokenfile, stored
 0600 and never logged), shutting down after --wrapperidletimeout seconds
 unclaimed (STARTD_NOCLAIM_SHUTDOWN) and at the end of --wrapperlifetime
 seconds; then runs condor_master in the foreground.
+
+On a cloud VM the user-data has already written the machine's configuration
+(collector, token, the provisioner's identity attributes, idle shutdown): with
+--wrappercondorconfig FILE the plugin runs condor_master on that file instead,
+so the same wrapper starts the VM's one startd and reports when it ends.
 """
 import os
 import re
@@ -32,9 +37,15 @@ class CondorStartd(Plugin):
                             help="seconds unclaimed before the startd shuts down")
         parser.add_argument("--wrapperlifetime", dest="lifetime", type=int, default=86400,
                             help="seconds the startd lives at most; 0: no limit")
+        parser.add_argument("--wrappercondorconfig", dest="condorconfig",
+                            help="an HTCondor configuration already written (a cloud VM's): run on it")
 
     def validate(self):
         opts = self.opts
+        if opts.condorconfig:
+            if not os.access(opts.condorconfig, os.R_OK):
+                raise WrapperError(BAD_OPTION, "--wrappercondorconfig: %s is not a readable file" % opts.condorconfig)
+            return
         if not opts.collector or not COLLECTOR_RE.match(opts.collector):
             raise WrapperError(BAD_OPTION, "--wrappercollector: expects HOST[:PORT]")
         if bool(opts.token) == bool(opts.tokenfile):
@@ -52,7 +63,7 @@ class CondorStartd(Plugin):
                 raise WrapperError(BAD_OPTION, "--wrapper%s: must not be negative" % name)
 
     def setup(self):
-        self.config = self.write_config()
+        self.config = self.opts.condorconfig or self.write_config()
         super().setup()
 
     def write_config(self):
