@@ -1,12 +1,16 @@
 """Fixtures for the pilot-wrapper tests: stage two importable, loopback HTTP
-servers, real pilot tarballs."""
+servers, real pilot tarballs, stage one run with real bash."""
+import functools
 import http.server
 import importlib.util
 import io
 import json
 import os
 import queue
+import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tarfile
 import threading
@@ -37,10 +41,17 @@ def stage_two():
 @pytest.fixture(autouse=True)
 def restore_signal_handlers():
     """main() installs forwarding handlers; give pytest its own back."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    from wrapperlib.supervise import FORWARDED
+
+    saved = {s: signal.getsignal(s) for s in FORWARDED}
     yield
     for signum, handler in saved.items():
         signal.signal(signum, handler)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
 
 
 class Server:
@@ -51,12 +62,9 @@ class Server:
         self.reports = queue.Queue()
         server = self
 
-        class Handler(http.server.SimpleHTTPRequestHandler):
+        class Handler(QuietHandler):
             def __init__(self, *args, **kwargs):
                 super().__init__(*args, directory=str(server.root), **kwargs)
-
-            def log_message(self, *args):
-                pass
 
             def _report(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -151,3 +159,97 @@ def fake_bin(tmp_path, monkeypatch):
         return path
 
     return add
+
+
+@pytest.fixture
+def path_without(tmp_path):
+    """path_without(*programs): a PATH of symlinks to what the wrapper runs, minus programs."""
+
+    def make(*left_out):
+        bin_dir = tmp_path / "restricted-bin"
+        bin_dir.mkdir()
+        for program in ("bash", "curl", "wget", "tar", "gzip", "sha256sum", "mktemp", "rm", "mkdir"):
+            if program not in left_out:
+                (bin_dir / program).symlink_to(shutil.which(program))
+        (bin_dir / "python3").symlink_to(sys.executable)
+        return str(bin_dir)
+
+    return make
+
+
+@pytest.fixture
+def hanging():
+    """URL of a loopback server that accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:  # closed at teardown
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield "http://127.0.0.1:%d" % listener.getsockname()[1]
+    listener.close()
+    for connection in held:
+        connection.close()
+
+
+@pytest.fixture
+def late_server(server):
+    """URL of a server for server.root that starts listening only after a refused first try."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = []
+
+    def start():
+        handler = functools.partial(QuietHandler, directory=str(server.root))
+        started.append(http.server.ThreadingHTTPServer(("127.0.0.1", port), handler))
+        threading.Thread(target=started[0].serve_forever, args=(0.05,), daemon=True).start()
+
+    timer = threading.Timer(0.5, start)
+    timer.start()
+    yield "http://127.0.0.1:%d" % port
+    timer.join()
+    started[0].shutdown()
+    started[0].server_close()
+
+
+class StageOne:
+    """Runs wrapper.sh with real bash, fetching the real packed stage two from server."""
+
+    def __init__(self, repo, server, tmp_path):
+        from provisioner.wrapperpack import pack
+
+        _, checksum = pack(str(server.root))
+        self.url = server.url
+        self.args = ["--wrapperqueue=Q", "--wrappergrid=local", "--wrappertarballurl=%s/wrapper.tar.gz" % server.url,
+                     "--wrappertarballchecksum=" + checksum]
+        self.tmpdir = tmp_path / "tmp"  # stage one's TMPDIR: empty again after every run
+        self.tmpdir.mkdir()
+        self.env = {key: value for key, value in os.environ.items()
+                    if key not in ("OSG_GRID", "GLITE_LOCATION") and not key.startswith("WRAPPER_")}
+        self.env["TMPDIR"] = str(self.tmpdir)
+        self.argv = ["bash", str(repo / "wrapper" / "bash" / "wrapper.sh")]
+
+    def popen(self, *args, env=None, base=True):
+        """Starts wrapper.sh with the base options (base=False: without), args, and env added."""
+        argv = self.argv + (self.args if base else []) + list(args)
+        return subprocess.Popen(argv, env=dict(self.env, **(env or {})), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def run(self, *args, env=None, base=True, timeout=60):
+        wrapper = self.popen(*args, env=env, base=base)
+        try:
+            out, err = wrapper.communicate(timeout=timeout)
+        finally:
+            wrapper.kill()
+        return subprocess.CompletedProcess(wrapper.args, wrapper.returncode, out, err)
+
+
+@pytest.fixture
+def stage_one(repo, server, tmp_path):
+    return StageOne(repo, server, tmp_path)

@@ -65,10 +65,14 @@ def test_unreadable_table(tmp_path):
         lookup.read_table(str(tmp_path / "missing.conf"))
 
 
+def without_table(args):
+    return [arg for arg in args if not arg.startswith("--wrapperlookuptable=")]
+
+
 def choose(stage_two, args, path):
     from wrapperlib import options
 
-    opts, _ = options.parse(args + ["--wrapperlookuptable=" + path])
+    opts, _ = options.parse(without_table(args) + ["--wrapperlookuptable=" + path])
     return stage_two.choose(opts, lookup.Picker(1), Log())
 
 
@@ -94,12 +98,13 @@ def test_plugin_override_without_a_matching_row(stage_two, table, base_args):
 
 def test_main_reports_a_malformed_table(stage_two, table, workdir, base_args, capsys):
     path = table("* * * * trivial\n")
-    assert stage_two.main(base_args + ["--wrapperlookuptable=" + path]) == LOOKUP
+    assert stage_two.main(without_table(base_args) + ["--wrapperlookuptable=" + path]) == LOOKUP
     assert "%s:1: expected 6 columns" % path in capsys.readouterr().err
 
 
 def test_main_refuses_unknown_plugins(stage_two, table, workdir, base_args, capsys):
-    assert stage_two.main(base_args + ["--wrapperlookuptable=" + table("* * * * nosuch -\n")]) == PLUGIN
+    assert stage_two.main(without_table(base_args) + ["--wrapperlookuptable=" + table("* * * * nosuch -\n")]) \
+        == PLUGIN
     assert stage_two.main(base_args + ["--wrapperplugin=base", "--wrapperpilottype=x"]) == PLUGIN
 
 

@@ -1,7 +1,9 @@
 """Stage-two options: aliases, validation, pass-through, plugin options."""
 import pytest
+from plugins.base import Plugin
 from wrapperlib import options
 from wrapperlib.errors import BAD_OPTION, WrapperError
+from wrapperlib.log import redacted
 
 
 def test_older_spellings_are_aliases():
@@ -59,6 +61,42 @@ def test_bad_options(args, option):
         options.parse(args)
     assert error.value.code == BAD_OPTION
     assert option in error.value.message
+
+
+@pytest.mark.parametrize("repeated, option", [
+    (["--wrappermonitorurl=https://a.example/x", "--wrappermonitorurl=https://b.example/x"], "--wrappermonitorurl"),
+    (["--wrapperheartbeat=5", "--wrapperheartbeat=6"], "--wrapperheartbeat"),
+    (["--wrapperpilotchecksum=" + "a" * 64, "--wrapperpilotchecksum", "b" * 64], "--wrapperpilotchecksum"),
+])
+def test_a_repeated_stage_two_option_is_an_error(base_args, repeated, option):
+    with pytest.raises(WrapperError) as error:
+        options.parse(base_args + repeated)
+    assert error.value.code == BAD_OPTION
+    assert "%s: given more than once" % option in error.value.message
+
+
+class Greeter(Plugin):
+    @classmethod
+    def add_arguments(cls, parser):
+        parser.add_argument("--wrappergreeting", dest="greeting")
+
+
+def test_a_repeated_plugin_option_is_an_error(base_args):
+    opts, rest = options.parse(base_args + ["--wrappergreeting=hi", "--wrappergreeting=ho"])
+    with pytest.raises(WrapperError) as error:
+        options.parse_plugin(Greeter, opts, rest)
+    assert error.value.code == BAD_OPTION
+    assert "--wrappergreeting: given more than once (also as --wrappergreeting)" in error.value.message
+
+
+@pytest.mark.parametrize("args, logged", [
+    (["--api-token=x", "--a=1"], ["--api-token=<redacted>", "--a=1"]),
+    (["--AccessToken", "x", "--a=1"], ["--AccessToken", "<redacted>", "--a=1"]),
+    (["--DB-PASSWORD=x", "--client-Secret", "y", "tokenless", "z"],
+     ["--DB-PASSWORD=<redacted>", "--client-Secret", "<redacted>", "tokenless", "z"]),
+])
+def test_secret_option_values_are_redacted_in_both_forms(args, logged):
+    assert redacted(args) == logged
 
 
 def test_bad_seed_environment(base_args, monkeypatch):

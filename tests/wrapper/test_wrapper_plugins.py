@@ -7,7 +7,7 @@ import sys
 import plugins
 import pytest
 from plugins.base import Plugin
-from wrapperlib.errors import BAD_OPTION, DOWNLOAD, INTERNAL
+from wrapperlib.errors import BAD_OPTION, DOWNLOAD, INTERNAL, PLUGIN
 
 STEPS = ["validate", "setup", "download", "execute", "report", "cleanup"]
 COLLECTOR = ["--wrappercollector=cm.example:9618", "--wrappertoken=tok"]
@@ -151,3 +151,37 @@ def test_a_new_plugin_is_one_file(repo, tmp_path, server):
                             cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "hello from S" in result.stdout
+
+
+def run_copy_with_plugin(repo, tmp_path, source, *args):
+    """Runs a copy of stage two with plugins/broken.py holding source."""
+    copy = tmp_path / "stage2"
+    shutil.copytree(repo / "wrapper" / "python", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "plugins" / "broken.py").write_text(source)
+    return subprocess.run([sys.executable, "-ES", str(copy / "wrapper.py"), "--wrapperqueue=Q",
+                           "--wrappergrid=local", "--wrapperplugin=broken", "--wrapperpilottype=p", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("raise RuntimeError('no config')\n", "plugin 'broken' cannot be loaded: RuntimeError: no config"),
+    ("from .base import Plugin\n\n\nclass Broken(Plugin):\n    @classmethod\n"
+     "    def add_arguments(cls, parser):\n        parser.add_argument('--x')\n        parser.add_argument('--x')\n",
+     "plugin broken cannot be loaded: add_arguments failed: ArgumentError: argument --x: conflicting option"),
+])
+def test_a_plugin_failing_to_load_is_exit_82_in_one_line(repo, tmp_path, source, message):
+    result = run_copy_with_plugin(repo, tmp_path, source)
+    assert result.returncode == PLUGIN, result.stderr
+    errors = [line for line in result.stderr.splitlines() if " ERROR: " in line]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert "exit=82 (plugin not loadable)" in result.stderr.splitlines()[-1]
+
+
+def test_a_plugin_failing_in_its_constructor_is_an_internal_error(repo, tmp_path):
+    source = ("from .base import Plugin\n\n\nclass Broken(Plugin):\n"
+              "    def __init__(self, *args):\n        raise KeyError('setting')\n")
+    result = run_copy_with_plugin(repo, tmp_path, source)
+    assert result.returncode == INTERNAL
+    assert "KeyError: 'setting'" in result.stderr
+    assert "exit=87 (internal error)" in result.stderr.splitlines()[-1]

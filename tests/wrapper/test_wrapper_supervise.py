@@ -11,7 +11,7 @@ from wrapperlib.supervise import Supervisor
 
 # Payload for the forwarding tests: reports each signal and exits 7 on it.
 TRAPPING = """#!/bin/bash
-for s in TERM INT HUP; do trap "echo got $s; exit 7" $s; done
+for s in TERM INT HUP USR1 USR2; do trap "echo got $s; exit 7" $s; done
 echo ready
 sleep 30 &
 wait $!
@@ -20,13 +20,15 @@ exit 1
 """
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def start_stage_two(repo, base_args, *args):
+    return subprocess.Popen([sys.executable, "-ES", str(repo / "wrapper" / "python" / "wrapper.py")] + base_args
+                            + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2])
 def test_signals_reach_the_payload_through_stage_two(repo, pilot, workdir, base_args, signum):
     url = pilot("trapping", TRAPPING)
-    wrapper = subprocess.Popen(
-        [sys.executable, "-ES", str(repo / "wrapper" / "python" / "wrapper.py")] + base_args
-        + ["--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wrapper = start_stage_two(repo, base_args, "--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url)
     try:
         assert wrapper.stdout.readline() == "ready\n"  # the payload's trap is set
         wrapper.send_signal(signum)
@@ -100,3 +102,37 @@ def test_ticks_while_running():
     ticks = []
     code, _ = run(["bash", "-c", "sleep 1"], tick=lambda: ticks.append(1), tick_every=0.3)
     assert code == 0 and len(ticks) >= 2
+
+
+def test_a_slow_heartbeat_holds_up_neither_output_nor_the_silence_check(capfd):
+    ticks = []
+
+    def slow_tick():
+        ticks.append(1)
+        time.sleep(2)  # a monitor taking its time to answer
+
+    code, took = run(["bash", "-c", "for i in $(seq 12); do echo tick $i; sleep 0.25; done"],
+                     silence=1, grace=1, tick=slow_tick, tick_every=0.1)
+    assert code == 0
+    assert capfd.readouterr().out.count("tick") == 12
+    assert ticks and took < 8
+
+
+def test_a_payload_that_exited_is_reaped_not_killed_for_silence(repo, pilot, workdir, base_args):
+    """Stage two is stopped while the payload prints and exits 0; when it resumes,
+    the silence timeout has passed but the payload is no longer running."""
+    url = pilot("quick", '#!/bin/sh\necho "pid $$"\nsleep 0.3\n')
+    wrapper = start_stage_two(repo, base_args, "--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url,
+                              "--wrappersilencetimeout=1")
+    try:
+        line = wrapper.stdout.readline()
+        wrapper.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        assert gone(int(line.split()[1]))  # a zombie: stage two cannot reap it while stopped
+        time.sleep(max(0.0, 1.5 - (time.monotonic() - started)))  # past the silence timeout
+        wrapper.send_signal(signal.SIGCONT)
+        _, err = wrapper.communicate(timeout=15)
+    finally:
+        wrapper.kill()
+    assert wrapper.returncode == 0, err
+    assert "silent" not in err

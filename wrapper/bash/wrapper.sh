@@ -1,7 +1,7 @@
 #!/bin/bash
 # Pilot wrapper, stage one: check the node, set up the grid environment,
 # fetch the stage-two tarball and run its wrapper.py with the options.
-# Needs only bash and coreutils until it has checked for the rest.
+# Needs only bash (4.4 or later) and coreutils until it has checked for the rest.
 # Usage and options: docs/wrapper.md, or wrapper.sh --help.
 #
 # Exit codes (the same table is in docs/wrapper.md):
@@ -10,7 +10,7 @@
 #          unbalanced quotes (one line on stderr names the option)
 #   65     a required program is missing (the message names it)
 #   66     the declared grid's setup file is missing ("no grid")
-#   67     the grid setup file failed when sourced ("grid broken")
+#   67     the grid setup file failed or exited when sourced ("grid broken")
 #   68     the special command failed
 #   69     no private work directory could be made
 #   70     the stage-two tarball could not be fetched from any mirror
@@ -19,6 +19,11 @@
 #   80-87  stage two (docs/wrapper.md)
 #   128+N  stopped by signal N
 #   other  the payload's own exit code
+
+if ((BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 4))); then
+    echo "wrapper.sh: error: needs bash 4.4 or later, this is $BASH_VERSION" >&2
+    exit 65
+fi
 
 readonly USAGE='usage: wrapper.sh --wrapperqueue=Q --wrappergrid=OSG|EGEE|gLite|local|cloud
     --wrappertarballurl=URL[,URL...] --wrappertarballchecksum=SHA256 [--wrappersite=S]
@@ -30,13 +35,20 @@ readonly USAGE='usage: wrapper.sh --wrapperqueue=Q --wrappergrid=OSG|EGEE|gLite|
 readonly KEYS=(site queue batchqueue grid vo serverurl tarballurl tarballchecksum
     specialcmd plugin pilottype loglevel purpose mode pilotcodeurl pilotcoderatio)
 
+# Option names whose values are never logged (as in wrapperlib/log.py), any case.
+readonly SECRET_WORDS='token|secret|password|passwd'
+
 declare -A OPT=() GIVEN=()
 PASSTHROUGH=()
 WORDS=()
+LIST=()
 SPECIAL=()
+REDACTED=''
 LOGLEVEL=info
 WORK=''
 CHILD=''
+FETCHER=''
+SOURCING=''
 
 log() {  # level message
     if [ "$1" = debug ] && [ "$LOGLEVEL" != debug ]; then
@@ -45,8 +57,8 @@ log() {  # level message
     printf '%(%Y-%m-%dT%H:%M:%S%z)T wrapper.sh %s: %s\n' -1 "${1^^}" "$2" >&2
 }
 
-die() {  # exit-code message
-    printf 'wrapper.sh: error: %s\n' "$2" >&2
+die() {  # exit-code message: one line, even when it quotes a value with a newline
+    printf 'wrapper.sh: error: %s\n' "${2//$'\n'/\\n}" >&2
     exit "$1"
 }
 
@@ -120,6 +132,17 @@ split_words() {
     return 0
 }
 
+# Splits $1 at commas into LIST, keeping empty items and newlines as they are
+# (read -a would drop a trailing empty item and stop at a newline).
+split_commas() {
+    local rest=${1:+$1,}
+    LIST=()
+    while [ -n "$rest" ]; do
+        LIST+=("${rest%%,*}")
+        rest=${rest#*,}
+    done
+}
+
 parse_options() {
     local arg name
     for arg in "$@"; do
@@ -153,12 +176,43 @@ check_format() {  # key regex description
 }
 
 check_urls() {  # key
-    local url urls
+    local url
     local re='^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^[:space:][:cntrl:]]*)?$'
-    IFS=, read -r -a urls <<<"${OPT[$1]:-}"
-    for url in "${urls[@]}"; do
+    split_commas "${OPT[$1]:-}"
+    for url in "${LIST[@]}"; do
         [[ $url =~ $re ]] || die 64 "$(spelled "$1"): not an http(s) URL: '$url'"
     done
+}
+
+# The server URL is one URL: stage two appends <pilottype>.tar.gz to it.
+check_url() {  # key
+    check_urls "$1"
+    [ "${#LIST[@]}" -le 1 ] || die 64 "$(spelled "$1"): expects one URL, not a comma list"
+}
+
+# TYPE[:WEIGHT],... as stage two reads it: `-` alone means none, is no type
+# in a list, and the weights must not all be zero.
+check_pilottypes() {
+    local item weighted=0
+    check_format pilottype '^[A-Za-z0-9_.+-]+(:[0-9]+)?(,[A-Za-z0-9_.+-]+(:[0-9]+)?)*$' \
+        "expects TYPE[:WEIGHT][,TYPE[:WEIGHT]...]"
+    [ -n "${OPT[pilottype]:-}" ] && [ "${OPT[pilottype]}" != - ] || return 0
+    split_commas "${OPT[pilottype]}"
+    for item in "${LIST[@]}"; do
+        [ "${item%%:*}" != - ] || die 64 "$(spelled pilottype): '-' (no pilot type) cannot be in a list"
+        if [[ $item != *:* || ${item#*:} == *[1-9]* ]]; then weighted=1; fi
+    done
+    [ "$weighted" = 1 ] || die 64 "$(spelled pilottype): weights add up to zero"
+}
+
+# Download settings are decimal (08 is 8, not bad octal); a time limit of 0
+# would mean none.
+check_download_settings() {
+    local timeout=${WRAPPER_DOWNLOAD_TIMEOUT:-120} retries=${WRAPPER_DOWNLOAD_RETRIES:-2}
+    if ! [[ $timeout =~ ^[0-9]{1,9}$ ]] || [ "$((10#$timeout))" -eq 0 ]; then
+        die 64 "WRAPPER_DOWNLOAD_TIMEOUT: expects a whole number of seconds, at least 1"
+    fi
+    [[ $retries =~ ^[0-9]{1,9}$ ]] || die 64 "WRAPPER_DOWNLOAD_RETRIES: expects a whole number of tries"
 }
 
 validate_options() {
@@ -183,19 +237,16 @@ validate_options() {
     esac
     check_format tarballchecksum '^[0-9A-Fa-f]{64}$' "expects a sha256 as 64 hex digits"
     check_format plugin '^[a-z][a-z0-9_]*$' "invalid plugin name"
-    check_format pilottype '^[A-Za-z0-9_.+-]+(:[0-9]+)?(,[A-Za-z0-9_.+-]+(:[0-9]+)?)*$' \
-        "expects TYPE[:WEIGHT][,TYPE[:WEIGHT]...]"
+    check_pilottypes
     check_format pilotcoderatio '^[0-9]+(,[0-9]+)*$' "expects WEIGHT[,WEIGHT...]"
     check_urls tarballurl
-    check_urls serverurl
+    check_url serverurl
     check_urls pilotcodeurl
     if [ -n "${OPT[specialcmd]:-}" ]; then
         split_words "${OPT[specialcmd]}" || die 64 "$(spelled specialcmd): unbalanced quote or trailing backslash"
         SPECIAL=("${WORDS[@]}")
     fi
-    for key in WRAPPER_DOWNLOAD_TIMEOUT WRAPPER_DOWNLOAD_RETRIES; do
-        [[ ${!key:-0} =~ ^[0-9]+$ ]] || die 64 "$key: expects a whole number of seconds/tries"
-    done
+    check_download_settings
 }
 
 # Sources the grid flavour's setup file: OSG $OSG_GRID/setup.sh, EGEE/gLite
@@ -212,20 +263,62 @@ grid_setup() {
     esac
     [ -r "$setup" ] || die 66 "grid $grid: setup file $setup not found"
     log info "grid $grid: sourcing $setup"
+    local status=0
+    # SOURCING makes on_exit report an `exit` in the file as "grid broken".
+    SOURCING="grid $grid: setup file $setup"
     # shellcheck source=/dev/null
-    . "$setup" || die 67 "grid $grid: setup file $setup failed (exit $?)"
+    . "$setup" || status=$?
+    SOURCING=''
+    [ "$status" -eq 0 ] || die 67 "grid $grid: setup file $setup failed (exit $status)"
+    set_traps  # the file may have set its own
 }
 
 # The special command is one command line split by split_words and run
-# without eval: no pipes, redirections or expansions. It runs in this shell
-# so that a function such as `module load X` changes the environment that
-# stage two inherits.
+# without eval: no pipes, redirections or expansions. It runs in a subshell,
+# so that neither `exit` nor an assignment changes the wrapper's own state;
+# the environment it leaves is then taken over, so that a function such as
+# `module load X` (from the grid setup) shapes what stage two inherits.
 run_special() {
     [ "${#SPECIAL[@]}" -gt 0 ] || return 0
-    log info "running special command: ${SPECIAL[*]}"
-    local status=0
-    "${SPECIAL[@]}" || status=$?
+    redact "${SPECIAL[@]}"
+    log info "running special command: $REDACTED"
+    local status=0 stdout records=()
+    exec {stdout}>&1
+    mapfile -d '' records < <("${SPECIAL[@]}" >&"$stdout" {stdout}>&- && give_environment)
+    wait "$!" || status=$?
+    exec {stdout}>&-
     [ "$status" -eq 0 ] || die 68 "$(spelled specialcmd) failed (exit $status)"
+    # None after an `exit 0`: the environment is not known then.
+    [ "${#records[@]}" -eq 0 ] || take_environment "${records[@]}"
+}
+
+# In the special command's subshell: NAME VALUE of each exported variable,
+# NUL-terminated.
+give_environment() {
+    local name
+    for name in $(compgen -e); do
+        printf '%s\0%s\0' "$name" "${!name}"
+    done
+}
+
+# Makes this shell's environment the special command's: new and changed
+# variables exported, those it unset removed. The wrapper's own variables,
+# which it never exports, are left alone.
+take_environment() {  # NAME VALUE ...
+    local name
+    local -A sent=() exported=()
+    for name in $(compgen -e); do exported[$name]=1; done
+    while [ "$#" -ge 2 ]; do
+        sent[$1]=1
+        # Skipped: unchanged (perhaps read-only), or one of the wrapper's own.
+        if [ -z "${!1+set}" ] || { [ "${!1}" != "$2" ] && [ -n "${exported[$1]:-}" ]; }; then
+            export "$1=$2"
+        fi
+        shift 2
+    done
+    for name in "${!exported[@]}"; do
+        [ -n "${sent[$name]:-}" ] || unset "$name"
+    done
 }
 
 # Checked after the grid setup and special command because those may put
@@ -239,7 +332,7 @@ check_programs() {
     else
         missing+=("curl or wget")
     fi
-    for p in python3 tar gzip sha256sum mktemp rm; do
+    for p in python3 tar gzip sha256sum mktemp rm mkdir; do
         command -v "$p" >/dev/null || missing+=("$p")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
@@ -249,22 +342,30 @@ check_programs() {
     fi
 }
 
+# The downloader runs in the background so that a signal's trap runs at once
+# rather than when it ends; on_exit stops it.
 fetch() {  # url destination
-    local timeout=${WRAPPER_DOWNLOAD_TIMEOUT:-120} retries=${WRAPPER_DOWNLOAD_RETRIES:-2}
+    local timeout=$((10#${WRAPPER_DOWNLOAD_TIMEOUT:-120})) retries=$((10#${WRAPPER_DOWNLOAD_RETRIES:-2})) status=0
     if [ "$DOWNLOADER" = curl ]; then
-        curl --fail --silent --show-error --location --proto =http,https --proto-redir =http,https \
+        curl --fail --silent --show-error --location --globoff --proto =http,https --proto-redir =http,https \
             --connect-timeout $((timeout < 10 ? timeout : 10)) --max-time "$timeout" \
-            --retry "$retries" --output "$2" "$1"
+            --retry "$retries" --retry-connrefused --output "$2" "$1" &
     else
-        wget --quiet --timeout="$timeout" --tries=$((retries + 1)) --output-document="$2" "$1"
+        wget --quiet --timeout="$timeout" --tries=$((retries + 1)) --retry-connrefused \
+            --output-document="$2" "$1" &
     fi
+    FETCHER=$!
+    wait "$FETCHER" || status=$?
+    FETCHER=''
+    return "$status"
 }
 
 # Tries each mirror in turn; the first whose tarball has the right sha256 wins.
 download_stage_two() {
     local url urls sum mismatch='' tarball=$WORK/wrapper.tar.gz
     local want=${OPT[tarballchecksum],,}
-    IFS=, read -r -a urls <<<"${OPT[tarballurl]}"
+    split_commas "${OPT[tarballurl]}"
+    urls=("${LIST[@]}")
     for url in "${urls[@]}"; do
         log info "fetching $url"
         if ! fetch "$url" "$tarball"; then
@@ -289,10 +390,22 @@ unpack_stage_two() {
     fi
 }
 
-cleanup() {
+# The EXIT trap: reports an `exit` in the grid setup file as "grid broken",
+# stops a running download and removes the work directory.
+on_exit() {
+    local status=$?
+    if [ -n "$SOURCING" ]; then
+        printf 'wrapper.sh: error: %s exited (exit %d)\n' "$SOURCING" "$status" >&2
+        status=67
+    fi
+    if [ -n "$FETCHER" ]; then
+        kill "$FETCHER" 2>/dev/null
+        wait "$FETCHER" 2>/dev/null
+    fi
     if [ -n "$WORK" ]; then
         cd / && rm -rf -- "$WORK"
     fi
+    exit "$status"
 }
 
 on_signal() {  # name number
@@ -300,19 +413,39 @@ on_signal() {  # name number
         log info "forwarding SIG$1 to stage two (pid $CHILD)"
         kill -s "$1" "$CHILD" 2>/dev/null
     else
+        SOURCING=''  # stopped, not broken
         exit $((128 + $2))
     fi
 }
 
-redacted() {  # arguments: secrets in passed-through options are not logged
-    local arg out=()
+set_traps() {
+    trap 'on_signal TERM 15' TERM
+    trap 'on_signal INT 2' INT
+    trap 'on_signal HUP 1' HUP
+    trap 'on_signal USR1 10' USR1
+    trap 'on_signal USR2 12' USR2
+    trap on_exit EXIT
+}
+
+# Sets REDACTED to the arguments with the values of secret-looking options
+# hidden, in both forms: --name=VALUE and --name VALUE.
+redact() {
+    local arg name hide=0 out=()
     for arg in "$@"; do
-        case ${arg%%=*} in
-            *token* | *secret* | *password* | *passwd*) out+=("${arg%%=*}=<redacted>") ;;
-            *) out+=("$arg") ;;
-        esac
+        name=${arg%%=*}
+        if [ "$hide" = 1 ]; then
+            out+=('<redacted>')
+            hide=0
+        elif ! [[ ${name,,} =~ $SECRET_WORDS ]]; then
+            out+=("$arg")
+        elif [[ $arg == *=* ]]; then
+            out+=("$name=<redacted>")
+        else
+            out+=("$arg")
+            [[ $arg != -* ]] || hide=1
+        fi
     done
-    printf '%s' "${out[*]}"
+    REDACTED=${out[*]}
 }
 
 run_stage_two() {
@@ -320,7 +453,8 @@ run_stage_two() {
     for key in "${KEYS[@]}"; do
         if [ -n "${OPT[$key]:-}" ]; then args+=("--wrapper$key=${OPT[$key]}"); fi
     done
-    log debug "stage two: ${args[*]} $(redacted "${PASSTHROUGH[@]}")"
+    redact "${args[@]}" "${PASSTHROUGH[@]}"
+    log debug "stage two: $REDACTED"
     cd "$WORK" || die 69 "cannot enter $WORK"
     # -E -S: stage two uses only the standard library, so skip PYTHON* and
     # site-packages (faster, and immune to a node's broken site setup).
@@ -349,12 +483,7 @@ main() {
     fi
     parse_options "$@"
     validate_options
-    trap 'on_signal TERM 15' TERM
-    trap 'on_signal INT 2' INT
-    trap 'on_signal HUP 1' HUP
-    trap 'on_signal USR1 10' USR1
-    trap 'on_signal USR2 12' USR2
-    trap cleanup EXIT
+    set_traps
     log info "site ${OPT[site]} queue ${OPT[queue]} grid ${OPT[grid]}"
     grid_setup
     run_special

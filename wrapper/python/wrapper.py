@@ -54,6 +54,14 @@ def failed(exc, log):
     return exc.code
 
 
+def internal_error(log):
+    """INTERNAL, logging the traceback of the exception being handled."""
+    import traceback
+
+    log.error("internal error:\n" + traceback.format_exc())
+    return INTERNAL
+
+
 def run_plugin(plugin, log):
     """Calls the plugin's steps in order; report and cleanup run whatever happened."""
     try:
@@ -63,10 +71,7 @@ def run_plugin(plugin, log):
     except (WrapperError, Interrupted) as exc:
         code = failed(exc, log)
     except Exception:  # a plugin bug must still reach report and cleanup
-        import traceback
-
-        log.error("internal error:\n" + traceback.format_exc())
-        code = INTERNAL
+        code = internal_error(log)
     try:
         plugin.report(code)
     finally:
@@ -98,6 +103,8 @@ def main(argv=None):
         code = run_plugin(plugin, log)
     except (WrapperError, Interrupted) as exc:
         code = failed(exc, log)
+    except Exception:  # a bug in a plugin's constructor, say: still an exit code and a summary
+        code = internal_error(log)
     log.info("summary: site=%s queue=%s plugin=%s pilottype=%s exit=%d (%s) duration=%.2fs" % (
         facts["site"], facts["queue"], facts["plugin"], facts["pilottype"], code, meaning(code),
         time.monotonic() - started))

@@ -13,8 +13,10 @@ def load(name):
         raise WrapperError(PLUGIN, "invalid plugin name %r" % name)
     try:
         module = importlib.import_module("plugins." + name)
-    except (ImportError, SyntaxError) as exc:
+    except ImportError as exc:
         raise WrapperError(PLUGIN, "plugin %r cannot be loaded: %s" % (name, exc)) from None
+    except Exception as exc:  # whatever its code raised on import: one line, not a traceback
+        raise WrapperError(PLUGIN, "plugin %r cannot be loaded: %s: %s" % (name, type(exc).__name__, exc)) from None
     classes = [
         value for value in vars(module).values()
         if isinstance(value, type) and issubclass(value, Plugin) and value.__module__ == module.__name__

@@ -10,26 +10,27 @@ from .middleware import which
 DOWNLOAD_TOOLS = ("curl", "wget")
 
 
-def setting(name, default):
-    value = os.environ.get(name, str(default))
-    if not value.isdigit():
-        raise WrapperError(BAD_OPTION, "%s: expects a whole number" % name)
+def setting(name, default, minimum):
+    """A decimal setting from the environment, checked as stage one does; empty means default."""
+    value = os.environ.get(name) or str(default)
+    if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) < minimum:
+        raise WrapperError(BAD_OPTION, "%s: expects a whole number, at least %d" % (name, minimum))
     return int(value)
 
 
 def command(url, dest):
-    timeout = setting("WRAPPER_DOWNLOAD_TIMEOUT", 120)
-    retries = setting("WRAPPER_DOWNLOAD_RETRIES", 2)
+    timeout = setting("WRAPPER_DOWNLOAD_TIMEOUT", 120, 1)  # 0 would mean no limit
+    retries = setting("WRAPPER_DOWNLOAD_RETRIES", 2, 0)
     if which("curl"):
         return [
-            "curl", "--fail", "--silent", "--show-error", "--location",
+            "curl", "--fail", "--silent", "--show-error", "--location", "--globoff",
             "--proto", "=http,https", "--proto-redir", "=http,https",
             "--connect-timeout", str(min(timeout, 10)), "--max-time", str(timeout),
-            "--retry", str(retries), "--output", dest, url,
+            "--retry", str(retries), "--retry-connrefused", "--output", dest, url,
         ]
     if which("wget"):
         return ["wget", "--quiet", "--timeout=%d" % timeout, "--tries=%d" % (retries + 1),
-                "--output-document=" + dest, url]
+                "--retry-connrefused", "--output-document=" + dest, url]
     raise WrapperError(MIDDLEWARE, "missing required program(s): curl or wget")
 
 

@@ -3,16 +3,28 @@ import sys
 import time
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+# Option names whose values are never logged (as SECRET_WORDS in wrapper.sh), any case.
 SECRET_WORDS = ("token", "secret", "password", "passwd")
 
 
+def secret(name):
+    name = name.lower()
+    return any(word in name for word in SECRET_WORDS)
+
+
 def redacted(args):
-    """Command-line arguments with the values of secret-looking options hidden."""
+    """Command-line arguments with the values of secret-looking options hidden,
+    in both forms: --name=VALUE and --name VALUE."""
     out = []
+    hide = False
     for arg in args:
-        name = arg.split("=", 1)[0]
-        if "=" in arg and any(word in name.lower() for word in SECRET_WORDS):
+        name, sep, _ = arg.partition("=")
+        if hide:
+            arg, hide = "<redacted>", False
+        elif secret(name) and sep:
             arg = name + "=<redacted>"
+        elif secret(name):
+            hide = arg.startswith("-")
         out.append(arg)
     return out
 

@@ -7,7 +7,7 @@ import argparse
 import os
 import re
 
-from .errors import BAD_OPTION, WrapperError
+from .errors import BAD_OPTION, PLUGIN, WrapperError
 from .lookup import parse_pilottypes
 
 GRIDS = ("osg", "egee", "glite", "local", "cloud")
@@ -18,8 +18,9 @@ PLUGIN_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
 SHA256_RE = re.compile(r"[0-9A-Fa-f]{64}\Z")
 RATIO_RE = re.compile(r"[0-9]+(,[0-9]+)*\Z")
 
-# dest, option names (canonical first), help
-STRING_OPTIONS = (
+# dest, option names (canonical first), help: stage one's options, which it
+# hands over once each (it refuses a repeated one) ...
+STAGE_ONE_OPTIONS = (
     ("site", ("--wrappersite", "--pandasite"), "site name (default: the queue)"),
     ("queue", ("--wrapperqueue", "--pandaqueue", "--wrapperwmsqueue"), "queue (required)"),
     ("batchqueue", ("--wrapperbatchqueue",), "batch queue"),
@@ -36,6 +37,9 @@ STRING_OPTIONS = (
     ("mode", ("--wrappermode",), "mode label"),
     ("pilotcodeurl", ("--wrapperpilotcodeurl",), "pilot tarball URL(s), comma list"),
     ("pilotcoderatio", ("--wrapperpilotcoderatio",), "weights for --wrapperpilotcodeurl"),
+)
+# ... and stage two's own, which stage one passes through untouched.
+STAGE_TWO_OPTIONS = (
     ("pilotchecksum", ("--wrapperpilotchecksum",), "sha256 the pilot tarball must have"),
     ("lookuptable", ("--wrapperlookuptable",), "lookup table path (default: next to wrapper.py)"),
     ("monitorurl", ("--wrappermonitorurl",), "URL receiving JSON state reports"),
@@ -50,10 +54,24 @@ INT_OPTIONS = (
 
 
 class Parser(argparse.ArgumentParser):
-    """Reports bad options as WrapperError instead of exiting with 2."""
+    """Reports bad options as WrapperError instead of exiting with 2. Options
+    added without an action (stage two's own, a plugin's) may be given once."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.register("action", None, StoreOnce)
+        self.given = {}  # dest: the option string it was given as
 
     def error(self, message):
         raise WrapperError(BAD_OPTION, message)
+
+
+class StoreOnce(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        if self.dest in parser.given:
+            parser.error("%s: given more than once (also as %s)" % (option_string, parser.given[self.dest]))
+        parser.given[self.dest] = option_string
+        setattr(namespace, self.dest, values)
 
 
 def new_parser():
@@ -62,7 +80,9 @@ def new_parser():
 
 def common_parser():
     parser = new_parser()
-    for dest, names, text in STRING_OPTIONS:
+    for dest, names, text in STAGE_ONE_OPTIONS:
+        parser.add_argument(*names, dest=dest, action="store", help=text)
+    for dest, names, text in STAGE_TWO_OPTIONS:
         parser.add_argument(*names, dest=dest, help=text)
     for dest, name, default, text in INT_OPTIONS:
         parser.add_argument(name, dest=dest, type=int, default=default, help=text)
@@ -87,7 +107,11 @@ def parse(argv):
 def parse_plugin(plugin_class, opts, rest):
     """Adds the plugin's own options to opts; returns the arguments left for the payload."""
     parser = new_parser()
-    plugin_class.add_arguments(parser)
+    try:
+        plugin_class.add_arguments(parser)
+    except Exception as exc:  # a plugin bug: the plugin cannot be used, said in one line
+        raise WrapperError(PLUGIN, "plugin %s cannot be loaded: add_arguments failed: %s: %s" % (
+            plugin_class.__module__.rsplit(".", 1)[-1], type(exc).__name__, exc)) from None
     plugin_opts, rest = parser.parse_known_args(rest)
     for key, value in vars(plugin_opts).items():
         setattr(opts, key, None if value == "" else value)
@@ -124,8 +148,12 @@ def validate(opts):
         check(opts, dest, "--wrapper" + dest, NAME_RE, "invalid name")
     for dest in ("purpose", "mode"):
         check(opts, dest, "--wrapper" + dest, WORD_RE, "invalid value")
-    for dest in ("serverurl", "tarballurl", "pilotcodeurl", "monitorurl"):
-        check(opts, dest, "--wrapper" + dest, URL_RE, "not an http(s) URL", split=dest != "monitorurl")
+    for dest in ("tarballurl", "pilotcodeurl"):
+        check(opts, dest, "--wrapper" + dest, URL_RE, "not an http(s) URL", split=True)
+    for dest in ("serverurl", "monitorurl"):
+        check(opts, dest, "--wrapper" + dest, URL_RE, "not an http(s) URL")
+    if opts.serverurl and "," in opts.serverurl:  # as stage one: one URL, never a list
+        fail("--wrapperserverurl", "expects one URL, not a comma list")
     for dest in ("tarballchecksum", "pilotchecksum"):
         check(opts, dest, "--wrapper" + dest, SHA256_RE, "expects a sha256 as 64 hex digits")
     check(opts, "plugin", "--wrapperplugin", PLUGIN_RE, "invalid plugin name")

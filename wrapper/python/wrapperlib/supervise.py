@@ -5,11 +5,14 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from .errors import SILENT
+from .log import redacted
 
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# Stage one forwards all of these to stage two.
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 CHECK_EVERY = 1.0
 
 
@@ -39,6 +42,7 @@ class Supervisor:
         self.payload = None
         self.starting = False
         self.received = []
+        self.ticking = None
 
     def install(self):
         for signum in FORWARDED:
@@ -55,7 +59,7 @@ class Supervisor:
     def run(self, argv, cwd=None, env=None, silence=0, grace=30, tick=None, tick_every=0):
         """Runs argv to its end and returns its exit code, or SILENT after killing
         it for `silence` seconds without output (0: never). tick() is called
-        every tick_every seconds while it runs."""
+        every tick_every seconds while it runs, in a thread."""
         pending = len(self.received)
         self.starting = True  # a signal now is forwarded once the payload exists
         try:
@@ -68,7 +72,7 @@ class Supervisor:
         finally:
             self.starting = False
         self.payload = payload
-        self.log.info("payload started (pid %d): %s" % (payload.pid, " ".join(argv)))
+        self.log.info("payload started (pid %d): %s" % (payload.pid, " ".join(redacted(argv))))
         for signum in self.received[pending:]:
             signal_pgroup(payload.pid, signum)
         try:
@@ -76,6 +80,8 @@ class Supervisor:
         finally:
             self.payload = None
             payload.stdout.close()
+            if self.ticking is not None:
+                self.ticking.join()  # its report must not follow the caller's next one
             forwarded = self.received[pending:]
             if forwarded:
                 names = ", ".join(signal.Signals(s).name for s in forwarded)
@@ -91,12 +97,14 @@ class Supervisor:
         reading = True
         while True:
             now = time.monotonic()
-            if silence and now - last_output >= silence:
+            # Only a payload still running is killed for silence: one that has
+            # exited (say, while this process was stopped) is reaped below.
+            if silence and now - last_output >= silence and payload.poll() is None:
                 self.log.error("payload silent for %ds: killing it" % silence)
                 self._kill(payload, grace)
                 return SILENT
             if next_tick is not None and now >= next_tick:
-                tick()
+                self._tick(tick)
                 next_tick = now + tick_every
             # Wake at least every CHECK_EVERY s: the payload's children may hold
             # its output open after it has exited.
@@ -119,6 +127,13 @@ class Supervisor:
                 self.log.info("payload exited; stopping the processes it left behind")
                 signal_pgroup(payload.pid, signal.SIGTERM)
                 return exit_code(payload.returncode)
+
+    def _tick(self, tick):
+        """Starts tick() in a thread, unless the previous one still runs: a slow
+        monitor must not hold up the payload's output or its silence check."""
+        if self.ticking is None or not self.ticking.is_alive():
+            self.ticking = threading.Thread(target=tick, daemon=True)
+            self.ticking.start()
 
     def _kill(self, payload, grace):
         signal_pgroup(payload.pid, signal.SIGTERM)

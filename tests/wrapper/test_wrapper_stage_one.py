@@ -1,0 +1,219 @@
+"""Stage one (wrapper.sh) run with real bash against loopback servers, with the
+real packed stage two: secrets, signals, grid setup, special command,
+downloads, option checks stage two agrees with, required programs."""
+import os
+import shutil
+import signal
+import time
+
+import pytest
+from wrapperlib import options
+from wrapperlib.errors import BAD_OPTION, WrapperError
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("wrapper.sh: error:")]
+
+
+def test_secret_values_reach_no_log_line(stage_one, pilot):
+    url = pilot("quiet", "#!/bin/sh\nexit 0\n")
+    result = stage_one.run("--wrapperloglevel=debug", "--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url,
+                           "--pilottoken=SECRET1", "--accessToken=SECRET2", "--wrappertoken", "SECRET3",
+                           "--DB-Password", "SECRET4")
+    assert result.returncode == 0, result.stderr
+    assert "SECRET" not in result.stdout + result.stderr
+    # stage one's debug line, stage two's, and the payload-started line
+    for line in ("wrapper.sh DEBUG: stage two:", "wrapper.py DEBUG: options:", "wrapper.py INFO: payload started"):
+        logged = [text for text in result.stderr.splitlines() if line in text]
+        assert len(logged) == 1, result.stderr
+        assert ("--pilottoken=<redacted> --accessToken=<redacted> --wrappertoken <redacted> "
+                "--DB-Password <redacted>") in logged[0]
+
+
+@pytest.mark.parametrize("name", ["USR1", "USR2"])
+def test_usr_signals_reach_the_payload_through_both_stages(stage_one, pilot, name):
+    url = pilot("trapping", '#!/bin/bash\nfor s in USR1 USR2; do trap "echo got $s; exit 7" $s; done\n'
+                            'echo ready\nsleep 30 &\nwait $!\nexit 1\n')
+    wrapper = stage_one.popen("--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url)
+    try:
+        assert wrapper.stdout.readline() == "ready\n"  # the payload's traps are set
+        wrapper.send_signal(getattr(signal, "SIG" + name))
+        out, err = wrapper.communicate(timeout=15)
+    finally:
+        wrapper.kill()
+    assert wrapper.returncode == 7, err
+    assert out == "got %s\n" % name
+    assert "forwarded to the payload: SIG" + name in err
+    assert not list(stage_one.tmpdir.iterdir())
+
+
+def osg_args(stage_one):
+    return [arg.replace("--wrappergrid=local", "--wrappergrid=OSG") for arg in stage_one.args]
+
+
+@pytest.mark.parametrize("status", [0, 3])
+def test_a_grid_setup_file_calling_exit_is_grid_broken(stage_one, tmp_path, status):
+    (tmp_path / "setup.sh").write_text("echo sourced >&2\nexit %d\n" % status)
+    result = stage_one.run(*osg_args(stage_one), base=False, env={"OSG_GRID": str(tmp_path)})
+    assert result.returncode == 67
+    assert "sourced" in result.stderr
+    assert error_lines(result.stderr) == [
+        "wrapper.sh: error: grid OSG: setup file %s/setup.sh exited (exit %d)" % (tmp_path, status)]
+
+
+def test_a_grid_setup_file_setting_traps_does_not_replace_the_wrappers(stage_one, tmp_path):
+    (tmp_path / "setup.sh").write_text("trap 'echo setup trap' EXIT TERM\n")
+    result = stage_one.run(*osg_args(stage_one), "--wrapperplugin=trivial", base=False,
+                           env={"OSG_GRID": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert not list(stage_one.tmpdir.iterdir())  # the wrapper's own cleanup ran
+
+
+@pytest.mark.parametrize("command", [
+    "exit 0",
+    "declare -g OPT[tarballchecksum]=" + "0" * 64,
+    "export LOGLEVEL=debug",
+])
+def test_the_special_command_cannot_change_the_wrappers_state(stage_one, command):
+    result = stage_one.run("--wrapperplugin=trivial", "--wrapperspecialcmd=" + command)
+    assert result.returncode == 0, result.stderr
+    assert "trivial: site=Q" in result.stdout  # stage two ran
+    assert "DEBUG" not in result.stderr
+
+
+def test_a_special_command_exiting_fails_with_exit_68(stage_one):
+    result = stage_one.run("--wrapperspecialcmd=exit 3")
+    assert result.returncode == 68
+    assert error_lines(result.stderr) == ["wrapper.sh: error: --wrapperspecialcmd failed (exit 3)"]
+
+
+@pytest.mark.parametrize("command, seen", [
+    ("export SPECIAL_SET='a b\nc'", "set=a b\nc. gone=1."),
+    ("unset SPECIAL_GONE", "set=none. gone=none."),
+])
+def test_stage_two_inherits_what_the_special_command_exports_and_unsets(stage_one, pilot, command, seen):
+    url = pilot("env", '#!/bin/sh\necho "set=${SPECIAL_SET-none}. gone=${SPECIAL_GONE-none}."\n')
+    result = stage_one.run("--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url,
+                           "--wrapperspecialcmd=" + command, env={"SPECIAL_GONE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert seen in result.stdout
+
+
+def test_glob_characters_in_urls_are_literal(stage_one, server, pilot):
+    shutil.copy(server.root / "wrapper.tar.gz", server.root / "stage[1].tar.gz")
+    url = pilot("pilot[1]", "#!/bin/sh\necho pilot ran\n")
+    args = [arg.replace("/wrapper.tar.gz", "/stage[1].tar.gz") for arg in stage_one.args]
+    result = stage_one.run(*args, "--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url, base=False)
+    assert result.returncode == 0, result.stderr
+    assert "pilot ran" in result.stdout
+
+
+@pytest.mark.parametrize("downloader", ["curl", "wget"])
+def test_downloads_retry_a_refused_connection(stage_one, pilot, late_server, path_without, downloader):
+    pilot("late", "#!/bin/sh\necho late pilot\n")
+    path = path_without("curl") if downloader == "wget" else os.environ["PATH"]
+    args = [arg.replace(stage_one.url, late_server) for arg in stage_one.args]
+    result = stage_one.run(*args, "--wrapperplugin=generic", "--wrapperpilotcodeurl=%s/late.tar.gz" % late_server,
+                           base=False, env={"PATH": path, "WRAPPER_DOWNLOAD_RETRIES": "3"})
+    assert result.returncode == 0, result.stderr
+    assert "late pilot" in result.stdout
+
+
+def test_download_settings_are_decimal(stage_one):
+    result = stage_one.run("--wrapperplugin=trivial", env={"WRAPPER_DOWNLOAD_TIMEOUT": "08",
+                                                           "WRAPPER_DOWNLOAD_RETRIES": "09"})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name, value", [
+    ("WRAPPER_DOWNLOAD_TIMEOUT", "0"),
+    ("WRAPPER_DOWNLOAD_TIMEOUT", "-1"),
+    ("WRAPPER_DOWNLOAD_TIMEOUT", "1e3"),
+    ("WRAPPER_DOWNLOAD_RETRIES", "x"),
+    ("WRAPPER_DOWNLOAD_RETRIES", "99999999999999999999"),
+])
+def test_bad_download_settings_are_bad_options(stage_one, name, value):
+    result = stage_one.run(env={name: value})
+    assert result.returncode == 64
+    assert len(result.stderr.splitlines()) == 1 and name in result.stderr
+
+
+def downloaders(url):
+    """Pids of curl or wget processes fetching url."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as cmdline:
+                argv = cmdline.read().decode(errors="replace").split("\0")
+        except (OSError, ValueError):
+            continue
+        if os.path.basename(argv[0]) in ("curl", "wget") and any(url in arg for arg in argv):
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize("downloader", ["curl", "wget"])
+def test_sigterm_stops_a_hung_download_at_once(stage_one, hanging, path_without, downloader):
+    path = path_without("curl") if downloader == "wget" else os.environ["PATH"]
+    url = hanging + "/hung-%s.tar.gz" % downloader
+    args = [arg.replace(stage_one.url + "/wrapper.tar.gz", url) for arg in stage_one.args]
+    wrapper = stage_one.popen(*args, base=False, env={"PATH": path, "WRAPPER_DOWNLOAD_TIMEOUT": "60"})
+    try:
+        next(line for line in wrapper.stderr if "fetching" in line)
+        deadline = time.monotonic() + 10
+        while not downloaders(url) and time.monotonic() < deadline:  # the downloader is running
+            time.sleep(0.01)
+        wrapper.send_signal(signal.SIGTERM)
+        wrapper.communicate(timeout=5)
+    finally:
+        wrapper.kill()
+    assert wrapper.returncode == 128 + signal.SIGTERM
+    assert not downloaders(url)
+    assert not list(stage_one.tmpdir.iterdir())
+
+
+# Values stage one used to accept and stage two refused.
+DISAGREED = [
+    ("--wrapperpilottype", "a:0"),
+    ("--wrapperpilottype", "a:0,b:00"),
+    ("--wrapperpilottype", "-,a"),
+    ("--wrapperserverurl", "https://a.example,https://b.example"),
+    ("--wrappertarballurl", "https://a.example/w.tar.gz\nhttps://b.example/w.tar.gz"),
+    ("--wrappertarballurl", "https://a.example/w.tar.gz,"),
+    ("--wrapperpilotcodeurl", "https://a.example/p.tar.gz\n"),
+]
+
+
+@pytest.mark.parametrize("option, value", DISAGREED)
+def test_both_stages_refuse(stage_one, option, value):
+    args = [arg for arg in stage_one.args if not arg.startswith(option + "=")] + [option + "=" + value]
+    result = stage_one.run(*args, base=False)
+    assert result.returncode == 64
+    assert len(error_lines(result.stderr)) == len(result.stderr.splitlines()) == 1
+    assert option in result.stderr
+    with pytest.raises(WrapperError) as error:
+        options.parse(args)
+    assert error.value.code == BAD_OPTION and option in error.value.message
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--wrapperpilottype", "a:0,b:1"),
+    ("--wrapperpilottype", "-"),
+    ("--wrapperserverurl", "https://a.example/x"),
+])
+def test_both_stages_accept(stage_one, option, value):
+    result = stage_one.run("--wrapperplugin=trivial", option + "=" + value)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_repeated_stage_two_option_is_an_error_through_stage_one(stage_one, server):
+    result = stage_one.run("--wrapperplugin=trivial", "--wrappermonitorurl=%s/a" % server.url,
+                           "--wrappermonitorurl=%s/b" % server.url)
+    assert result.returncode == BAD_OPTION
+    assert "--wrappermonitorurl: given more than once" in result.stderr
+
+
+def test_missing_mkdir_is_reported_by_name(stage_one, path_without):
+    result = stage_one.run(env={"PATH": path_without("mkdir")})
+    assert result.returncode == 65
+    assert error_lines(result.stderr) == ["wrapper.sh: error: missing required program(s): mkdir"]
