@@ -299,6 +299,7 @@ def _load_queue(cp, path, section, defaults, default_interval, errors) -> Option
         return "DEFAULT" if key in raw and _inherited(cp, section, key) else section
 
     top = {k: _parse(o, raw.get(k), path, where(k), k, errors) for k, o in QUEUE_OPTIONS.items()}
+
     def plugin(family, name, key):
         return _plugin(family, name, path, where(key), key, errors)
 
