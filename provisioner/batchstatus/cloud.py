@@ -6,7 +6,6 @@ VMs tagged for a queue no longer configured are handed to the first subscribed q
 to drain and terminate.
 """
 import time
-import warnings
 from collections import defaultdict
 
 from provisioner.batchstatus.base import BatchStatus
@@ -15,10 +14,6 @@ from provisioner.condor import attributes
 from provisioner.errors import ProvisionerError, SourceError
 from provisioner.source import Source
 from provisioner.status import Pilots
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # no condor_config on a machine without HTCondor
-    import htcondor2
 
 _PROJECTION = ["Name", "Machine", "State", "Activity", "Draining", "Cpus", "Memory", "EnteredCurrentState",
                "DaemonStartTime", attributes.QUEUE, attributes.LAUNCH, tags.INSTANCE_ATTR]
@@ -37,15 +32,14 @@ class CloudInstances(Source):
         except Exception as exc:
             raise SourceError(f"{self.key[0]} instances: {self.backend.describe(exc)}") from None
         collector = self.key[-1]
-        constraint = f'{attributes.FACTORY} == "{self.services.factory_id}"'
         try:
-            ads = self.services.condor.collector(collector).query(htcondor2.AdType.Startd, constraint, _PROJECTION)
+            machines = lifecycle.startds(self.services, collector, _PROJECTION)
         except Exception as exc:  # htcondor2.HTCondorException
             raise SourceError(f"collector {collector or 'local'}: {exc}") from None
         by_queue = defaultdict(list)
         for inst in instances:
             by_queue[inst.queue].append(inst)
-        return by_queue, lifecycle.machines_by_instance(ads)
+        return by_queue, machines
 
 
 class CloudBatchStatus(BatchStatus):

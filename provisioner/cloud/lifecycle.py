@@ -8,10 +8,16 @@ within the boot timeout is ``failed``; one whose startd vanished is ``lost``.
 The per-queue ``Tracker`` remembers what one cycle cannot see (when a VM joined,
 which VMs the factory itself terminated) and runs the black-hole guard.
 """
+import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from provisioner.cloud import tags
+from provisioner.condor import attributes
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # no condor_config on a machine without HTCondor
+    import htcondor2
 
 BOOTING, IDLE, BUSY, DRAINING, DRAINED, LOST, FAILED, TERMINATED = (
     "booting", "idle", "busy", "draining", "drained", "lost", "failed", "terminated")
@@ -211,3 +217,11 @@ def machines_by_instance(ads) -> Dict[str, list]:
         if iid:
             out.setdefault(iid, []).append(ad)
     return out
+
+
+def startds(services, collector: Optional[str], projection) -> Dict[str, list]:
+    """This factory's startds in the pool, by the instance id they advertise: one collector
+    query. Raises what the collector raises (htcondor2.HTCondorException)."""
+    constraint = f'{attributes.FACTORY} == "{services.factory_id}"'
+    return machines_by_instance(services.condor.collector(collector).query(htcondor2.AdType.Startd, constraint,
+                                                                           projection))

@@ -5,18 +5,12 @@ this class decides which ones and keeps the lifecycle's books.
 """
 import logging
 import time
-import warnings
 from typing import List
 
 from provisioner.batchsubmit.base import Target
 from provisioner.cloud import drain, lifecycle, retry, sizing, tags, userdata
-from provisioner.condor import attributes
 from provisioner.errors import ProvisionerError, TargetError, TemplateValueError
 from provisioner.options import Option
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # no condor_config on a machine without HTCondor
-    import htcondor2
 
 log = logging.getLogger("provisioner")
 
@@ -55,6 +49,7 @@ class CloudError(TargetError):
 
 # A retire drains VMs idle at the status read; the startd refuses if a job took one since.
 IDLE_ONLY = 'State == "Unclaimed"'
+
 
 class CloudTarget(Target):
     can_retire = True
@@ -212,13 +207,10 @@ class CloudTarget(Target):
         return list(gone)
 
     def _joined(self) -> set:
-        constraint = f'{attributes.FACTORY} == "{self.services.factory_id}"'
         try:
-            ads = self.services.condor.collector(self.opts["collectorhost"]).query(
-                htcondor2.AdType.Startd, constraint, [tags.INSTANCE_ATTR])
+            return set(lifecycle.startds(self.services, self.opts["collectorhost"], [tags.INSTANCE_ATTR]))
         except Exception as exc:  # htcondor2.HTCondorException
             raise _CollectorDown(str(exc)) from None
-        return set(lifecycle.machines_by_instance(ads))
 
     def maintain(self, ctx):
         """Every cycle: terminate VMs that finished draining, never joined, or were lost;
