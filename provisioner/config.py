@@ -123,8 +123,9 @@ class FactoryConfig:
         return [q for q in self.queues if q.enabled]
 
 
-def _parser(path: str, errors: list) -> Optional[configparser.ConfigParser]:
-    cp = configparser.ConfigParser(interpolation=configparser.BasicInterpolation())
+def read_ini(path: str, errors: list, interpolate: bool = True) -> Optional[configparser.ConfigParser]:
+    """The parsed file, or None with one ConfigError (unreadable, or at ``file:line``) added."""
+    cp = configparser.ConfigParser(interpolation=configparser.BasicInterpolation() if interpolate else None)
     try:
         with open(path) as fh:
             cp.read_file(fh)
@@ -132,12 +133,12 @@ def _parser(path: str, errors: list) -> Optional[configparser.ConfigParser]:
         errors.append(ConfigError(path, None, None, f"cannot read: {exc.strerror}"))
         return None
     except configparser.Error as exc:
-        errors.append(parse_error(path, exc))
+        errors.append(_parse_error(path, exc))
         return None
     return cp
 
 
-def parse_error(path: str, exc: configparser.Error) -> ConfigError:
+def _parse_error(path: str, exc: configparser.Error) -> ConfigError:
     """One line at ``file:line``, without the offending text: it may hold a secret."""
     if isinstance(exc, configparser.DuplicateSectionError):
         return ConfigError(f"{path}:{exc.lineno}", None, None, f"section [{exc.section}] is already defined")
@@ -194,7 +195,7 @@ def load(path: str) -> FactoryConfig:
     """Read factory.conf and every queue file it names; raise ConfigErrors on any problem."""
     errors: list = []
     path = os.path.abspath(path)
-    cp = _parser(path, errors)
+    cp = read_ini(path, errors)
     if cp is None:
         raise ConfigErrors(errors)
     if not cp.has_section("Factory"):
@@ -244,7 +245,7 @@ def load(path: str) -> FactoryConfig:
 
 
 def _load_queues(path: str, default_interval: int, errors: list) -> List[QueueConfig]:
-    cp = _parser(path, errors)
+    cp = read_ini(path, errors)
     if cp is None:
         return []
     defaults = set(cp.defaults())

@@ -21,11 +21,10 @@ factory.conf (ignored by the daemon, which reads only ``[Factory]``).
     pilot.idle_timeout = 1200
     # per instance type overrides for the cloud: boot_time.<type>, boot_failure_rate.<type>
 """
-import configparser
 from dataclasses import dataclass, field
 from typing import Dict
 
-from provisioner.config import parse_error
+from provisioner.config import read_ini
 from provisioner.errors import ConfigError, ConfigErrors
 from provisioner.options import Option
 
@@ -69,14 +68,10 @@ class Scenario:
 
 
 def load(path: str) -> Scenario:
-    cp = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path) as fh:
-            cp.read_file(fh)
-    except OSError as exc:
-        raise ConfigErrors([ConfigError(path, None, None, f"cannot read: {exc.strerror or exc}")]) from None
-    except configparser.Error as exc:
-        raise ConfigErrors([parse_error(path, exc)]) from None
+    errors: list = []
+    cp = read_ini(path, errors, interpolate=False)
+    if cp is None:
+        raise ConfigErrors(errors)
     sc = Scenario()
     if not cp.has_section("Simulate"):
         return sc
