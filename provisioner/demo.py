@@ -92,10 +92,11 @@ class LiveView:
             shape = (d.action, paused, tuple(sorted(states)), bool(d.work and d.work.idle))
             # upkeep (Queue.maintain) ran before the action: it terminated drained or never-joined VMs
             upkeep = [a for a in reversed(rows) if a["queue"] == d.queue and a["action"] not in ("submit", "retire")]
-            self.cancelled[d.queue] += len(_cancelled(d))
+            cancelled = len(_cancelled(d))
+            self.cancelled[d.queue] += cancelled
             if d.action != "none" or upkeep or shape != self.shown[d.queue]:
                 self.shown[d.queue] = shape
-                self.say(self.line(now, d, states, paused))
+                self.say(self.line(now, d, states, paused, cancelled))
             if paused and reason not in (r for _, r in self.trips[d.queue]):
                 self.trips[d.queue].append((now, reason))
                 self.say(f"{'':8}  {d.queue:<9} !! {reason}")
@@ -105,10 +106,9 @@ class LiveView:
                 self.say(f"{'':8}  {d.queue:<9} {what}{a['note']}")
 
     @staticmethod
-    def line(now, d, states, paused) -> str:
+    def line(now, d, states, paused, cancelled) -> str:
         work = f"{d.work.idle} idle, {d.work.running} running" if d.work else "jobs unknown"
         vms = ", ".join(f"{states[s]} {s}" for s in lifecycle.STATES if s in states) or "none"
-        cancelled = len(_cancelled(d))
         if paused:
             act = f"paused, wants {d.n}"
         elif d.action == "retire" and cancelled:

@@ -45,7 +45,7 @@ class LibcloudBackend:
         self.key = ("libcloud", self.provider, opts["key"], opts["credentials_file"],
                     tuple(sorted(self.driver_options.items())))
         self._driver = None
-        self._first_seen = {}
+        self._launched = {}  # node id -> launch time, for nodes without a creation time
 
     def _credentials(self):
         key, secret = self.opts["key"], self.opts["secret"]
@@ -145,9 +145,11 @@ class LibcloudBackend:
         """For drivers whose nodes carry no creation time (libcloud's azure_arm and gce): the
         ledger's time of the launch that tagged the node, else when this factory first saw it,
         so a node that never joins still reaches its boot timeout."""
-        ledger = self.services.ledger
-        at = ledger.launch_time(launch_id) if ledger is not None and launch_id else None
-        return at if at is not None else self._first_seen.setdefault(iid, self.services.clock.now())
+        if iid not in self._launched:  # looked up once, not at every listing
+            ledger = self.services.ledger
+            at = ledger.launch_time(launch_id) if ledger is not None and launch_id else None
+            self._launched[iid] = at if at is not None else self.services.clock.now()
+        return self._launched[iid]
 
     def _node(self, iid):
         from libcloud.compute.base import Node

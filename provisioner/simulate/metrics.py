@@ -96,13 +96,11 @@ def unfit(sim) -> Dict[str, int]:
     them: they wait to the end of the replay and make its wait percentiles."""
     from provisioner.cloud import sizing
 
-    shapes = {}
-    for q in sim.cfg.enabled_queues:
-        types = sizing.types_or_pilots(q)
-        shapes[q.name] = ([(t.cpus, t.memory) for t in types] if types
-                          else [(sim.scenario.pilot_cpus, sim.scenario.pilot_memory)])
+    sc = sim.scenario
+    pilot = sizing.InstanceType("pilot", sc.pilot_cpus, sc.pilot_memory)
+    types = {q.name: sizing.types_or_pilots(q) or [pilot] for q in sim.cfg.enabled_queues}
     out: Dict[str, int] = {}
     for r in sim.runs:
-        if r.started is None and not any(r.job.cpus <= c and r.job.memory <= m for c, m in shapes[r.queue]):
+        if r.started is None and not any(t.fits((r.job.cpus, r.job.memory, 0)) for t in types[r.queue]):
             out[r.queue] = out.get(r.queue, 0) + 1
     return out
