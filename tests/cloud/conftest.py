@@ -159,6 +159,23 @@ def ec2_queue(name="CLOUD", endpoint="", types="m5.2xlarge", ami=AMI, extra=""):
     return QUEUE.format(name=name, endpoint=endpoint, types=types, ami=ami, extra=textwrap.dedent(extra))
 
 
+LIBCLOUD_QUEUE = """
+[{name}]
+wmsstatusplugin = Condor
+batchstatusplugin = Cloud
+schedplugin = VMDemand
+batchsubmitplugin = Libcloud
+batchsubmit.libcloud.provider = {provider}
+batchsubmit.libcloud.image = {image}
+batchsubmit.libcloud.instance_types = m5.2xlarge
+{extra}
+"""
+
+
+def libcloud_queue(name, provider, image, extra=""):
+    return LIBCLOUD_QUEUE.format(name=name, provider=provider, image=image, extra=textwrap.dedent(extra))
+
+
 class CloudWorld:
     """A factory, its emulated pool and ledger, in virtual time starting now."""
 

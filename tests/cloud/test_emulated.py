@@ -3,7 +3,7 @@ import pytest
 
 from provisioner.cloud.emulator import EmulatedEC2, negotiate
 
-from .conftest import CloudWorld, ec2_queue
+from .conftest import CloudWorld, ec2_queue, libcloud_queue
 
 GUARD = """batchsubmit.ec2.guard_failures = 3
 batchsubmit.ec2.guard_window = 7200
@@ -196,19 +196,6 @@ def test_a_fallback_after_some_chunks_started_launches_only_the_rest_and_records
     assert d.action == "submit" and sorted(d.ids) == sorted(i.id for i in live)  # the ledger knows every VM
 
 
-LIBCLOUD_QUEUE = """
-[AZ]
-wmsstatusplugin = Condor
-batchstatusplugin = Cloud
-schedplugin = VMDemand
-batchsubmitplugin = Libcloud
-batchsubmit.libcloud.provider = azure_arm
-batchsubmit.libcloud.image = img
-batchsubmit.libcloud.instance_types = m5.2xlarge
-batchsubmit.libcloud.boot_timeout = 600
-"""
-
-
 def test_a_libcloud_node_without_a_creation_time_still_reaches_its_boot_timeout(write_conf, tmp_path):
     from provisioner.cloud import emulator_libcloud
 
@@ -219,7 +206,7 @@ def test_a_libcloud_node_without_a_creation_time_still_reaches_its_boot_timeout(
             return node
 
     holder = {}
-    w = CloudWorld(write_conf(LIBCLOUD_QUEUE), tmp_path, {"libcloud": lambda provider, *a, **k: holder["driver"]})
+    w = CloudWorld(write_conf(libcloud_queue("AZ", "azure_arm", "img", "batchsubmit.libcloud.boot_timeout = 600\n")), tmp_path, {"libcloud": lambda provider, *a, **k: holder["driver"]})
     emulated = EmulatedEC2(w.clock, w.pool, boot_time=60, boot_failure_rate=1.0)  # an image that never joins
     holder["driver"] = NoCreatedAt(emulated, "azure_arm")
     w.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)

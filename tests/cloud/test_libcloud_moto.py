@@ -1,26 +1,18 @@
 """The libcloud target against moto through libcloud's EC2 driver over real HTTP."""
 from provisioner.cloud import tags
 
-from .conftest import AMI, instances
+from .conftest import AMI, instances, libcloud_queue
 
-QUEUE = """
-[LC]
-wmsstatusplugin = Condor
-batchstatusplugin = Cloud
-schedplugin = VMDemand
-batchsubmitplugin = Libcloud
-batchsubmit.libcloud.provider = ec2
-batchsubmit.libcloud.key = testing
-batchsubmit.libcloud.secret = testing-secret-key
-batchsubmit.libcloud.driver.region = us-east-1
-batchsubmit.libcloud.driver.host = 127.0.0.1
-batchsubmit.libcloud.driver.port = {port}
-batchsubmit.libcloud.driver.secure = False
-batchsubmit.libcloud.driver.signature_version = 4
-batchsubmit.libcloud.image = {ami}
-batchsubmit.libcloud.instance_types = m5.2xlarge
-batchsubmit.libcloud.max_draining_percent = 100
-"""
+QUEUE = libcloud_queue("LC", "ec2", "{ami}", """\
+    batchsubmit.libcloud.key = testing
+    batchsubmit.libcloud.secret = testing-secret-key
+    batchsubmit.libcloud.driver.region = us-east-1
+    batchsubmit.libcloud.driver.host = 127.0.0.1
+    batchsubmit.libcloud.driver.port = {port}
+    batchsubmit.libcloud.driver.secure = False
+    batchsubmit.libcloud.driver.signature_version = 4
+    batchsubmit.libcloud.max_draining_percent = 100
+    """)
 
 
 def test_libcloud_launches_in_one_call_lists_by_tag_and_terminates(cloud_world, proxy, ec2):
