@@ -53,7 +53,9 @@ class SSHSlurm(Target):
             if not item.startswith("-"):
                 raise ProvisionerError(f"{self._where('sbatch_args')}: {item!r} is not an option")
             flag = re.split(r"[= ]", item, maxsplit=1)[0]
-            if flag in _RESERVED or (not flag.startswith("--") and flag[:2] in _RESERVED):
+            # sbatch takes any unambiguous prefix of a long option (--comm is --comment).
+            abbreviated = len(flag) > 2 and flag.startswith("--") and any(r.startswith(flag) for r in _RESERVED)
+            if abbreviated or (not flag.startswith("--") and flag[:2] in _RESERVED):
                 raise ProvisionerError(f"{self._where('sbatch_args')}: {item!r} is set by the factory")
 
     def submit(self, n, ctx, launch_id):

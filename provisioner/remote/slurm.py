@@ -1,5 +1,5 @@
 """Slurm commands run over SSH: one sbatch per submission, one squeue per host per
-cycle, one scancel per retirement.
+cycle, one remote command (hold, scancel, release) per retirement.
 
 Each pilot is a task of an array job whose ``--comment`` carries its identity,
 ``provisioner:<factory>:<queue>:<launch id>``; squeue reads that field back.
@@ -52,11 +52,11 @@ def pilot_script(executable: str, arguments: Sequence[str], environment: Mapping
     return "\n".join(lines) + "\n"
 
 
-def _check(argv, result) -> str:
+def _check(conn, name: str, result) -> str:
     rc, out, err = result
     if rc != 0:
         first = next((line.strip() for line in err.splitlines() if line.strip()), f"exit status {rc}")
-        raise SlurmError(f"{argv[0]} failed: {first}")
+        raise SlurmError(f"{conn.endpoint}: {name} failed: {first}")
     return out
 
 
@@ -70,17 +70,17 @@ def submit(conn, n: int, script: str, comment: str, job_name: str, partition: Op
     if workdir:
         argv.append(f"--chdir={workdir}")
     argv += list(extra)
-    out = _check(argv, conn.run(argv, stdin=script))
+    out = _check(conn, "sbatch", conn.run(argv, stdin=script))
     job = out.strip().split(";")[0]
     if not job.isdigit():
-        raise SlurmError(f"sbatch answered {out.strip()[:80]!r}, not a job id")
+        raise SlurmError(f"{conn.endpoint}: sbatch answered {out.strip()[:80]!r}, not a job id")
     return [f"{job}_{i}" for i in range(n)]
 
 
 def tasks(conn, user: str, factory_id: str) -> Dict[str, List[Task]]:
     """This factory's pilots on the host, per queue, from ONE squeue call."""
     argv = ["squeue", "--noheader", "--array", f"--user={user}", f"--format={_FORMAT}"]
-    out = _check(argv, conn.run(argv))
+    out = _check(conn, "squeue", conn.run(argv))
     mine = f"{_TAG}:{factory_id}:"
     by_queue = defaultdict(list)
     for line in out.splitlines():
@@ -88,13 +88,21 @@ def tasks(conn, user: str, factory_id: str) -> Dict[str, List[Task]]:
         if len(fields) != 4 or not fields[3].startswith(mine):
             continue
         job, index, state, comment = fields
+        if not job.isdigit():
+            raise SlurmError(f"{conn.endpoint}: squeue answered an unreadable line {line[:80]!r}")
         queue, _, launch = comment[len(mine):].partition(":")
         by_queue[queue].append(Task(int(job), int(index) if index.isdigit() else None, state, queue, launch))
     return dict(by_queue)
 
 
+# ``scancel --state=PENDING <job>_<task>`` cancels ALL pending tasks that Slurm still keeps
+# in one record with that task. ``scontrol hold`` splits each named task out and keeps it
+# from starting; the release undoes the hold on any task that had started already.
+_CANCEL_PENDING = ('scontrol hold "$@" && scancel --state=PENDING "$@"; rc=$?; '
+                   'scontrol release "$@" 2>/dev/null; exit $rc')
+
+
 def cancel_pending(conn, ids: Sequence[str]) -> None:
-    """Cancel these tasks in ONE scancel; ``--state=PENDING`` makes Slurm itself spare
-    any that started since the status was read."""
-    argv = ["scancel", "--state=PENDING", *ids]
-    _check(argv, conn.run(argv))
+    """Cancel exactly these tasks if still pending, in ONE remote command; Slurm itself
+    spares any that started since the status was read."""
+    _check(conn, "scancel", conn.run(["sh", "-c", _CANCEL_PENDING, "sh", *ids]))

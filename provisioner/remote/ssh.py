@@ -7,6 +7,7 @@ argument is shell-quoted, so no configured value can add a remote command.
 """
 import shlex
 import socket
+import time
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -109,14 +110,18 @@ class Connection:
         """Run one remote command; returns (exit status, stdout, stderr)."""
         timeout = timeout or self.endpoint.timeout
         chan = self._session()
+        # The whole command, not each read, is bounded: a trickle of output must not hold the cycle.
+        deadline = time.monotonic() + timeout
         try:
             chan.settimeout(timeout)
             chan.exec_command(command_line(argv))
             if stdin is not None:
                 chan.sendall(stdin.encode())
             chan.shutdown_write()
-            out = chan.makefile("rb").read()
-            err = chan.makefile_stderr("rb").read()
+            out = _drain(chan, chan.recv, deadline)
+            err = _drain(chan, chan.recv_stderr, deadline)
+            if not chan.status_event.wait(max(deadline - time.monotonic(), 0)):
+                raise socket.timeout()
             rc = chan.recv_exit_status()
         except socket.timeout:
             self.close()  # the command may still run; a new connection leaves it behind
@@ -154,6 +159,20 @@ class Connections:
 def connections(services) -> Connections:
     """The factory's shared connections, kept in ``services.extra["ssh"]`` (tests may inject)."""
     return services.extra.setdefault("ssh", Connections())
+
+
+def _drain(chan: paramiko.Channel, recv, deadline: float) -> bytes:
+    """All of one stream until its end, or socket.timeout at the deadline."""
+    data = bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout()
+        chan.settimeout(left)
+        chunk = recv(65536)
+        if not chunk:
+            return bytes(data)
+        data += chunk
 
 
 def _reason(exc: BaseException) -> str:

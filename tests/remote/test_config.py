@@ -28,6 +28,9 @@ def test_status_takes_the_targets_endpoint_and_the_key_is_masked(write_conf, emu
 @pytest.mark.parametrize("extra, message", [
     ("batchsubmit.sshslurm.sbatch_args = --time=10, --comment=mine\n", "'--comment=mine' is set by the factory"),
     ("batchsubmit.sshslurm.sbatch_args = -Jname\n", "'-Jname' is set by the factory"),
+    # sbatch takes unambiguous prefixes of long options
+    ("batchsubmit.sshslurm.sbatch_args = --comm=mine\n", "'--comm=mine' is set by the factory"),
+    ("batchsubmit.sshslurm.sbatch_args = --arr=0-999\n", "'--arr=0-999' is set by the factory"),
     ("batchsubmit.sshslurm.sbatch_args = /tmp/other.sh\n", "'/tmp/other.sh' is not an option"),
     ("executable.arguments = 'unclosed\n", "executable.arguments: No closing quotation"),
 ])

@@ -85,21 +85,36 @@ def test_status_groups_per_queue_with_one_squeue_per_cycle(build, endpoint, slur
     assert (d["SA"].action, d["SB"].action) == ("none", "none")
 
 
-def test_retire_cancels_only_pending_tasks_newest_first(build, endpoint, slurm):
-    sections = "[KEEP]\nschedplugin = KeepNRunning\nsched.keepnrunning.keep_running = 3\n"
+def test_retire_cancels_only_the_newest_pending_tasks(build, endpoint, slurm):
+    sections = "[KEEP]\nschedplugin = KeepNRunning\nsched.keepnrunning.keep_running = 4\n"
     factory, _, clock = build(queues(endpoint, slurm.workdir, sections))
-    first = by_queue(factory.cycle())["KEEP"].ids  # 3 tasks: 2 run, 1 waits
-    extra = factory.queues[0].target.submit(2, ctx(clock), "extra")
-    slurm.wait_tasks(lambda t: [t[i][0] for i in first[:2]] == ["RUNNING", "RUNNING"], "2 running tasks")
-    clock.advance_to(clock.now() + 60)
+    target = factory.queues[0].target
+    running = target.submit(2, ctx(clock), "first")
+    slurm.wait_tasks(lambda t: [t.get(i, ("",))[0] for i in running] == ["RUNNING"] * 2, "2 running tasks")
+    # one array: Slurm keeps its pending tasks in one record until a task is split out
+    pending = target.submit(4, ctx(clock), "second")
     d = by_queue(factory.cycle())["KEEP"]
-    assert (d.n, d.action, d.ids) == (-2, "retire", [extra[1], extra[0]])
-    slurm.wait_tasks(lambda t: set(t) == set(first), "cancelled tasks to leave")
-    assert [slurm.tasks()[i][0] for i in first] == ["RUNNING", "RUNNING", "PENDING"]
-    # A task that started after the status was read is spared by Slurm itself.
+    assert (d.n, d.action, d.ids) == (-2, "retire", [pending[3], pending[2]])
+    slurm.wait_tasks(lambda t: set(t) == {*running, *pending[:2]}, "the 2 cancelled tasks to leave")
+    assert [slurm.tasks()[i][0] for i in [*running, *pending[:2]]] == ["RUNNING"] * 2 + ["PENDING"] * 2
+    # A task that started after the status was read is spared by Slurm itself, and not left held.
     conn = ssh.connections(factory.services).get(factory.queues[0].batch.endpoint)
-    slurmcmd.cancel_pending(conn, [first[0]])
-    assert slurm.tasks()[first[0]][0] == "RUNNING"
+    slurmcmd.cancel_pending(conn, [running[0]])
+    assert slurm.tasks()[running[0]][0] == "RUNNING"
+    assert float(slurm.cmd("squeue", "-h", "-j", running[0], "-o", "%p")) > 0  # a held job has priority 0
+
+
+def test_unreadable_squeue_output_skips_the_cycle_naming_queue_and_host(build, endpoint, slurm, caplog):
+    factory, pool, clock = build(queues(endpoint, slurm.workdir, "[SA]\nwmsqueue = A\n"))
+    pool.schedd().add_jobs(1, TargetQueue="A")
+    # Another job of the account whose comment spans lines: squeue prints a line that looks like ours.
+    forged = "x\n9x|1|PENDING|provisioner:test-factory:SA:forged"
+    conn = ssh.connections(factory.services).get(factory.queues[0].batch.endpoint)
+    assert conn.run(["sbatch", "--hold", f"--comment={forged}"], stdin="#!/bin/sh\ntrue\n")[0] == 0
+    with caplog.at_level(logging.WARNING, logger="provisioner"):
+        d = by_queue(factory.cycle())["SA"]
+    assert d.action == "skip" and f"ssh {USER}@127.0.0.1:{endpoint.port}: squeue answered an unreadable line" in d.note
+    assert any(r.getMessage().startswith("queue=SA status unavailable") for r in caplog.records)
 
 
 def test_hostile_values_never_execute_remotely(build, endpoint, slurm):
@@ -114,7 +129,7 @@ def test_hostile_values_never_execute_remotely(build, endpoint, slurm):
     with open(out) as fh:
         assert fh.read() == f"$(touch {pwn}) ; it's a \"b\" `touch {pwn}` | && touch {pwn}\n"
     target.opts["partition"] = f"x; touch {pwn}"
-    with pytest.raises(TargetError, match="sbatch failed: .*invalid partition"):
+    with pytest.raises(TargetError, match=f"^ssh {USER}@127.0.0.1:{endpoint.port}: sbatch failed: .*invalid partition"):
         target.submit(1, ctx(clock), "l2")
     assert not os.path.exists(pwn)
 

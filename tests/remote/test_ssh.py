@@ -81,3 +81,12 @@ def test_connection_is_reopened_after_the_server_restarts(new_sshd, endpoint):
         assert conn.run(["true"])[0] == 0
     finally:
         conn.close()
+
+
+def test_a_command_trickling_output_times_out_as_a_whole(endpoint):
+    conn = ssh.Connection(dataclasses.replace(endpoint, timeout=2))
+    try:
+        with pytest.raises(ssh.SSHError, match="sh timed out after 2s"):
+            conn.run(["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo x; sleep 1; done"])
+    finally:
+        conn.close()
