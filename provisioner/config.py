@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from provisioner import plugins
 from provisioner.errors import ConfigError, ConfigErrors
+from provisioner.monitor import apfmon
 from provisioner.options import Option, mask
 
 FACTORY_OPTIONS = {
@@ -25,10 +26,11 @@ FACTORY_OPTIONS = {
     "baselogdir": Option("str", "logs", help="pilot logs, relative to this file"),
     "baselogdirurl": Option("str", None, help="URL where baselogdir is served"),
     "statedir": Option("str", None, help="ledger directory (default: baselogdir)"),
-    "monitorurl": Option("str", None, help="APF monitor (apfmon) REST endpoint"),
+    "monitorurl": Option("str", None, help="APF monitor (apfmon) REST endpoint", check=apfmon.check_url),
     "logserver.enabled": Option("bool", False, help="serve status page, metrics and pilot logs"),
     "logserver.address": Option("str", "127.0.0.1"),
-    "logserver.port": Option("int", 25880, minimum=0),
+    "logserver.port": Option("int", 25880, minimum=0,
+                             check=lambda p: f"must be at most 65535, got {p}" if p > 65535 else None),
     "maxperfactory.maximum": Option("int", None, minimum=0),
     "enablequeues": Option("bool", True),
     "factoryadminemail": Option("str", None),

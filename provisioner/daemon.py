@@ -31,7 +31,7 @@ def monitors_for(cfg) -> list:
         from provisioner.monitor.web import WebMonitor
 
         out.append(WebMonitor(cfg.factory_id, cfg.log_dir, cfg.options["logserver.address"],
-                              cfg.options["logserver.port"]))
+                              cfg.options["logserver.port"], conf_path=cfg.path))
     return out
 
 

@@ -48,4 +48,6 @@ class Decision:
 
     @property
     def reason(self) -> str:
-        return "; ".join(f"{s.step}={s.n} ({s.reason})" for s in self.steps) or self.note
+        """The steps' messages, then the note: why a submit failed or was held back must show too."""
+        parts = [f"{s.step}={s.n} ({s.reason})" for s in self.steps]
+        return "; ".join(parts + [self.note] if self.note else parts)

@@ -11,6 +11,7 @@ class Monitor:
         """Called once before the first cycle."""
 
     def on_cycle(self, now: float, decisions: List[Decision]) -> None:
+        """Called after every cycle on the factory's thread: must not wait on the network."""
         raise NotImplementedError
 
     def stop(self) -> None:

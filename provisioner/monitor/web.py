@@ -1,9 +1,10 @@
 """The factory's own web server: a status page with plots, Prometheus metrics, pilot logs.
 
 ``/`` status page (one row per queue, a plot per queue), ``/metrics`` Prometheus
-exposition, ``/status.json``, ``/plot/<queue>.png``, ``/logs/...`` the pilot log
-directory (baseLogDir) and nothing above it. Only logs are served from disk:
-configuration and credentials never live under baseLogDir.
+exposition, ``/status.json``, ``/plot/<queue>.png``, ``/logs/...`` the pilot logs
+under baseLogDir and nothing above it. Only pilot logs (``*.out``, ``*.err``,
+``*.log``) are served: other files live under baseLogDir too (a CondorEC2 queue's
+user-data with the pool token, the ledger when statedir is unset).
 """
 import html
 import io
@@ -11,6 +12,7 @@ import json
 import logging
 import os
 import posixpath
+import socket
 import threading
 import time
 import urllib.parse
@@ -19,11 +21,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
+from provisioner.errors import ConfigError, ConfigErrors
 from provisioner.monitor.base import Monitor
 
 log = logging.getLogger("provisioner")
 
 HISTORY = 2880  # decisions kept per queue for plots (two days of one-minute cycles)
+LOG_SUFFIXES = (".out", ".err", ".log")  # what the pilot submit descriptions write
 
 
 class Metrics:
@@ -60,9 +64,10 @@ class Metrics:
 class WebMonitor(Monitor):
     name = "web"
 
-    def __init__(self, factory_id: str, log_dir: str, address: str = "127.0.0.1", port: int = 0):
-        self.factory_id, self.log_dir = factory_id, os.path.abspath(log_dir)
-        self.address, self.port = address, port
+    def __init__(self, factory_id: str, log_dir: str, address: str = "127.0.0.1", port: int = 0, conf_path=""):
+        # realpath: the served paths are resolved, so a baseLogDir reached through a symlink must be too
+        self.factory_id, self.log_dir = factory_id, os.path.realpath(log_dir)
+        self.address, self.port, self.conf_path = address, port, conf_path
         self.metrics = Metrics()
         self.history = defaultdict(lambda: deque(maxlen=HISTORY))
         self.last = {}
@@ -81,7 +86,12 @@ class WebMonitor(Monitor):
             pass
 
         Handler.monitor = monitor
-        self.server = ThreadingHTTPServer((self.address, self.port), Handler)
+        try:
+            self.server = ThreadingHTTPServer((self.address, self.port), Handler)
+        except OSError as exc:
+            key = "logserver.address" if isinstance(exc, socket.gaierror) else "logserver.port"
+            raise ConfigErrors([ConfigError(self.conf_path, "Factory", key, f"cannot listen on "
+                                            f"{self.address}:{self.port}: {exc.strerror}")]) from None
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, name="web-monitor", daemon=True).start()
         log.info("status page, metrics and pilot logs at %s", self.url)
@@ -138,7 +148,7 @@ class WebMonitor(Monitor):
             action = f"{s['action']} {s['count']}" if s["action"] in ("submit", "retire") else s["action"]
             rows.append(f"<tr><td>{html.escape(q)}</td><td>{_n(s['idle'])}</td><td>{_n(s['pending'])}</td>"
                         f"<td>{_n(s['running'])}</td><td>{when}</td><td>{html.escape(action)}</td>"
-                        f"<td>{html.escape(s['reason'] or s['note'])}</td></tr>")
+                        f"<td>{html.escape(s['reason'])}</td></tr>")
         plots = "".join(f'<img alt="{html.escape(q)}" src="/plot/{urllib.parse.quote(q)}.png">'
                         for q in sorted(self.last))
         return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.factory_id)}</title>"
@@ -161,11 +171,15 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("web: " + fmt, *args)
 
     def _send(self, code, body: bytes, ctype: str):
+        self._head(code, len(body), ctype)
+        self.wfile.write(body)
+
+    def _head(self, code, length: int, ctype: str):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
+        self.send_header("X-Content-Type-Options", "nosniff")  # pilot output is never rendered as HTML
         self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
@@ -189,16 +203,34 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _logs(self, rel: str):
         root = self.monitor.log_dir
-        full = os.path.realpath(os.path.join(root, posixpath.normpath("/" + rel).lstrip("/")))
+        try:
+            full = os.path.realpath(os.path.join(root, posixpath.normpath("/" + rel).lstrip("/")))
+        except ValueError:  # a NUL byte in the path
+            return self._send(404, b"no such log\n", "text/plain")
         if full != root and not full.startswith(root + os.sep):
             return self._send(403, b"outside the log directory\n", "text/plain")
         if os.path.isdir(full):
-            names = sorted(os.listdir(full))
-            base = "/logs/" + os.path.relpath(full, root).strip(".").strip("/")
-            links = "".join(f"<li><a href='{html.escape(base.rstrip('/') + '/' + urllib.parse.quote(n))}'>"
-                            f"{html.escape(n)}</a></li>" for n in names)
+            names = sorted(n for n in os.listdir(full) if n.endswith(LOG_SUFFIXES)
+                           or os.path.isdir(os.path.join(full, n)))
+            here = os.path.relpath(full, root)
+            base = "/logs/" + ("" if here == "." else urllib.parse.quote(here) + "/")
+            links = "".join(f"<li><a href='{html.escape(base + urllib.parse.quote(n))}'>{html.escape(n)}</a></li>"
+                            for n in names)
             return self._send(200, f"<!doctype html><ul>{links}</ul>".encode(), "text/html; charset=utf-8")
-        if os.path.isfile(full):
-            with open(full, "rb") as fh:
-                return self._send(200, fh.read(), "text/plain; charset=utf-8")
-        return self._send(404, b"no such log\n", "text/plain")
+        if not full.endswith(LOG_SUFFIXES):
+            return self._send(404, b"no such log\n", "text/plain")
+        try:
+            fh = open(full, "rb")
+        except OSError:
+            return self._send(404, b"no such log\n", "text/plain")
+        with fh:
+            # Streamed, as a pilot log may be large, and only as many bytes as announced:
+            # a running pilot's log grows while it is sent.
+            left = os.fstat(fh.fileno()).st_size
+            self._head(200, left, "text/plain; charset=utf-8")
+            while left > 0:
+                chunk = fh.read(min(left, 1 << 16))
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                left -= len(chunk)

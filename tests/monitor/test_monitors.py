@@ -1,7 +1,13 @@
 """Monitors over real HTTP on loopback: apfmon REST calls, the status page, metrics, logs."""
+import html
 import http.client
 import json
+import re
+import socket
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -47,6 +53,7 @@ def test_apfmon_calls(write_conf, emulated, recorder):
     factory.cycle()
     clock.advance_to(clock.now() + 60)
     factory.cycle()
+    mon.stop()  # reports what is queued
     assert calls[0][:2] == ("PUT", "/factories/test-factory")
     labels = [c for c in calls if c[:2] == ("PUT", "/labels")]
     assert len(labels) == 1 and {x["name"] for x in labels[0][2]} == {"A", "B"}
@@ -61,11 +68,79 @@ def test_unreachable_monitor_never_stops_the_cycle(write_conf, emulated, caplog)
     factory, pool, *_ = emulated(write_conf(QUEUES))
     with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as s:
         dead = f"http://127.0.0.1:{s.server_address[1]}"
-    factory.monitors.append(APFMon(dead, "test-factory", factory.config.queues, timeout=2))
+    mon = APFMon(dead, "test-factory", factory.config.queues, timeout=2)
+    factory.monitors.append(mon)
+    mon.start()
     pool.schedd().add_jobs(1, TargetQueue="WB")
     decisions = factory.cycle()
+    mon.stop()
     assert [d.count for d in decisions] == [0, 1]
-    assert "monitor PUT /labels failed" in caplog.text
+    assert "monitor PUT /factories/test-factory failed" in caplog.text
+
+
+def test_silent_monitor_never_delays_the_cycle_and_stop_leaves_no_thread(write_conf, emulated, caplog):
+    factory, pool, *_ = emulated(write_conf(QUEUES))
+    with socket.socket() as silent:  # takes connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        mon = APFMon(f"http://127.0.0.1:{silent.getsockname()[1]}", "test-factory", factory.config.queues,
+                     timeout=3)
+        factory.monitors.append(mon)
+        mon.start()
+        pool.schedd().add_jobs(1, TargetQueue="WB")
+        began = time.monotonic()
+        assert [d.count for d in factory.cycle()] == [0, 1]
+        assert time.monotonic() - began < mon.timeout
+        worker = mon.worker
+        mon.stop()
+        assert not worker.is_alive()
+    assert "the rest of this cycle goes unreported" in caplog.text
+
+
+def test_apfmon_quotes_names_and_reports_why_a_submit_failed(write_conf, emulated, recorder):
+    url, calls = recorder
+    conf = write_conf(QUEUES + "batchsubmit.condorlocal.scheddhost = nowhere\n", factory_id="site factory")
+    factory, pool, *_ = emulated(conf)
+    mon = APFMon(url, "site factory", factory.config.queues)
+    factory.monitors.append(mon)
+    mon.start()
+    pool.schedd().add_jobs(1, TargetQueue="WB")
+    factory.cycle()
+    mon.stop()
+    assert calls[0][:2] == ("PUT", "/factories/site%20factory")
+    (status,) = [c for c in calls if c[:2] == ("POST", "/labels/site%20factory:B")]
+    assert "ready=1" in status[2]["status"] and "submit failed" in status[2]["status"]
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "provisioner", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("line, key, message", [
+    ("monitorURL = apfmon.example.org/api", "monitorurl", "must be an http:// or https:// URL with a host"),
+    ("monitorURL = https://apf:hunter2@apfmon.example.org/", "monitorurl", "must not carry user:password@"),
+    ("monitorURL = http://apfmon.example.org:80x/", "monitorurl", "not a URL"),
+    ("logserver.port = 70000", "logserver.port", "must be at most 65535, got 70000"),
+])
+def test_bad_monitor_options_are_one_line_errors(write_conf, line, key, message):
+    conf = write_conf(QUEUES, factory_extra=line + "\n")
+    for args in (("check-config", "--conf", conf), ("run", "--once", "--emulate", "--conf", conf)):
+        out = cli(*args)
+        assert out.returncode == 2
+        assert out.stderr.startswith(f"error: {conf}: [Factory] {key}: ") and len(out.stderr.splitlines()) == 1
+        assert message in out.stderr and "hunter2" not in out.stderr
+
+
+def test_busy_logserver_port_is_a_one_line_error(write_conf):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        conf = write_conf(QUEUES, factory_extra=f"logserver.enabled = True\nlogserver.port = {port}\n")
+        out = cli("run", "--once", "--emulate", "--conf", conf)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.splitlines()[-1] == (f"error: {conf}: [Factory] logserver.port: cannot listen on "
+                                           f"127.0.0.1:{port}: Address already in use")
 
 
 def get(mon, path):
@@ -104,5 +179,74 @@ def test_status_page_metrics_plots_and_logs(write_conf, emulated, tmp_path):
         (tmp_path / "secret.conf").write_text("key")
         assert get(mon, "/logs/../secret.conf")[0] in (403, 404)
         assert get(mon, "/logs/%2e%2e/secret.conf")[0] in (403, 404)
+    finally:
+        mon.stop()
+
+
+def links(mon, path):
+    return [html.unescape(h) for h in re.findall(r"href='([^']*)'", get(mon, path)[2].decode())]
+
+
+def test_only_pilot_logs_are_served_and_listings_link_to_them(tmp_path):
+    logs = tmp_path / "logs"
+    queue_dir = logs / "2024-05-01" / "Q."  # a queue name may end in a dot
+    queue_dir.mkdir(parents=True)
+    (queue_dir / "7.0.out").write_text("pilot says hello\n")
+    (logs / "EC2.user-data").write_text('content: "IDTOKEN-of-the-pool"\n')  # CondorEC2 writes it here
+    (logs / "ledger.sqlite").write_bytes(b"SQLite format 3\0")  # the ledger, when statedir is unset
+    (queue_dir / "7.1.log").symlink_to(logs / "EC2.user-data")
+    mon = WebMonitor("test-factory", str(logs), port=0)
+    mon.start()
+    try:
+        (day,) = links(mon, "/logs/")  # followed as a browser would
+        (queue,) = links(mon, day)
+        out, _ = links(mon, queue)
+        assert out == "/logs/2024-05-01/Q./7.0.out"
+        conn = http.client.HTTPConnection(*mon.server.server_address[:2], timeout=10)
+        conn.request("GET", out)
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == b"pilot says hello\n"
+        assert resp.getheader("X-Content-Type-Options") == "nosniff"
+        for path in ("/logs/EC2.user-data", "/logs/ledger.sqlite", "/logs/2024-05-01/Q./7.1.log", "/logs/%00"):
+            code, _, body = get(mon, path)
+            assert code == 404 and b"IDTOKEN" not in body, path
+    finally:
+        mon.stop()
+
+
+def test_log_dir_reached_through_a_symlink(tmp_path):
+    (tmp_path / "real" / "A").mkdir(parents=True)
+    (tmp_path / "real" / "A" / "1.0.err").write_text("oops\n")
+    (tmp_path / "logs").symlink_to(tmp_path / "real")
+    mon = WebMonitor("test-factory", str(tmp_path / "logs"), port=0)
+    mon.start()
+    try:
+        assert get(mon, "/logs/A/1.0.err")[:3:2] == (200, b"oops\n")
+    finally:
+        mon.stop()
+
+
+def test_a_large_log_is_sent_whole_in_chunks(tmp_path):
+    body = bytes(range(256)) * 1200  # several chunks, not a multiple of one
+    (tmp_path / "big.out").write_bytes(body)
+    mon = WebMonitor("test-factory", str(tmp_path), port=0)
+    mon.start()
+    try:
+        assert get(mon, "/logs/big.out")[::2] == (200, body)
+    finally:
+        mon.stop()
+
+
+def test_status_page_says_why_a_submit_failed(write_conf, emulated):
+    factory, pool, _, ledger = emulated(write_conf(QUEUES + "batchsubmit.condorlocal.scheddhost = nowhere\n"))
+    mon = WebMonitor("test-factory", "unused", port=0)
+    factory.monitors.append(mon)
+    mon.start()
+    try:
+        pool.schedd().add_jobs(1, TargetQueue="WB")
+        factory.cycle()
+        assert "submit failed: submit to schedd failed" in json.loads(get(mon, "/status.json")[2])["B"]["reason"]
+        assert "ready=1 (ready=1 pending=0); submit failed: submit to schedd failed" in get(mon, "/")[2].decode()
+        assert "submit failed" in ledger.last_decisions()["B"]["reason"]  # what `provisioner status` shows
     finally:
         mon.stop()
