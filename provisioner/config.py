@@ -18,7 +18,9 @@ from provisioner.monitor import apfmon
 from provisioner.options import Option, mask
 
 FACTORY_OPTIONS = {
-    "factoryid": Option("str", required=True, help="names this factory on every pilot it creates"),
+    "factoryid": Option("str", required=True, help="names this factory on every pilot it creates",
+                        check=lambda v: None if _QUEUE_NAME.match(v) else
+                        "letters, digits and _ . @ + - only (it is part of tags, comments and launch ids)"),
     "queueconf": Option("list", [], help="queue files, relative to this file"),
     "queuedirconf": Option("str", None, help="a directory of *.conf queue files"),
     "factory.sleep": Option("int", 60, minimum=1, help="default queue cycle interval (s)"),

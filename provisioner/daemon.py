@@ -9,11 +9,15 @@ import select
 import signal
 
 from provisioner import config as configmod
-from provisioner.errors import ProvisionerError
+from provisioner.errors import ConfigError, ConfigErrors, ProvisionerError
 from provisioner.factory import Factory
 from provisioner.ledger import Ledger
 
 log = logging.getLogger("provisioner")
+
+# The monitors are started once; a reload does not restart them.
+_AT_START = ("monitorurl", "factoryadminemail", "logserver.enabled", "logserver.address", "logserver.port",
+             "baselogdir", "baselogdirurl", "statedir")
 
 
 def ledger_path(cfg) -> str:
@@ -75,14 +79,28 @@ class Daemon:
 
     def reload(self) -> None:
         self.reloading = False
+        services = None
         try:
             cfg = configmod.load(self.conf_path)
-            factory = Factory(cfg, self.make_services(cfg), self.ledger, self.monitors)
+            services = self.make_services(cfg)
+            if cfg.factory_id != self.cfg.factory_id:
+                raise ConfigErrors([ConfigError(cfg.path, "Factory", "factoryid", "changes only at a restart")])
+            factory = Factory(cfg, services, self.ledger, self.monitors)
         except ProvisionerError as exc:
             for line in str(exc).splitlines():
                 log.error("reload refused, keeping the running configuration: %s", line)
+            if services is not None and services is not self.services:
+                services.close()
             return
+        changed = [k for k in _AT_START if cfg.options.get(k) != self.cfg.options.get(k)]
+        if changed and not self.dry_run:
+            log.warning("reload: %s take effect at the next start", ", ".join(changed))
+        old, self.services = self.services, services
         self.cfg, self.factory = cfg, factory
+        if old is not services:
+            old.close()  # the old SSH sessions would otherwise stay open with their threads
+        for monitor in self.monitors:
+            monitor.reconfigure(cfg)
         log.info("configuration reloaded: %d queues", len(factory.queues))
 
     def run(self) -> int:
@@ -107,6 +125,7 @@ class Daemon:
                 break
         for monitor in self.monitors:
             monitor.stop()
+        self.services.close()
         log.info("factory %s stopped after %d cycles", self.cfg.factory_id, cycles)
         self.ledger.close()
         signal.set_wakeup_fd(-1)

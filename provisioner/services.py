@@ -19,3 +19,10 @@ class Services:
     #: every queue of the factory's config, enabled or not (set by the Factory): a VM tagged
     #: for one of them is never an orphan, whichever source lists it
     queue_names: Set[str] = field(default_factory=set)
+
+    def close(self) -> None:
+        """Closes the back ends that hold connections (SSH sessions and their threads)."""
+        for backend in self.extra.values():
+            close = getattr(backend, "close", None)
+            if callable(close):
+                close()

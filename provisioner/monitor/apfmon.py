@@ -73,6 +73,9 @@ class APFMon(Monitor):
     def _label(self, queue_name: str) -> str:
         return urllib.parse.quote(f"{self.factory_id}:{queue_name}", safe=":")
 
+    def reconfigure(self, cfg):
+        self.queues = {q.name: q for q in cfg.queues}  # replaced, never changed: cycles queued keep theirs
+
     def start(self):
         self.pending.put(None)  # the factory's own announcement comes first
         self.worker = threading.Thread(target=self._work, name="apfmon", daemon=True)
@@ -91,7 +94,7 @@ class APFMon(Monitor):
         if self.pending.qsize() >= BACKLOG:
             log.warning("monitor is %d cycles behind: the cycle at %.0f goes unreported", BACKLOG, now)
             return
-        self.pending.put(list(decisions))
+        self.pending.put((list(decisions), self.queues))
 
     def _work(self):
         while True:
@@ -103,16 +106,16 @@ class APFMon(Monitor):
                     self._send("PUT", f"/factories/{urllib.parse.quote(self.factory_id, safe='')}",
                                {"version": __version__, "email": self.email, "url": self.log_url})
                 else:
-                    self._report(item)
+                    self._report(*item)
             except _Unreachable:
                 if self.stopping.is_set():
                     return
 
-    def _report(self, decisions):
+    def _report(self, decisions, queues):
         new = [d.queue for d in decisions if d.queue not in self.announced]
         if new:
-            labels = [{"name": n, "factory": self.factory_id, "wmsqueue": self.queues[n].wmsqueue,
-                       "batchqueue": self.queues[n].batchqueue} for n in new if n in self.queues]
+            labels = [{"name": n, "factory": self.factory_id, "wmsqueue": queues[n].wmsqueue,
+                       "batchqueue": queues[n].batchqueue} for n in new if n in queues]
             if self._send("PUT", "/labels", labels):
                 self.announced.update(new)
         jobs = [{"cid": i, "label": d.queue, "factory": self.factory_id}

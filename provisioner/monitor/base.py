@@ -14,5 +14,8 @@ class Monitor:
         """Called after every cycle on the factory's thread: must not wait on the network."""
         raise NotImplementedError
 
+    def reconfigure(self, cfg) -> None:
+        """Called after a SIGHUP reload with the new configuration (queues added or gone)."""
+
     def stop(self) -> None:
         """Called once when the factory stops."""

@@ -6,6 +6,7 @@ under baseLogDir and nothing above it. Only pilot logs (``*.out``, ``*.err``,
 ``*.log``) are served: other files live under baseLogDir too (a CondorEC2 queue's
 user-data with the pool token, the ledger when statedir is unset).
 """
+import contextlib
 import html
 import io
 import json
@@ -60,6 +61,14 @@ class Metrics:
         elif d.action == "failed":
             self.failures.labels(d.queue).inc()
 
+    def forget(self, queue: str) -> None:
+        for metric in (self.idle, self.pending, self.running, self.decision, self.skips, self.failures):
+            with contextlib.suppress(KeyError):
+                metric.remove(queue)
+        for action in ("submit", "retire"):
+            with contextlib.suppress(KeyError):
+                self.actions.remove(queue, action)
+
 
 class WebMonitor(Monitor):
     name = "web"
@@ -109,6 +118,15 @@ class WebMonitor(Monitor):
                 if d.action != "skip":
                     self.history[d.queue].append((now, d.work.idle, d.pilots.pending, d.pilots.running,
                                                   d.count if d.action == "submit" else 0))
+
+    def reconfigure(self, cfg):
+        """A queue gone from the configuration leaves the page and the metrics."""
+        names = {q.name for q in cfg.queues}
+        with self.lock:
+            for gone in [q for q in self.last if q not in names]:
+                del self.last[gone]
+                self.history.pop(gone, None)
+                self.metrics.forget(gone)
 
     def status(self):
         with self.lock:

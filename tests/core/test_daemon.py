@@ -1,4 +1,5 @@
 """The daemon as a real subprocess: SIGTERM finishes and exits 0, SIGHUP reloads or keeps."""
+import logging
 import queue
 import signal
 import subprocess
@@ -7,6 +8,13 @@ import threading
 import time
 
 import pytest
+
+from provisioner import config as configmod
+from provisioner import daemon as daemon_mod
+from provisioner.clock import WallClock
+from provisioner.condor.emulator import Pool
+from provisioner.monitor.base import Monitor
+from provisioner.services import Services
 
 QUEUE = "[{name}]\nbatchsubmitplugin = CondorLocal\napfqueue.sleep = {sleep}\n"
 
@@ -122,3 +130,52 @@ def test_a_storm_of_signals_never_wedges_the_loop(write_conf, daemon):
     d.proc.send_signal(signal.SIGTERM)
     d.wait_for("stopped after")
     assert d.proc.wait(10) == 0
+
+
+class Backend:
+    """A back end holding a connection, as the SSH connections do."""
+
+    def __init__(self):
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+class Heard(Monitor):
+    def __init__(self):
+        self.configs = []
+
+    def on_cycle(self, now, decisions):
+        pass
+
+    def reconfigure(self, cfg):
+        self.configs.append(cfg)
+
+
+def test_reload_closes_what_it_replaces_and_keeps_the_factory_id(write_conf, tmp_path, caplog):
+    made = []
+
+    def make_services(cfg):
+        made.append(Services(cfg.factory_id, WallClock(), Pool(WallClock()), log_dir=cfg.log_dir,
+                             extra={"ssh": Backend()}))
+        return made[-1]
+
+    conf = write_conf(QUEUE.format(name="A", sleep=60))
+    d = daemon_mod.Daemon(conf, configmod.load(conf), make_services)
+    heard = Heard()
+    d.monitors.append(heard)
+    (tmp_path / "queues.conf").write_text(QUEUE.format(name="A", sleep=60) + QUEUE.format(name="B", sleep=60))
+    d.reload()
+    assert made[0].extra["ssh"].closed and not made[1].extra["ssh"].closed
+    assert d.services is made[1] and [q.name for q in heard.configs[-1].queues] == ["A", "B"]
+    # refused while its plugins are built: the services made for it are closed, the running ones kept
+    (tmp_path / "queues.conf").write_text("[A]\nbatchstatusplugin = Cloud\nbatchsubmitplugin = CondorLocal\n")
+    d.reload()
+    assert made[2].extra["ssh"].closed and not made[1].extra["ssh"].closed and d.services is made[1]
+    write_conf(QUEUE.format(name="A", sleep=60), factory_id="another-factory")
+    with caplog.at_level(logging.ERROR, logger="provisioner"):
+        d.reload()
+    assert "[Factory] factoryid: changes only at a restart" in caplog.text
+    assert d.cfg.factory_id == "test-factory" and len(heard.configs) == 1
+    d.ledger.close()

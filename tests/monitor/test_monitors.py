@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from provisioner import config as configmod
+from provisioner.factory import Factory
 from provisioner.monitor.apfmon import APFMon
 from provisioner.monitor.web import WebMonitor
 
@@ -99,16 +101,16 @@ def test_silent_monitor_never_delays_the_cycle_and_stop_leaves_no_thread(write_c
 
 def test_apfmon_quotes_names_and_reports_why_a_submit_failed(write_conf, emulated, recorder):
     url, calls = recorder
-    conf = write_conf(QUEUES + "batchsubmit.condorlocal.scheddhost = nowhere\n", factory_id="site factory")
+    conf = write_conf(QUEUES + "batchsubmit.condorlocal.scheddhost = nowhere\n", factory_id="apf+test@bnl")
     factory, pool, *_ = emulated(conf)
-    mon = APFMon(url, "site factory", factory.config.queues)
+    mon = APFMon(url, "apf+test@bnl", factory.config.queues)
     factory.monitors.append(mon)
     mon.start()
     pool.schedd().add_jobs(1, TargetQueue="WB")
     factory.cycle()
     mon.stop()
-    assert calls[0][:2] == ("PUT", "/factories/site%20factory")
-    (status,) = [c for c in calls if c[:2] == ("POST", "/labels/site%20factory:B")]
+    assert calls[0][:2] == ("PUT", "/factories/apf%2Btest%40bnl")
+    (status,) = [c for c in calls if c[:2] == ("POST", "/labels/apf%2Btest%40bnl:B")]
     assert "ready=1" in status[2]["status"] and "submit failed" in status[2]["status"]
 
 
@@ -148,6 +150,33 @@ def get(mon, path):
     conn.request("GET", path)
     resp = conn.getresponse()
     return resp.status, resp.getheader("Content-Type"), resp.read()
+
+
+def test_reload_announces_new_queues_and_forgets_removed_ones(write_conf, emulated, recorder, tmp_path):
+    url, calls = recorder
+    factory, pool, clock, _ = emulated(write_conf(QUEUES))
+    apf, web = APFMon(url, "test-factory", factory.config.queues), WebMonitor("test-factory", str(tmp_path), port=0)
+    for mon in (apf, web):
+        factory.monitors.append(mon)
+        mon.start()
+    try:
+        factory.cycle()
+        # what a SIGHUP reload hands the monitors: B gone, C new
+        cfg = configmod.load(write_conf(QUEUES.replace("[B]\nwmsqueue = WB\n", "[C]\nwmsqueue = WC\n")))
+        for mon in (apf, web):
+            mon.reconfigure(cfg)
+        factory = Factory(cfg, factory.services, factory.ledger, factory.monitors)
+        clock.advance_to(clock.now() + 60)
+        factory.cycle()
+        apf.stop()
+        labels = [x for c in calls if c[:2] == ("PUT", "/labels") for x in c[2]]
+        assert [(x["name"], x["wmsqueue"]) for x in labels] == [("A", "WA"), ("B", "WB"), ("C", "WC")]
+        assert sorted(json.loads(get(web, "/status.json")[2])) == ["A", "C"]
+        metrics = get(web, "/metrics")[2].decode()
+        assert 'queue="C"' in metrics and 'queue="B"' not in metrics
+    finally:
+        apf.stop()
+        web.stop()
 
 
 def test_status_page_metrics_plots_and_logs(write_conf, emulated, tmp_path):

@@ -121,7 +121,8 @@ def test_hostile_values_never_execute_remotely(build, endpoint, slurm):
     pwn = f"/tmp/provisioner-pwn-{uuid.uuid4().hex}"
     arguments = f""""$(touch {pwn})" ';' "it's" 'a "b"' '`touch {pwn}`' '|' '&&' 'touch {pwn}'"""
     factory, _, clock = build(queues(endpoint, slurm.workdir, "[SA]\n", executable="/bin/echo",
-                                     arguments=arguments), factory_id=f"f;$(touch {pwn})")
+                                     arguments=arguments))
+    factory.services.factory_id = f"f;$(touch {pwn})"  # config refuses it; quoting must not depend on that
     target = factory.queues[0].target
     (task,) = target.submit(1, ctx(clock), f"l'$(touch {pwn})")
     out = os.path.join(slurm.workdir, f"SA-{task}.out")
