@@ -14,6 +14,8 @@ from provisioner.errors import TemplateValueError
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates")
 
 _KEY = re.compile(r"^\+?[A-Za-z_][A-Za-z0-9_.]*$")
+# Names HTCondor reads as submit-language statements, not as ``name = value``.
+_STATEMENTS = {"queue", "if", "elif", "else", "endif"}
 _BREAKS = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -27,13 +29,16 @@ def _plain(value) -> str:
 
 def submit_value(value) -> str:
     """A bare submit-file value (the rest of the line after ``key =``)."""
-    return _plain(value).strip()
+    text = _plain(value).strip()
+    if text.endswith("\\"):  # a trailing backslash continues the line: it would swallow the next command
+        raise TemplateValueError(f"value {text!r} ends with a backslash")
+    return text
 
 
 def classad_string(value) -> str:
-    """A ClassAd string literal, for ``+Attr = ...``."""
-    text = _plain(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A ClassAd string literal, for ``+Attr = ...``. condor_submit reads these in the old
+    ClassAd syntax, where only ``\\"`` is an escape: a backslash is kept as it is."""
+    return '"' + _plain(value).replace('"', '\\"') + '"'
 
 
 def _quote_word(word: str) -> str:
@@ -56,7 +61,7 @@ def submit_environment(pairs) -> str:
 
 def submit_key(value) -> str:
     """An attribute or command name: refused unless it is a plain identifier."""
-    if not _KEY.match(str(value)):
+    if not _KEY.match(str(value)) or str(value).lower() in _STATEMENTS:
         raise TemplateValueError(f"{value!r} is not a valid attribute name")
     return str(value)
 

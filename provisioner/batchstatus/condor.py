@@ -20,7 +20,7 @@ class CondorPilots(Source):
 
     def read(self, now):
         _, schedd, pool = self.key
-        constraint = f'{attributes.FACTORY} == "{self.factory_id}"'
+        constraint = attributes.created_by(self.factory_id)
         try:
             ads = self.condor.schedd(schedd, pool).query(constraint, attributes.PILOT_PROJECTION)
         except Exception as exc:  # htcondor2 raises HTCondorException and OSError subclasses

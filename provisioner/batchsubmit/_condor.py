@@ -74,15 +74,22 @@ class CondorTarget(Target):
         except TemplateValueError as exc:
             raise ProvisionerError(f"{self.namespace().rstrip('.')}: {exc}") from None
 
+    def prepare(self, now: float, launch_id: str) -> None:
+        """Files the submit needs in place (the log directory)."""
+        os.makedirs(self.logdir(now), exist_ok=True)
+
     def submit(self, n, ctx, launch_id):
         import htcondor2
 
-        text = self.description(ctx.now, launch_id)
-        os.makedirs(self.logdir(ctx.now), exist_ok=True)
+        try:
+            text = self.description(ctx.now, launch_id)
+            self.prepare(ctx.now, launch_id)
+        except (ProvisionerError, OSError) as exc:
+            raise TargetError(f"submit not attempted: {_one_line(exc)}") from None
         try:
             result = self._schedd().submit(htcondor2.Submit(text), count=n)
         except Exception as exc:  # HTCondorException, or a refused description
-            raise TargetError(f"submit to schedd failed: {exc}") from None
+            raise TargetError(f"submit to schedd failed: {_one_line(exc)}") from None
         first = result.first_proc()
         return [f"{result.cluster()}.{first + i}" for i in range(result.num_procs())]
 
@@ -90,13 +97,20 @@ class CondorTarget(Target):
         """Remove the newest idle pilots first: they have done the least work and wait the longest."""
         idle = [ad for ad in ctx.pilots.records if ad.get("JobStatus") == 1]
         idle.sort(key=lambda ad: (ad.get("QDate") or 0, ad["ClusterId"], ad["ProcId"]), reverse=True)
-        ids = [f"{ad['ClusterId']}.{ad['ProcId']}" for ad in idle[:n]]
-        if not ids:
+        chosen = idle[:n]
+        if not chosen:
             return []
         import htcondor2
 
+        # By constraint, not by ids: a pilot that started since the status read must stay.
+        which = " || ".join(f"(ClusterId == {ad['ClusterId']} && ProcId == {ad['ProcId']})" for ad in chosen)
         try:
-            self._schedd().act(htcondor2.JobAction.Remove, ids, reason="retired by provisioner")
+            self._schedd().act(htcondor2.JobAction.Remove, f"JobStatus == 1 && ({which})",
+                               reason="retired by provisioner")
         except Exception as exc:
-            raise TargetError(f"remove failed: {exc}") from None
-        return ids
+            raise TargetError(f"remove failed: {_one_line(exc)}") from None
+        return [f"{ad['ClusterId']}.{ad['ProcId']}" for ad in chosen]
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split())

@@ -2,12 +2,14 @@ import os
 
 from provisioner.batchsubmit._condor import COMMON_OPTIONS, CondorTarget
 from provisioner.cloud import userdata
+from provisioner.errors import ProvisionerError, TemplateValueError
 from provisioner.options import Option
 
 
 class CondorEC2(CondorTarget):
     """VMs through the grid universe ``ec2`` (the APF way): each VM is a job; removing
-    the job terminates the VM. Retire removes only VMs not yet running a startd job."""
+    the job terminates the VM. Retire removes only VM jobs still idle (VMs not started);
+    a started VM ends by itself (the user-data's idle shutdown)."""
     name = "condorec2"
     template = "condor/ec2.sub.j2"
     options = {**COMMON_OPTIONS, **userdata.OPTIONS,
@@ -28,12 +30,22 @@ class CondorEC2(CondorTarget):
                 "security_groups": o["security_groups"], "keypair": o["keypair"],
                 "user_data_file": os.path.join(self.services.log_dir, self.queue.name + ".user-data")}
 
-    def submit(self, n, ctx, launch_id):
+    def validate(self):
+        super().validate()
+        try:
+            userdata.render_user_data(self.queue, self.services, "validate", self.opts)
+        except (TemplateValueError, ProvisionerError) as exc:
+            raise ProvisionerError(f"{self.namespace()}user-data: {exc}") from None
+
+    def prepare(self, now, launch_id):
+        super().prepare(now, launch_id)
         path = self.submit_values()["user_data_file"]
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as fh:
-            fh.write(userdata.render_user_data(self.queue, self.services, launch_id, self.opts))
-        return super().submit(n, ctx, launch_id)
+        text = userdata.render_user_data(self.queue, self.services, launch_id, self.opts)
+        # It may hold the pool token: readable by the factory (and its gridmanager) only.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
 
 
 PLUGIN = CondorEC2

@@ -222,6 +222,6 @@ def machines_by_instance(ads) -> Dict[str, list]:
 def startds(services, collector: Optional[str], projection) -> Dict[str, list]:
     """This factory's startds in the pool, by the instance id they advertise: one collector
     query. Raises what the collector raises (htcondor2.HTCondorException)."""
-    constraint = f'{attributes.FACTORY} == "{services.factory_id}"'
+    constraint = attributes.created_by(services.factory_id)
     return machines_by_instance(services.condor.collector(collector).query(htcondor2.AdType.Startd, constraint,
                                                                            projection))

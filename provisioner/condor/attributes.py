@@ -1,12 +1,19 @@
 """Job attributes every pilot carries, so status is read back by attribute."""
 import re
 
+import classad2
+
 FACTORY = "ProvisionerFactory"
 QUEUE = "ProvisionerQueue"
 LAUNCH = "ProvisionerLaunch"
 
 PILOT_PROJECTION = ["ClusterId", "ProcId", "JobStatus", "QDate", "EnteredCurrentStatus",
                     "JobCurrentStartDate", QUEUE, LAUNCH]
+
+def created_by(factory_id: str) -> str:
+    """The constraint selecting what ``factory_id`` created, the id quoted as a string literal."""
+    return f"{FACTORY} == {classad2.quote(factory_id)}"
+
 
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _NAMES = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -16,6 +16,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # no condor_config on a machine without HTCondor
     import classad2
     import htcondor2
+    from htcondor2._schedd import job_spec_hack
 
 IDLE, RUNNING, REMOVED, COMPLETED, HELD = 1, 2, 3, 4, 5
 
@@ -73,6 +74,8 @@ class Schedd:
 
     def submit(self, description, count=0, spool=False, itemdata=None, queue=None) -> SubmitResult:
         self._check("submit")
+        if not isinstance(description, htcondor2.Submit):
+            raise TypeError("description must be an htcondor2.Submit object")
         count = max(1, count)
         cluster = next(self._clusters)
         now = int(self.pool.clock.now())
@@ -85,13 +88,14 @@ class Schedd:
         return SubmitResult(cluster, count)
 
     def _select(self, job_spec) -> List[str]:
-        if isinstance(job_spec, (list, tuple)):
-            return [j for j in job_spec if j in self.jobs]
-        if isinstance(job_spec, int):
-            return [k for k in self.jobs if k.split(".")[0] == str(job_spec)]
-        if isinstance(job_spec, str) and job_spec in self.jobs:
-            return [job_spec]
-        expr = classad2.ExprTree(str(job_spec))
+        # htcondor2's own reading of a job_spec (ids, cluster, constraint), with its TypeError/ValueError.
+        return job_spec_hack(None, job_spec, self._by_ids, self._by_constraint, ())
+
+    def _by_ids(self, _addr, ids: str) -> List[str]:
+        return [j for j in ids.split(", ") if j in self.jobs]
+
+    def _by_constraint(self, _addr, constraint: str) -> List[str]:
+        expr = classad2.ExprTree(constraint)
         return [k for k, ad in self.jobs.items() if expr.eval(ad) is True]
 
     def act(self, action, job_spec, reason=None):

@@ -107,6 +107,7 @@ HOSTILE = [
     "' ; rm -rf / ; '",
     '"" && touch /tmp/x',
     "`id`",
+    'C:\\pilots\\ "quoted\\" \\',
 ]
 
 
@@ -150,6 +151,29 @@ def test_hostile_attribute_names_are_refused(write_conf, emulated):
     target.opts["condor_attributes"] = ["requirements = true\nqueue 5"]
     with pytest.raises(TemplateValueError):
         target.description(0.0, "l")
+    for statement in ("queue = 5", "QUEUE = 1", "if = true", "else = 1", "endif = 1"):
+        target.opts["condor_attributes"] = [statement]
+        with pytest.raises(TemplateValueError, match="not a valid attribute name"):
+            target.description(0.0, "l")
+
+
+@pytest.mark.parametrize("value", ["/opt/pilot\\", "/opt/pilot \\ ", "/opt/a\u2028+Evil = True", "/opt/#x",
+                                   "/opt/" + "x" * 100_000])
+def test_hostile_bare_values_neither_swallow_nor_add_commands(write_conf, emulated, value):
+    target = target_for(write_conf, emulated, "condorce")
+    keys = set(htcondor2.Submit(target.description(0.0, "l")).keys())
+    target.queue.executable = value
+    target.opts["proxy"] = value
+    try:
+        text = target.description(0.0, "l")
+    except TemplateValueError as exc:
+        assert value.strip().endswith("\\") and "ends with a backslash" in str(exc)
+        return
+    sub = htcondor2.Submit(text)
+    assert set(sub.keys()) == keys | {"x509userproxy"} and sub["x509userproxy"] == value
+    target.opts["proxy"] = None  # htcondor would read the file
+    ad = job_ad(target.description(0.0, "l"))
+    assert ad["Cmd"] == value and "Evil" not in ad
 
 
 def test_multiline_config_value_is_refused_at_start_up(write_conf, emulated):

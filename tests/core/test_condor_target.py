@@ -1,0 +1,124 @@
+"""The HTCondor targets against the emulated pool: retire races, failures that stay one
+line and lose nothing, grid_resource forms, and the emulator as strict as htcondor2."""
+import os
+import stat
+import warnings
+from types import SimpleNamespace
+
+import pytest
+
+from provisioner import config as configmod
+from provisioner.clock import VirtualClock
+from provisioner.condor import attributes
+from provisioner.condor.emulator import RUNNING, Pool
+from provisioner.errors import ConfigErrors
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import htcondor2
+
+LOCAL = """
+[LOCAL]
+wmsqueue = L
+wmsstatus.condor.queueattribute = TargetQueue
+batchsubmitplugin = CondorLocal
+executable = /bin/true
+"""
+
+EC2 = """
+[VM]
+wmsqueue = V
+wmsstatus.condor.queueattribute = TargetQueue
+batchsubmitplugin = CondorEC2
+executable = /usr/libexec/provisioner/wrapper.sh
+batchsubmit.condorec2.ami_id = ami-1
+batchsubmit.condorec2.access_key_id = /etc/provisioner/ec2.id
+batchsubmit.condorec2.secret_access_key = /etc/provisioner/ec2.key
+batchsubmit.condorec2.token_file = {token}
+"""
+
+
+def test_retire_spares_a_pilot_that_started_after_the_status_read(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(LOCAL))
+    queue, schedd = factory.queues[0], pool.schedd()
+    ids = queue.target.submit(3, SimpleNamespace(now=clock.now()), "l")
+    pilots = queue.batch.pilots(queue.batch.source.read(clock.now()))
+    assert pilots.pending == 3
+    schedd.set_status([ids[2]], RUNNING)  # starts between the read and the remove
+    queue.target.retire(3, SimpleNamespace(now=clock.now(), pilots=pilots))
+    assert sorted(schedd.jobs) == [ids[2]] and schedd.jobs[ids[2]]["JobStatus"] == RUNNING
+
+
+def test_the_factory_constraint_quotes_the_id():
+    # config refuses such ids; the constraint must not depend on that
+    odd = 'C:\\site "one" \\'
+    schedd = Pool(VirtualClock(0)).schedd()
+    schedd.add_jobs(2, ProvisionerFactory=odd)
+    schedd.add_jobs(1, ProvisionerFactory=odd + "x")
+    assert len(schedd.query(attributes.created_by(odd), ["ClusterId"])) == 2
+
+
+def test_a_factory_id_that_could_break_tags_or_constraints_is_refused(write_conf):
+    with pytest.raises(ConfigErrors, match=r"\[Factory\] factoryid: letters, digits and _ \. @ \+ - only"):
+        configmod.load(write_conf(LOCAL, factory_id='site "one"'))
+
+
+def test_submit_failures_are_one_line_naming_the_queue_and_lose_nothing(write_conf, emulated, caplog):
+    conf = write_conf(LOCAL + "batchsubmit.condorlocal.condor_attributes = universe = grid, "
+                      "grid_resource = bogus x\n" + LOCAL.replace("[LOCAL]", "[OTHER]"))
+    factory, pool, clock, ledger = emulated(conf)
+    pool.schedd().add_jobs(1, TargetQueue="L")
+    caplog.set_level("INFO", logger="provisioner")
+    bad, good = factory.cycle()
+    assert bad.action == "failed" and good.action == "submit"
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("queue=LOCAL "))
+    assert "submit failed: submit to schedd failed: Invalid value 'bogus' for grid type Must be one of" in line
+    assert "\n" not in line
+    assert ledger.open_intents() == [] and sorted((a["queue"], a["state"]) for a in ledger.actions()) == [("LOCAL", "failed"), ("OTHER", "done")]
+
+
+def test_condorec2_checks_user_data_at_start_up_and_survives_losing_it_later(write_conf, emulated, tmp_path):
+    token = tmp_path / "pool.token"
+    with pytest.raises(ConfigErrors, match=r"\[VM\] batchsubmit.condorec2.user-data: token_file: cannot read"):
+        emulated(write_conf(EC2.format(token=token)))
+    token.write_text("secret\n")
+    factory, pool, clock, ledger = emulated(write_conf(EC2.format(token=token) + LOCAL))
+    pool.schedd().add_jobs(1, TargetQueue="V")
+    pool.schedd().add_jobs(1, TargetQueue="L")
+    vm, local = factory.cycle()
+    assert vm.action == "submit" and local.action == "submit"
+    user_data = os.path.join(factory.services.log_dir, "VM.user-data")
+    assert "secret" in open(user_data).read()
+    assert stat.S_IMODE(os.stat(user_data).st_mode) == 0o600  # holds the pool token
+    token.unlink()
+    pool.schedd().add_jobs(1, TargetQueue="V")
+    pool.schedd().add_jobs(1, TargetQueue="L")
+    clock.advance_to(clock.now() + 60)
+    vm, local = factory.cycle()  # no exception out of the cycle: the other queue still acts
+    assert vm.action == "failed" and "token_file: cannot read" in vm.note and local.action == "submit"
+    assert ledger.open_intents() == []
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("ce.example.org", "condor ce.example.org ce.example.org:9619"),
+    ("ce.example.org:9620", "condor ce.example.org ce.example.org:9620"),
+    ("condor sched.example.org coll.example.org:9619", "condor sched.example.org coll.example.org:9619"),
+])
+def test_condorce_grid_resource_forms(write_conf, emulated, given, expected):
+    factory, *_ = emulated(write_conf(LOCAL.replace("CondorLocal", "CondorCE")
+                                      + f"batchsubmit.condorce.gridresource = {given}\n"))
+    text = factory.queues[0].target.description(0.0, "l")
+    assert htcondor2.Submit(text)["grid_resource"] == expected
+
+
+def test_emulated_schedd_reads_job_specs_as_htcondor2_does(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(LOCAL))
+    schedd = pool.schedd()
+    ids = factory.queues[0].target.submit(2, SimpleNamespace(now=clock.now()), "l")
+    with pytest.raises(ValueError):
+        schedd.act(htcondor2.JobAction.Remove, [ids[0], "not-an-id"])
+    with pytest.raises(TypeError):
+        schedd.submit("executable = /bin/true\n", count=1)
+    cluster = ids[0].split(".")[0]
+    assert schedd.act(htcondor2.JobAction.Remove, cluster)["TotalSuccess"] == 2  # a cluster id
+    assert schedd.jobs == {}
