@@ -111,6 +111,21 @@ def test_condorce_grid_resource_forms(write_conf, emulated, given, expected):
     assert htcondor2.Submit(text)["grid_resource"] == expected
 
 
+def test_condorarc_reaches_the_job_ad_as_the_arc_gridmanager_reads_it(write_conf, emulated):
+    factory, *_ = emulated(write_conf(LOCAL.replace("CondorLocal", "CondorARC")
+                                      + "batchsubmit.condorarc.gridresource = arc.example.org\n"
+                                      "batchsubmit.condorarc.resources = <QueueName>grid</QueueName>\n"
+                                      "batchsubmit.condorarc.rte = ENV/PROXY\n"))
+    text = factory.queues[0].target.description(0.0, "l")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import htcondor
+
+    ad = next(iter(htcondor.Submit(text).jobs(count=1, clusterid=1)))
+    assert ad["GridResource"] == "arc https://arc.example.org:443/arex"
+    assert (ad["ArcResources"], ad["ArcRte"]) == ("<QueueName>grid</QueueName>", "ENV/PROXY")
+
+
 def test_emulated_schedd_reads_job_specs_as_htcondor2_does(write_conf, emulated):
     factory, pool, clock, _ = emulated(write_conf(LOCAL))
     schedd = pool.schedd()
