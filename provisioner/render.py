@@ -19,7 +19,18 @@ _STATEMENTS = {"queue", "if", "elif", "else", "endif"}
 _BREAKS = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+class PerPilot:
+    """A value naming one pilot: the configured ``prefix`` and ``suffix`` escaped like any
+    value, and between them the pilot's job id, left to condor_submit to expand."""
+    JOB_ID = "$(Cluster).$(Process)"
+
+    def __init__(self, prefix: str, suffix: str = ""):
+        self.prefix, self.suffix = prefix, suffix
+
+
 def _plain(value) -> str:
+    if isinstance(value, PerPilot):
+        return _plain(value.prefix) + PerPilot.JOB_ID + _plain(value.suffix)
     text = str(value)
     if _BREAKS.search(text):
         raise TemplateValueError(f"value {text!r} contains a line break or control character")

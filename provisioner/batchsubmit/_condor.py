@@ -52,18 +52,25 @@ class CondorTarget(Target):
             arguments = shlex.split(q.arguments) if q.arguments else []
         except ValueError as exc:
             raise ProvisionerError(f"executable.arguments: {exc}") from None
-        env = {"PROVISIONER_FACTORY": self.services.factory_id, "PROVISIONER_QUEUE": q.name}
+        logurl = None
+        if self.services.log_url:
+            logurl = f"{self.services.log_url.rstrip('/')}/{time.strftime('%Y-%m-%d', time.gmtime(now))}/{q.name}"
+        # AutoPyFactory's names too: pilots (PanDA's among them) report GTAG as their log's URL.
+        env = {"PROVISIONER_FACTORY": self.services.factory_id, "PROVISIONER_QUEUE": q.name,
+               "APFFID": self.services.factory_id, "APFCID": render.PerPilot(""), "FACTORYQUEUE": q.name}
+        if logurl:
+            env["GTAG"] = render.PerPilot(f"{logurl}/", ".out")
         for pair in self.opts["environ"].split():
             key, _, value = pair.partition("=")
             env[key] = value
         if self.services.monitor_url:
             env["APFMON"] = self.services.monitor_url
-        logurl = None
-        if self.services.log_url:
-            logurl = f"{self.services.log_url.rstrip('/')}/{time.strftime('%Y-%m-%d', time.gmtime(now))}/{q.name}"
         values = dict(executable=q.executable or "/bin/true", arguments=arguments, logdir=self.logdir(now),
                       factory_id=self.services.factory_id, queue=q.name, batchqueue=q.batchqueue,
                       launch_id=launch_id, logurl=logurl, environment=env, proxy=self.opts["proxy"],
+                      factory_jobid=render.PerPilot(f"{self.services.factory_id}#"),
+                      outurl=logurl and render.PerPilot(f"{logurl}/", ".out"),
+                      errurl=logurl and render.PerPilot(f"{logurl}/", ".err"),
                       attributes=self._attributes())
         values.update(self.submit_values())
         return render.render(self.template, **values)

@@ -98,6 +98,11 @@ def test_golden_submit_descriptions_parse(write_conf, emulated, target):
     assert ad["ProvisionerFactory"] == "test-factory" and ad["ProvisionerQueue"] == f"BNL_{target}"
     assert ad["ProvisionerLaunch"] == "test-factory-1" and ad["MaxWallTime"] == 3600
     assert "SITE=BNL" in ad["Environment"]
+    # AutoPyFactory's per-pilot names, the job id expanded by condor_submit (cluster 1, proc 0)
+    assert ad["FACTORY_JOBID"] == "test-factory#1.0" and ad["MATCH_APF_QUEUE"] == f"BNL_{target}"
+    logs = f"http://factory.example.org/logs/2023-11-14/BNL_{target}"
+    assert (ad["APF_OUTURL"], ad["APF_ERRURL"]) == (f"{logs}/1.0.out", f"{logs}/1.0.err")
+    assert f"GTAG={logs}/1.0.out" in ad["Environment"] and "APFCID=1.0" in ad["Environment"]
 
 
 HOSTILE = [
@@ -138,6 +143,7 @@ def test_hostile_attribute_and_environment_values(write_conf, emulated, value):
         return
     ad = job_ad(text)
     assert ad["ProvisionerFactory"] == value  # the literal string, not expanded or split
+    assert ad["FACTORY_JOBID"] == value + "#1.0"  # only the job id around it is expanded
     assert "Evil" not in ad
     assert set(htcondor2.Submit(text).keys()) == set(htcondor2.Submit(
         target_for(write_conf, emulated, "condorlocal").description(0.0, "l")).keys())
