@@ -22,6 +22,9 @@ class Queue:
         self.wms = build(cfg.wmsstatus)
         self.batch = build(cfg.batchstatus)
         self.steps = [(spec.name, build(spec)) for spec in cfg.sched]
+        if not self.steps:  # n would stay 0: a queue that never submits, silently
+            raise ProvisionerError(f"{cfg.path}: [{cfg.name}] schedplugin: names no step "
+                                   "(leave it out for Ready; enabled = False stops a queue)")
         self.target = build(cfg.batchsubmit)
         self.interval = cfg.interval
         self.next_due = float("-inf")

@@ -20,10 +20,11 @@ class MaxPending(Step):
         room = m - pending
         if n <= room:
             return n, f"pending={pending} under {m}"
-        out = room if self.opts["allow_negative"] else max(0, min(n, room))
-        if n < 0:
-            out = n
-        return out, f"pending={pending} max={m}"
+        if room >= 0:
+            return room, f"pending={pending} max={m}"
+        if self.opts["allow_negative"]:
+            return room, f"pending={pending} over {m}: retire {-room}"
+        return min(n, 0), f"pending={pending} over {m}"  # a limiter only limits: a retire asked before passes
 
 
 PLUGIN = MaxPending

@@ -15,10 +15,11 @@ class MaxToRun(Step):
         room = m - have
         if n <= room:
             return n, f"have={have} under {m}"
-        out = room if self.opts["allow_negative"] else max(0, room)
-        if n < 0:
-            out = n
-        return out, f"have={have} max={m}"
+        if room >= 0:
+            return room, f"have={have} max={m}"
+        if self.opts["allow_negative"]:
+            return room, f"have={have} over {m}: retire {-room}"
+        return min(n, 0), f"have={have} over {m}"  # a limiter only limits: a retire asked before passes
 
 
 PLUGIN = MaxToRun

@@ -1,4 +1,5 @@
 import math
+from fractions import Fraction
 
 from provisioner.options import Option
 from provisioner.sched.base import Step
@@ -11,7 +12,9 @@ class Scale(Step):
 
     def __call__(self, n, ctx):
         f = self.opts["factor"]
-        out = math.ceil(n * f) if n >= 0 else -math.ceil(-n * f)
+        # the factor as written: in floats 50 * 0.14 is 7.000000000000001, which ceil makes 8
+        exact = abs(n) * Fraction(repr(f))
+        out = math.ceil(exact) if n >= 0 else -math.ceil(exact)
         return out, f"x{f:g}"
 
 

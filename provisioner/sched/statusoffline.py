@@ -3,7 +3,9 @@ from provisioner.sched.base import Step
 
 
 class StatusOffline(Step):
-    """Send only ``pilots`` (default 0) while the site is offline."""
+    """Send at most ``pilots`` (default 0) while the site is offline. APF sent ``pilots``
+    whatever came before; a cap sends none to an offline site without work, and lets a
+    retire through."""
     name = "statusoffline"
     options = {"pilots": Option("int", 0, minimum=0)}
 

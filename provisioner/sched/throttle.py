@@ -2,6 +2,12 @@ from provisioner.options import Option
 from provisioner.sched.base import Step
 
 
+def _share(ratio):
+    if ratio > 1:  # a share of pilots: above 1 the brake could never act
+        return f"must be at most 1 (a share of pilots), got {ratio:g}"
+    return None
+
+
 class Throttle(Step):
     """Black-hole brake: when too many recent pilots died young, submit only a few.
 
@@ -12,7 +18,7 @@ class Throttle(Step):
     options = {
         "interval": Option("int", 3600, minimum=1),
         "maxtime": Option("int", 60, minimum=0),
-        "ratio": Option("float", 0.5, minimum=0),
+        "ratio": Option("float", 0.5, minimum=0, check=_share),
         "submit": Option("int", 1, minimum=0),
         "minpilots": Option("int", 5, minimum=1, help="ended pilots needed before judging"),
     }
@@ -20,8 +26,10 @@ class Throttle(Step):
     def __call__(self, n, ctx):
         since = ctx.now - self.opts["interval"]
         ended = [run for end, run in ctx.pilots.recent if end >= since]
-        if len(ended) < self.opts["minpilots"] or n <= 0:
-            return n, f"{len(ended)} pilots ended recently"
+        if n <= 0:
+            return n, "nothing to throttle"
+        if len(ended) < self.opts["minpilots"]:
+            return n, f"{len(ended)} pilots ended recently, too few to judge"
         short = sum(1 for run in ended if run < self.opts["maxtime"])
         share = short / len(ended)
         if share > self.opts["ratio"]:
