@@ -16,6 +16,7 @@ class CondorPilots(Source):
         super().__init__(key)
         self.condor, self.factory_id = condor, factory_id
         self.previous = {}
+        self.counted = set()  # completed pilots already in ``ended``
         self.ended = defaultdict(lambda: deque(maxlen=_RECENT))
 
     def read(self, now):
@@ -30,13 +31,28 @@ class CondorPilots(Source):
         for ad in ads:
             by_queue[ad.get(attributes.QUEUE)].append(ad)
             current[(ad["ClusterId"], ad["ProcId"])] = ad
-        # A pilot gone since the last read has ended; remember how long it ran.
+        # Completed pilots stay in the queue a while (leave_in_queue), so even one that ran
+        # for seconds between two reads is seen, with how long it ran.
+        done = {key for key, ad in current.items() if ad.get("JobStatus") == 4}
+        for key in done - self.counted:
+            ad = current[key]
+            self.ended[ad.get(attributes.QUEUE)].append((ad.get("EnteredCurrentStatus") or now, _ran(ad)))
+        self.counted = done
+        # One that left without that (removed by hand, an older pilot) ended by the read that misses it.
         for key, ad in self.previous.items():
             if key not in current and ad.get("JobStatus") == 2:
                 start = ad.get("JobCurrentStartDate") or now
                 self.ended[ad.get(attributes.QUEUE)].append((now, now - start))
         self.previous = current
         return by_queue
+
+
+def _ran(ad) -> float:
+    """Seconds a completed pilot ran; 0 if it was never seen running (it died at once)."""
+    if (ad.get("RemoteWallClockTime") or 0) > 0:
+        return float(ad["RemoteWallClockTime"])
+    start = ad.get("JobCurrentStartDate")
+    return float((ad.get("EnteredCurrentStatus") or start) - start) if start else 0.0
 
 
 class CondorBatchStatus(BatchStatus):

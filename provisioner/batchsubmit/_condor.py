@@ -69,6 +69,7 @@ class CondorTarget(Target):
                       factory_id=self.services.factory_id, queue=q.name, batchqueue=q.batchqueue,
                       launch_id=launch_id, logurl=logurl, environment=env, proxy=self.opts["proxy"],
                       factory_jobid=render.PerPilot(f"{self.services.factory_id}#"),
+                      keep_done=max(600, 3 * q.interval),
                       outurl=logurl and render.PerPilot(f"{logurl}/", ".out"),
                       errurl=logurl and render.PerPilot(f"{logurl}/", ".err"),
                       attributes=self._attributes())

@@ -8,7 +8,7 @@ QUEUE = "ProvisionerQueue"
 LAUNCH = "ProvisionerLaunch"
 
 PILOT_PROJECTION = ["ClusterId", "ProcId", "JobStatus", "QDate", "EnteredCurrentStatus",
-                    "JobCurrentStartDate", QUEUE, LAUNCH]
+                    "JobCurrentStartDate", "RemoteWallClockTime", QUEUE, LAUNCH]
 
 def created_by(factory_id: str) -> str:
     """The constraint selecting what ``factory_id`` created, the id quoted as a string literal."""

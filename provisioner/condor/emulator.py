@@ -10,7 +10,7 @@ marks a startd draining as ``HTCondor.drain`` does for a real one.
 """
 import itertools
 import warnings
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Set
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # no condor_config on a machine without HTCondor
@@ -49,6 +49,7 @@ class Schedd:
     def __init__(self, pool: "Pool", name: str):
         self.pool, self.name = pool, name
         self.jobs: Dict[str, classad2.ClassAd] = {}
+        self._done: Set[str] = set()  # completed jobs kept by their LeaveJobInQueue
         self._clusters = itertools.count(1)
         self.down = False
         self.calls = {"query": 0, "submit": 0, "act": 0, "edit": 0}
@@ -60,6 +61,7 @@ class Schedd:
 
     def query(self, constraint="True", projection=(), callback=None, limit=-1, opts=None) -> List:
         self._check("query")
+        self.expire()
         expr = constraint if isinstance(constraint, classad2.ExprTree) else classad2.ExprTree(str(constraint))
         out = []
         for ad in self.jobs.values():
@@ -142,9 +144,27 @@ class Schedd:
             ad["EnteredCurrentStatus"] = now
 
     def finish(self, ids: Iterable[str]) -> None:
-        """Jobs complete and leave the queue, as they do by default."""
+        """Jobs complete; they leave the queue at once unless their LeaveJobInQueue holds."""
+        now = int(self.pool.clock.now())
         for jid in list(ids):
-            self.pool.on_remove(self, self.jobs.pop(jid))
+            ad = self.jobs[jid]
+            ad["JobStatus"], ad["EnteredCurrentStatus"], ad["CompletionDate"] = COMPLETED, now, now
+            if "JobCurrentStartDate" in ad:
+                ad["RemoteWallClockTime"] = now - ad["JobCurrentStartDate"]
+            self._done.add(jid)
+        self.expire()
+
+    def expire(self) -> None:
+        """Completed jobs whose LeaveJobInQueue no longer holds leave, as the schedd re-checks
+        it; ``time()`` in it reads the emulator's clock, not the wall clock."""
+        now = str(int(self.pool.clock.now()))
+        for jid in list(self._done):
+            ad = self.jobs.get(jid)
+            keep = ad.lookup("LeaveJobInQueue") if ad is not None and "LeaveJobInQueue" in ad else None
+            if keep is None or classad2.ExprTree(str(keep).replace("time()", now)).eval(ad) is not True:
+                self._done.discard(jid)
+                if ad is not None:
+                    self.pool.on_remove(self, self.jobs.pop(jid))
 
 
 class Collector:

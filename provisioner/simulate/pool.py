@@ -22,6 +22,7 @@ class FastSchedd(emulator.Schedd):
         if not projection or callback is not None or limit >= 0:
             return super().query(constraint, projection, callback, limit, opts)
         self._check("query")
+        self.expire()
         expr = constraint if isinstance(constraint, emulator.classad2.ExprTree) \
             else emulator.classad2.ExprTree(str(constraint))
         key = tuple(projection)

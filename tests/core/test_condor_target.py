@@ -137,3 +137,26 @@ def test_emulated_schedd_reads_job_specs_as_htcondor2_does(write_conf, emulated)
     cluster = ids[0].split(".")[0]
     assert schedd.act(htcondor2.JobAction.Remove, cluster)["TotalSuccess"] == 2  # a cluster id
     assert schedd.jobs == {}
+
+
+def test_throttle_sees_pilots_that_die_between_two_reads(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(LOCAL + "schedplugin = Ready, Throttle\n"))
+    schedd = pool.schedd()
+    schedd.add_jobs(10, TargetQueue="L")
+    (d,) = factory.cycle()
+    assert (d.action, d.count) == ("submit", 10)
+    # a black hole: every pilot starts and dies within seconds, all between two reads
+    schedd.set_status(d.ids, RUNNING)
+    clock.advance_to(clock.now() + 3)
+    schedd.finish(d.ids)
+    clock.advance_to(clock.now() + 57)
+    (d,) = factory.cycle()
+    assert d.pilots.done == 10 and sorted(run for _, run in d.pilots.recent) == [3.0] * 10
+    assert (d.n, d.steps[-1].reason) == (1, "10/10 pilots died young")
+    # counted once, and gone from the queue once their leave_in_queue lapses (600 s)
+    clock.advance_to(clock.now() + 60)
+    (d,) = factory.cycle()
+    assert len(d.pilots.recent) == 10
+    clock.advance_to(clock.now() + 600)
+    factory.cycle()
+    assert {ad["JobStatus"] for ad in schedd.jobs.values() if ad.get("ProvisionerQueue")} == {1}  # only new ones
