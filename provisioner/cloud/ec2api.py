@@ -4,7 +4,9 @@ The client comes from ``services.extra["ec2"]`` when present (the emulator, the
 simulator), else from boto3's usual credential chain: the named profile, the
 environment, the instance role, or the credentials file given in the config.
 """
+import difflib
 import hashlib
+import re
 from typing import List
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
@@ -16,6 +18,7 @@ from provisioner.errors import ProvisionerError
 # Answers meaning "not this type/place now": try the next one in preference order.
 FALLBACK = {"InsufficientInstanceCapacity", "SpotMaxPriceTooLow", "Unsupported", "InsufficientCapacity",
             "InsufficientHostCapacity", "InsufficientFreeAddressesInSubnet"}
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")  # the form of every AWS region name
 _LIVE = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
@@ -60,8 +63,44 @@ class EC2Backend:
         return self._client
 
     def validate(self, where: str) -> None:
-        if not self.opts["ami_id"].startswith("ami-"):
-            raise ProvisionerError(f"{where}ami_id: {self.opts['ami_id']!r} is not an AMI id (ami-...)")
+        o = self.opts
+        if not o["ami_id"].startswith("ami-"):
+            raise ProvisionerError(f"{where}ami_id: {o['ami_id']!r} is not an AMI id (ami-...)")
+        import botocore.session
+
+        if not o["endpoint_url"]:  # else a private cloud's own region names
+            s = botocore.session.Session()
+            known = {r for p in s.get_available_partitions() for r in s.get_available_regions("ec2", p)}
+            # A region newer than this botocore still has the AWS form (us-east-1); a typo seldom does.
+            if o["region"] not in known and not _REGION.fullmatch(o["region"]):
+                close = difflib.get_close_matches(o["region"], sorted(known), 1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ProvisionerError(f"{where}region: {o['region']!r} is not an EC2 region{hint}")
+        if "ec2" in self.services.extra:  # an emulated cloud takes no credentials
+            return
+        # Checked here, not at the first call, where botocore names neither file nor option.
+        session = botocore.session.Session()  # a fresh one: a session reads its files once
+        if o["credentials_file"]:
+            try:
+                with open(o["credentials_file"]):
+                    pass
+            except OSError as exc:
+                raise ProvisionerError(f"{where}credentials_file: cannot read {o['credentials_file']}: "
+                                       f"{exc.strerror}") from None
+            session.set_config_variable("credentials_file", o["credentials_file"])
+        if o["profile"] or o["credentials_file"]:
+            try:
+                profiles = session.available_profiles
+            except BotoCoreError as exc:  # ConfigParseError names the file, never its values
+                bad = getattr(exc, "kwargs", {}).get("path")
+                key = "credentials_file" if bad and bad == o["credentials_file"] else "profile"
+                raise ProvisionerError(f"{where}{key}: {exc}") from None
+            if o["profile"] and o["profile"] not in profiles:
+                raise ProvisionerError(f"{where}profile: no profile {o['profile']!r} in "
+                                       f"{o['credentials_file'] or '~/.aws/credentials'} or the AWS config file")
+            if not o["profile"] and "default" not in profiles:
+                raise ProvisionerError(f"{where}credentials_file: {o['credentials_file']} has no [default] "
+                                       f"profile: set profile to one of its sections")
 
     def choices(self, types):
         """(instance type, subnet or zone) in preference order: types first, then places."""

@@ -82,8 +82,10 @@ class LibcloudBackend:
         if self.opts["credentials_file"]:
             try:
                 self._credentials()
-            except OSError as exc:
-                raise ProvisionerError(f"{where}credentials_file: {exc.strerror}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                why = getattr(exc, "strerror", None) or "not a text file"
+                raise ProvisionerError(f"{where}credentials_file: cannot read {self.opts['credentials_file']}: "
+                                       f"{why}") from None
 
     def choices(self, types):
         places = self.opts["zones"] or [None]

@@ -4,6 +4,7 @@ A back end (``ec2api.EC2Backend``, ``libcloudapi.LibcloudBackend``) does the clo
 this class decides which ones and keeps the lifecycle's books.
 """
 import logging
+import os
 import time
 from typing import List
 
@@ -88,9 +89,15 @@ class CloudTarget(Target):
             self.types()
         except ValueError as exc:
             raise ProvisionerError(f"{where}instance_types: {exc}") from None
+        exe = self.queue.executable
+        if exe and not self.opts["wrapper_url"] and not os.path.isfile(exe):  # else VMs boot without the wrapper
+            raise ProvisionerError(f"executable: {exe} is not a file here, to embed in the VMs' user-data "
+                                   f"(or set {where}wrapper_url)")
         try:
             userdata.render_user_data(self.queue, self.services, "validate", self.opts)
-        except (TemplateValueError, ProvisionerError) as exc:
+        except userdata.UserDataError as exc:
+            raise ProvisionerError(f"{where}{exc}" if exc.option else str(exc)) from None
+        except TemplateValueError as exc:
             raise ProvisionerError(f"{where}user-data: {exc}") from None
         self.backend.validate(where)
 

@@ -1,0 +1,103 @@
+"""A newcomer's mistakes in a VM queue: check-config says each in one line naming the file,
+[section] and key, exits 2, shows no secret; a correct credentials file works against moto."""
+import hashlib
+
+import pytest
+
+from provisioner.cli import main
+from provisioner.cloud import tags
+
+from .conftest import ec2_queue, instances, libcloud_queue
+
+SECRET = "wJalrXUtnFEMI-do-not-show"
+
+
+@pytest.fixture
+def aws_files(tmp_path, monkeypatch):
+    """No AWS files of the machine's own; a credentials file with a [burst] profile."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    creds = tmp_path / "aws-credentials"
+    creds.write_text(f"[burst]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = {SECRET}\n")
+    return tmp_path
+
+
+def _wrapper(tmp_path):
+    path = tmp_path / "wrapper.sh"
+    path.write_text("#!/bin/sh\nexit 0\n")
+    return path
+
+
+CASES = {
+    "region": ("batchsubmit.ec2.region = us-east1",
+               "batchsubmit.ec2.region: 'us-east1' is not an EC2 region (did you mean 'us-east-1'?)"),
+    "credentials missing": ("batchsubmit.ec2.profile = burst\nbatchsubmit.ec2.credentials_file = {tmp}/nope",
+                            "batchsubmit.ec2.credentials_file: cannot read {tmp}/nope: No such file or directory"),
+    "credentials a directory": ("batchsubmit.ec2.credentials_file = {tmp}",
+                                "batchsubmit.ec2.credentials_file: cannot read {tmp}: Is a directory"),
+    "credentials unparsable": ("batchsubmit.ec2.profile = burst\nbatchsubmit.ec2.credentials_file = {tmp}/garbled",
+                               "batchsubmit.ec2.credentials_file: Unable to parse config file: {tmp}/garbled"),
+    "profile typo": ("batchsubmit.ec2.profile = brust\nbatchsubmit.ec2.credentials_file = {tmp}/aws-credentials",
+                     "batchsubmit.ec2.profile: no profile 'brust' in {tmp}/aws-credentials or the AWS config file"),
+    "no default profile": ("batchsubmit.ec2.credentials_file = {tmp}/aws-credentials",
+                           "batchsubmit.ec2.credentials_file: {tmp}/aws-credentials has no [default] profile: "
+                           "set profile to one of its sections"),
+    "token unreadable": ("batchsubmit.ec2.token_file = {tmp}",
+                         "batchsubmit.ec2.token_file: cannot read {tmp}: Is a directory"),
+    "template missing": ("batchsubmit.ec2.user_data_template = cloud/nope.j2",
+                         "batchsubmit.ec2.user_data_template: no template 'cloud/nope.j2' under "),
+    "checksum not sha256": ("batchsubmit.ec2.wrapper_url = https://example.org/w.sh\n"
+                            "batchsubmit.ec2.wrapper_checksum = 0123abc",
+                            "batchsubmit.ec2.wrapper_checksum: expected a sha256 (64 hex digits), got '0123abc'"),
+    "checksum without wrapper": (f"batchsubmit.ec2.wrapper_checksum = {'0' * 64}",
+                                 "batchsubmit.ec2.wrapper_checksum: set, but there is no wrapper to check"),
+    "checksum of another wrapper": (f"executable = {{tmp}}/wrapper.sh\nbatchsubmit.ec2.wrapper_checksum = {'0' * 64}",
+                                    "batchsubmit.ec2.wrapper_checksum: does not match executable {tmp}/wrapper.sh"),
+    "executable missing": ("executable = {tmp}/nope.sh",
+                           "executable: {tmp}/nope.sh is not a file here, to embed in the VMs' user-data "
+                           "(or set batchsubmit.ec2.wrapper_url)"),
+    "arguments": (None, "executable.arguments: No closing quotation"),
+    "condor_config on lines": ("batchsubmit.ec2.condor_config =\n    START = True\n    NUM_CPUS = 4",
+                               "batchsubmit.ec2.condor_config: value 'START = True\\nNUM_CPUS = 4' contains a line "
+                               "break"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_check_config_names_file_section_and_key_of_each_mistake(case, write_conf, aws_files, capsys):
+    tmp = aws_files
+    (tmp / "garbled").write_text(f"aws_secret_access_key = {SECRET}\n[burst\n")
+    _wrapper(tmp)
+    extra, expected = (text and text.replace("{tmp}", str(tmp)) for text in CASES[case])
+    queues = ec2_queue(extra=extra) if extra else ec2_queue().replace("--wrappergrid=cloud", "--wrappergrid='cloud")
+    conf = write_conf(queues)
+    assert main(["check-config", "--conf", conf]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and SECRET not in err
+    assert err.startswith(f"error: {tmp}/queues.conf: [CLOUD] {expected}")
+
+
+def test_a_wrapper_checksum_that_matches_the_embedded_executable_passes(write_conf, aws_files):
+    digest = hashlib.sha256(_wrapper(aws_files).read_bytes()).hexdigest()
+    conf = write_conf(ec2_queue(extra=f"executable = {aws_files}/wrapper.sh\n"
+                                      f"batchsubmit.ec2.wrapper_checksum = {digest.upper()}\n"))
+    assert main(["check-config", "--conf", conf]) == 0
+
+
+def test_libcloud_credentials_file_error_names_the_file(write_conf, tmp_path, capsys):
+    conf = write_conf(libcloud_queue("LC", "ec2", "ami-1", f"batchsubmit.libcloud.credentials_file = {tmp_path}/nope"))
+    assert main(["check-config", "--conf", conf]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path}/queues.conf: [LC] batchsubmit.libcloud.credentials_file: "
+                                       f"cannot read {tmp_path}/nope: No such file or directory\n")
+
+
+def test_profile_from_a_credentials_file_launches_against_moto(cloud_world, moto, ec2, aws_files, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    creds = aws_files / "aws-credentials"
+    world = cloud_world(ec2_queue(endpoint=moto, extra=f"batchsubmit.ec2.profile = burst\n"
+                                                       f"batchsubmit.ec2.credentials_file = {creds}\n"))
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    d = world.cycle()["CLOUD"]
+    assert d.action == "submit" and d.count == 1
+    assert len(instances(ec2, **{tags.QUEUE: "CLOUD"})) == 1
