@@ -2,7 +2,6 @@ import os
 
 from provisioner.batchsubmit._condor import COMMON_OPTIONS, CondorTarget
 from provisioner.cloud import userdata
-from provisioner.errors import ProvisionerError, TemplateValueError
 from provisioner.options import Option
 
 
@@ -32,10 +31,7 @@ class CondorEC2(CondorTarget):
 
     def validate(self):
         super().validate()
-        try:
-            userdata.render_user_data(self.queue, self.services, "validate", self.opts)
-        except (TemplateValueError, ProvisionerError) as exc:
-            raise ProvisionerError(f"{self.namespace()}user-data: {exc}") from None
+        userdata.check(self.queue, self.services, self.opts, self.namespace())
 
     def prepare(self, now, launch_id):
         super().prepare(now, launch_id)

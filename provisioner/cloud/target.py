@@ -10,7 +10,7 @@ from typing import List
 
 from provisioner.batchsubmit.base import Target
 from provisioner.cloud import drain, lifecycle, retry, sizing, tags, userdata
-from provisioner.errors import ProvisionerError, TargetError, TemplateValueError
+from provisioner.errors import ProvisionerError, TargetError
 from provisioner.options import Option
 
 log = logging.getLogger("provisioner")
@@ -93,12 +93,7 @@ class CloudTarget(Target):
         if exe and not self.opts["wrapper_url"] and not os.path.isfile(exe):  # else VMs boot without the wrapper
             raise ProvisionerError(f"executable: {exe} is not a file here, to embed in the VMs' user-data "
                                    f"(or set {where}wrapper_url)")
-        try:
-            userdata.render_user_data(self.queue, self.services, "validate", self.opts)
-        except userdata.UserDataError as exc:
-            raise ProvisionerError(f"{where}{exc}" if exc.option else str(exc)) from None
-        except TemplateValueError as exc:
-            raise ProvisionerError(f"{where}user-data: {exc}") from None
+        userdata.check(self.queue, self.services, self.opts, where)
         self.backend.validate(where)
 
     def submit(self, n, ctx, launch_id):

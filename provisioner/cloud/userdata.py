@@ -41,6 +41,17 @@ OPTIONS = {
 }
 
 
+def check(queue_cfg, services, opts: dict, where: str) -> None:
+    """The user-data rendered once at start-up; ProvisionerError names the option at fault
+    (``where``: the target's option prefix)."""
+    try:
+        render_user_data(queue_cfg, services, "validate", opts)
+    except UserDataError as exc:
+        raise ProvisionerError(f"{where}{exc}" if exc.option else str(exc)) from None
+    except TemplateValueError as exc:
+        raise ProvisionerError(f"{where}user-data: {exc}") from None
+
+
 def render_user_data(queue_cfg, services, launch_id: str, opts: dict) -> str:
     """User-data for one launch; UserDataError names the option at fault."""
     try:

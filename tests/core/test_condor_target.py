@@ -79,7 +79,7 @@ def test_submit_failures_are_one_line_naming_the_queue_and_lose_nothing(write_co
 
 def test_condorec2_checks_user_data_at_start_up_and_survives_losing_it_later(write_conf, emulated, tmp_path):
     token = tmp_path / "pool.token"
-    with pytest.raises(ConfigErrors, match=r"\[VM\] batchsubmit.condorec2.user-data: token_file: cannot read"):
+    with pytest.raises(ConfigErrors, match=r"\[VM\] batchsubmit.condorec2.token_file: cannot read"):
         emulated(write_conf(EC2.format(token=token)))
     token.write_text("secret\n")
     factory, pool, clock, ledger = emulated(write_conf(EC2.format(token=token) + LOCAL))
