@@ -68,7 +68,8 @@ class Factory:
             snap = snaps[(q.batch.family, q.batch.source_key())]
             if not isinstance(snap, SourceError):
                 pilots[q.name] = q.batch.pilots(snap)
-        total = sum(p.pending + p.running for p in pilots.values())
+        # Unknown while a queue's pilots could not be read: a cap that cannot be checked holds.
+        total = None if len(pilots) < len(counted) else sum(p.pending + p.running for p in pilots.values())
         decisions = []
         for q in due:
             q.next_due = now + q.interval
@@ -83,7 +84,7 @@ class Factory:
                 d = q.decide(ctx)
                 if not dry_run:
                     q.act(d, ctx, self.ledger)
-                if d.action == "submit":
+                if d.action == "submit" and total is not None:
                     total += d.count
                 log.info(format_decision(d, dry_run))
             if not dry_run:

@@ -13,8 +13,9 @@ class Context:
     now: float
     work: Work
     pilots: Pilots
-    #: pending + running over every queue of the factory, updated as queues act
-    factory_pilots: int = 0
+    #: pending + running over every queue of the factory, updated as queues act;
+    #: None when some queue's pilots could not be read this cycle
+    factory_pilots: Optional[int] = 0
 
 
 class Step(Plugin):

@@ -16,6 +16,8 @@ class MaxPerFactory(Step):
         m = self.opts["maximum"]
         if m is None or n <= 0:
             return n, "no factory maximum" if m is None else "nothing to cap"
+        if ctx.factory_pilots is None:
+            return 0, f"factory total unknown (a queue's pilot status failed): holding under {m}"
         room = max(0, m - ctx.factory_pilots)
         return min(n, room), f"factory has {ctx.factory_pilots} of {m}"
 

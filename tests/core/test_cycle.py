@@ -1,5 +1,5 @@
 """Multi-queue cycles against the emulated pool: submit, cap, retire, one query per source."""
-from provisioner.condor.emulator import RUNNING
+from provisioner.condor.emulator import RUNNING, Schedd
 from provisioner.factory import Factory
 
 QUEUES = """
@@ -128,6 +128,22 @@ def test_maxperfactory_counts_what_earlier_queues_submitted_this_cycle(write_con
     pool.schedd().add_jobs(7, TargetQueue="B")
     d = by_queue(factory.cycle())
     assert (d["A"].count, d["B"].count) == (7, 3)
+
+
+def test_maxperfactory_holds_while_another_queues_pilots_cannot_be_read(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(
+        "[DEFAULT]\nwmsstatus.condor.queueattribute = TargetQueue\nschedplugin = Ready, MaxPerFactory\n"
+        "batchsubmitplugin = CondorLocal\n[A]\nbatchstatus.condor.scheddhost = remote\n[B]\n",
+        factory_extra="maxperfactory.maximum = 10\n"))
+    pool.schedds["remote"] = Schedd(pool, "remote")
+    pool.schedds["remote"].down = True  # A's pilots, maybe many, cannot be counted
+    pool.schedd().add_jobs(7, TargetQueue="B")
+    d = by_queue(factory.cycle())
+    assert d["A"].action == "skip" and (d["B"].n, d["B"].action) == (0, "none")
+    assert "factory total unknown" in d["B"].reason
+    pool.schedds["remote"].down = False
+    clock.advance_to(clock.now() + 60)
+    assert by_queue(factory.cycle())["B"].count == 7
 
 
 def test_dry_run_changes_nothing(write_conf, emulated):
