@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import zlib
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -33,13 +34,13 @@ class Job:
 
 
 def _open(path: str) -> str:
+    # utf-8-sig drops a spreadsheet's BOM; a stray non-UTF-8 byte (a Latin-1 header
+    # comment) spoils only its own line, not the whole trace.
+    opener = gzip.open if path.endswith(".gz") else open
     try:
-        if path.endswith(".gz"):
-            with gzip.open(path, "rt") as fh:
-                return fh.read()
-        with open(path) as fh:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
             return fh.read()
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise TraceError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
 
 
@@ -77,7 +78,7 @@ def normalise(jobs: List[Job]) -> List[Job]:
 
 # SWF 2.2 fields (1-based in the standard): 2 submit, 4 run time, 5 allocated
 # processors, 7 used memory (KB per processor), 8 requested processors,
-# 10 requested memory (KB per processor); -1 means unknown.
+# 10 requested memory (KB per processor), 11 status (5: cancelled); -1 means unknown.
 _SWF_FIELDS = 18
 
 
@@ -106,6 +107,9 @@ def parse_swf(text: str, path: str = "<swf>") -> Tuple[List[Job], List[str]]:
             continue
         if procs <= 0:
             problems.append(f"{path}:{lineno}: processor count unknown")
+            continue
+        if f[10] == 5 and runtime == 0:
+            problems.append(f"{path}:{lineno}: cancelled before it started (status 5, run time 0)")
             continue
         per_proc_kb = f[9] if f[9] > 0 else f[6]
         memory = int(per_proc_kb * procs / 1024) if per_proc_kb > 0 else DEFAULT_MEMORY * int(procs)
@@ -146,23 +150,9 @@ def parse_condor_history(text: str, path: str = "<history>") -> Tuple[List[Job],
 
 def _json_ads(text, path, problems):
     """(line, ad) pairs; a JSON syntax error is reported and, in JSON lines, skipped."""
-    decoder = json.JSONDecoder()
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        pos = text.index("[") + 1
-        while True:
-            while pos < len(text) and text[pos] in " \t\r\n,":
-                pos += 1
-            if pos >= len(text) or text[pos] == "]":
-                return
-            lineno = text.count("\n", 0, pos) + 1
-            try:
-                ad, pos = decoder.raw_decode(text, pos)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{path}:{text.count(chr(10), 0, exc.pos) + 1}: not valid JSON ({exc.msg});"
-                                " the rest of the file is ignored")
-                return
-            yield lineno, ad
+    if text.lstrip().startswith("["):
+        yield from _json_arrays(text, path, problems)
+        return
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -172,23 +162,65 @@ def _json_ads(text, path, problems):
             problems.append(f"{path}:{lineno}: not valid JSON ({exc.msg})")
 
 
+def _json_arrays(text, path, problems):
+    """The arrays of ``condor_history -json``: one, or several when outputs were concatenated."""
+    decoder = json.JSONDecoder()
+    pos, lineno, counted, in_array = 0, 1, 0, False
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text):
+            return
+        # counted from the last ad on, not from the start: linear in the file's size
+        lineno += text.count("\n", counted, pos)
+        counted = pos
+        if not in_array:
+            if text[pos] != "[":
+                problems.append(f"{path}:{lineno}: not valid JSON (expected '[' after the array);"
+                                " the rest of the file is ignored")
+                return
+            pos, in_array = pos + 1, True
+            continue
+        if text[pos] == "]":
+            pos, in_array = pos + 1, False
+            continue
+        try:
+            ad, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{lineno + text.count(chr(10), counted, exc.pos)}: not valid JSON ({exc.msg});"
+                            " the rest of the file is ignored")
+            return
+        yield lineno, ad
+
+
 def _num(ad, key):
     v = ad.get(key)
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) \
         and (isinstance(v, int) or math.isfinite(v)) else None
 
 
+# scheduler (DAGMan), grid and local universe jobs never take a slot of the pool
+_NO_SLOT_UNIVERSES = {7: "scheduler", 9: "grid", 12: "local"}
+
+
 def _history_job(ad, index):
     qdate = _num(ad, "QDate")
     if qdate is None:
         return None, "no QDate"
-    start, end = _num(ad, "JobStartDate"), _num(ad, "CompletionDate")
+    universe = _NO_SLOT_UNIVERSES.get(_num(ad, "JobUniverse"))
+    if universe:
+        return None, f"{universe} universe job: takes no slot of the pool"
+    # the last run: an evicted job restarts from scratch, and the time between its runs was a wait
+    start = _num(ad, "JobCurrentStartDate") or _num(ad, "JobStartDate")
+    end = _num(ad, "CompletionDate")
     if start and end and end >= start:
         runtime = end - start
     else:
         runtime = _num(ad, "RemoteWallClockTime")
     if runtime is None or runtime < 0:
         return None, "no run time (CompletionDate - JobStartDate or RemoteWallClockTime)"
+    if not start and not runtime:
+        return None, "never started (removed while idle or held)"
     cpus = _num(ad, "RequestCpus") or 1
     memory = _num(ad, "RequestMemory") or DEFAULT_MEMORY  # an expression string falls back too
     cid, pid = _num(ad, "ClusterId"), _num(ad, "ProcId")
@@ -214,7 +246,9 @@ def parse_csv(text: str, path: str = "<csv>") -> Tuple[List[Job], List[str]]:
     if col["submit"] is None or col["runtime"] is None:
         return [], [f"{path}:1: header must name submit and runtime columns, got {','.join(header)}"]
     jobs, problems = [], []
-    for lineno, row in enumerate(rows, 2):
+    start = rows.line_num + 1  # a quoted field may span lines: a row's line is where it starts
+    for row in rows:
+        lineno, start = start, rows.line_num + 1
         if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
             continue
         if len(row) < len(names):

@@ -3,6 +3,7 @@ import gzip
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -86,6 +87,37 @@ def test_swf_bad_lines_are_reported_with_their_line_numbers_and_skipped():
         "t.swf:10: 'nan' is not a number",
         "t.swf:11: 'inf' is not a number",
     ]
+
+
+def test_swf_cancelled_before_it_started_is_skipped_and_reported():
+    text = "\n".join([
+        "1 0 -1 100 4 -1 -1 4 -1 -1 1 1 1 1 1 -1 -1 -1",    # completed
+        "2 5 300 0 -1 -1 -1 4 -1 -1 5 1 1 1 1 -1 -1 -1",    # cancelled while waiting: no run
+        "3 9 10 50 4 -1 -1 4 -1 -1 5 1 1 1 1 -1 -1 -1",     # cancelled after running 50 s: it ran
+        "4 12 -1 0 4 -1 -1 4 -1 -1 1 1 1 1 1 -1 -1 -1",     # completed in under 0.5 s
+    ])
+    jobs, problems = traces.parse_swf(text, "t.swf")
+    assert [(j.id, j.runtime) for j in jobs] == [(1, 100), (3, 50), (4, 0)]
+    assert problems == ["t.swf:2: cancelled before it started (status 5, run time 0)"]
+
+
+def test_swf_non_utf8_header_byte_costs_only_its_line(tmp_path):
+    # a Latin-1 installation name in the header, and one data line with a stray byte
+    path = tmp_path / "kit.swf"
+    path.write_bytes(b"; Installation: Universit\xe4t Karlsruhe\r\n"
+                     b"1 0 -1 100 1 -1 -1 -1 -1 -1 1 1 1 1 1 -1 -1 -1\r\n"
+                     b"2 5 -1 10\xb5 1 -1 -1 -1 -1 -1 1 1 1 1 1 -1 -1 -1\r\n")
+    jobs, problems = traces.load(str(path))
+    assert [(j.submit, j.runtime) for j in jobs] == [(0.0, 100.0)]
+    assert len(problems) == 1 and problems[0].startswith(f"{path}:3: ") and "not a number" in problems[0]
+
+
+def test_corrupt_gzip_is_a_trace_error(tmp_path):
+    # a valid gzip header, then a deflate block of the reserved type 3: zlib.error, not OSError
+    path = tmp_path / "broken.swf.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x07" + bytes(32))
+    with pytest.raises(TraceError, match="cannot read"):
+        traces.load(str(path))
 
 
 def test_load_swf_gz_normalises_and_keeps_problems(tmp_path):
@@ -172,6 +204,56 @@ def test_condor_history_json_array_as_condor_history_prints_it():
     assert (expr.runtime, expr.cpus, expr.memory) == (60, 2, DEFAULT_MEMORY)
 
 
+def test_condor_history_skips_jobs_that_take_no_slot_or_never_started():
+    ads = [
+        {"ClusterId": 20, "ProcId": 0, "QDate": 1000, "JobStartDate": 1010, "CompletionDate": 9010,
+         "RemoteWallClockTime": 8000.0, "JobUniverse": 7, "JobStatus": 4},   # DAGMan: runs on the schedd
+        {"ClusterId": 21, "ProcId": 0, "QDate": 1005, "JobStatus": 3, "CompletionDate": 0,
+         "RemoteWallClockTime": 0.0, "JobUniverse": 5},                      # removed while idle
+        {"ClusterId": 22, "ProcId": 0, "QDate": 1006, "JobStatus": 3, "CompletionDate": 0, "JobStartDate": 1100,
+         "RemoteWallClockTime": 0.0, "JobUniverse": 5},                      # removed the second it started
+        {"ClusterId": 23, "ProcId": 0, "QDate": 1007, "JobStartDate": 1020, "CompletionDate": 1320,
+         "RemoteWallClockTime": 300.0, "JobUniverse": 5, "JobStatus": 4},
+    ]
+    text = "".join(json.dumps(ad) + "\n" for ad in ads)
+    jobs, problems = traces.parse_condor_history(text, "h.jsonl")
+    assert [(j.id, j.runtime) for j in jobs] == [(2200000, 0.0), (2300000, 300.0)]
+    assert problems == ["h.jsonl:1: scheduler universe job: takes no slot of the pool",
+                        "h.jsonl:2: never started (removed while idle or held)"]
+
+
+def test_condor_history_run_time_is_the_last_run_of_an_evicted_job():
+    # started at 100, evicted, idle for hours, restarted at 20000 and ran 3600 s to completion
+    ad = {"QDate": 50, "JobStartDate": 100, "JobCurrentStartDate": 20000, "CompletionDate": 23600,
+          "RemoteWallClockTime": 5400.0, "NumJobStarts": 2}
+    jobs, problems = traces.parse_condor_history(json.dumps(ad) + "\n")
+    assert problems == [] and jobs[0].runtime == 3600
+
+
+def test_condor_history_concatenated_arrays_are_all_read():
+    # `condor_history -json` run on two schedds, outputs concatenated into one file
+    first = "[\n" + "\n,\n".join(json.dumps(ad, indent=2) for ad in (AD_FULL, AD_NO_QDATE)) + "\n]\n"
+    second = "[\n" + json.dumps(AD_WALLCLOCK, indent=2) + "\n]\n"
+    text = first + second + "trailing junk\n"
+    lines = text.splitlines()
+    jobs, problems = traces.parse_condor_history(text, "h.json")
+    assert [j.id for j in jobs] == [1200003, 1200004]
+    assert problems == [f"h.json:{lines.index('{', 2) + 1}: no QDate",
+                        f"h.json:{len(lines)}: not valid JSON (expected '[' after the array);"
+                        " the rest of the file is ignored"]
+
+
+def test_condor_history_big_json_array_loads_in_linear_time():
+    # 20,000 ads as condor_history -json prints them: 0.2 s; counting each ad's line
+    # from the start of the file took 10 s
+    ads = [{"ClusterId": i, "ProcId": 0, "QDate": 1700000000 + i, "RemoteWallClockTime": 60.0} for i in range(20000)]
+    text = "[\n" + "\n,\n".join(json.dumps(ad, indent=2) for ad in ads) + "\n]\n"
+    started = time.perf_counter()
+    jobs, problems = traces.parse_condor_history(text, "h.json")
+    assert len(jobs) == 20000 and problems == []
+    assert time.perf_counter() - started < 3
+
+
 def test_condor_history_json_syntax_error_stops_with_its_line():
     text = '[\n{"QDate": 10, "RemoteWallClockTime": 5}\n,\n{"QDate": 20, \n"RemoteWallClockTime": }\n]\n'
     jobs, problems = traces.parse_condor_history(text, "h.json")
@@ -231,6 +313,21 @@ def test_csv_bad_rows_reported_with_line_numbers():
     assert [p.split(": ", 1)[0] for p in problems] == ["j.csv:4", "j.csv:5", "j.csv:6", "j.csv:7", "j.csv:8",
                                                        "j.csv:9"]
     assert "expected 3 columns, got 2" in problems[0]
+
+
+def test_csv_from_a_spreadsheet_with_bom_and_crlf(tmp_path):
+    path = tmp_path / "jobs.csv"
+    path.write_bytes("\ufeffSubmit,Runtime,Cpus,Note\r\n10,600,2,\"a, b\"\r\n\r\n0,60,1,x\r\n".encode())
+    jobs, problems = traces.load(str(path))
+    assert problems == []
+    assert [(j.submit, j.runtime, j.cpus) for j in jobs] == [(0.0, 60.0, 1), (10.0, 600.0, 2)]
+
+
+def test_csv_line_numbers_count_quoted_line_breaks():
+    text = 'submit,runtime,note\n0,10,"two\nlines"\n\nx,20,y\n5,-1,z\n'
+    jobs, problems = traces.parse_csv(text, "j.csv")
+    assert [j.runtime for j in jobs] == [10.0]
+    assert [p.split(": ", 1)[0] for p in problems] == ["j.csv:5", "j.csv:6"]
 
 
 def test_csv_header_without_times_is_reported():
