@@ -10,6 +10,8 @@ import secrets
 import sqlite3
 from typing import Dict, List, Optional
 
+from provisioner.errors import ProvisionerError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
     id INTEGER PRIMARY KEY, time REAL, queue TEXT, target TEXT, action TEXT,
@@ -28,9 +30,15 @@ class Ledger:
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.db = sqlite3.connect(path or ":memory:", isolation_level=None)
-        if path:
-            self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        try:
+            if path:
+                self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            # Safe to move aside: a fresh ledger draws a new epoch and finds the VMs by their tags.
+            raise ProvisionerError(f"ledger {path}: {exc}; move it aside to start a new one (the factory"
+                                   " finds its VMs and pilots again without it)") from None
         self.factory_id = factory_id
         # Launch ids are "<factory>-<epoch>-<n>": a fresh ledger (deleted, or a new host) draws
         # a new epoch, so its ids never repeat the old ones on VMs or in cloud client tokens.

@@ -74,10 +74,15 @@ class CloudBatchStatus(BatchStatus):
         vms = t.update(now, by_queue.get(self.queue.name, []), machines, opts["boot_timeout"])
         if self.source.consumers and self.source.consumers[0] is self:
             known = self.services.queue_names | {p.queue.name for p in self.source.consumers}
-            # Orphans are acted on, never counted: one without a startd has nothing to lose.
-            t.orphans = [lifecycle.VM(i, machines.get(i.id, []),
-                                      lifecycle.classify(i, machines.get(i.id, []), now, -1, False))
-                         for q, insts in by_queue.items() if q not in known for i in insts]
+            # Orphans are acted on, never counted. Their queue's tracker (its memory is in the ledger)
+            # tells a VM that never joined (nothing to lose: boot timeout -1) from one whose startd
+            # is missing for now: that one may run a job and is lost, given boot_timeout to return.
+            t.orphans, t.orphans_lost = [], {}
+            for q, insts in by_queue.items():
+                if q not in known:
+                    orphan = lifecycle.tracker(self.services, q, target.guard_settings(opts))
+                    t.orphans += orphan.update(now, insts, machines, -1)
+                    t.orphans_lost.update(orphan.lost_since)
         states = defaultdict(int)
         for vm in vms:
             states[vm.state] += 1

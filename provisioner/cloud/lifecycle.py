@@ -149,18 +149,23 @@ def _time(t) -> float:
 class Tracker:
     """What one queue's lifecycle remembers between cycles (its guard also across restarts)."""
 
-    def __init__(self, settings: GuardSettings, saved: Optional[dict] = None, save=None):
+    def __init__(self, settings: GuardSettings, saved: Optional[dict] = None, save=None,
+                 joined: Optional[dict] = None, save_joined=None):
         self.guard = Guard(settings, saved, save)
-        self.joined: Dict[str, Tuple[float, float]] = {}  # instance id -> (joined, launched)
+        # instance id -> (joined, launched); kept across restarts, else a restarted factory that
+        # finds a joined VM's startd missing (a collector restarted too) takes it for a boot failure
+        self.joined: Dict[str, Tuple[float, float]] = {k: tuple(v) for k, v in (joined or {}).items()}
+        self._save_joined = save_joined
         self.lost_since: Dict[str, float] = {}
         self.failed: set = set()
         self.terminated_by_us: set = set()
         self.orphans: List[VM] = []  # VMs of unconfigured queues this queue cleans up
+        self.orphans_lost: Dict[str, float] = {}  # since when an orphan's startd is missing
         self.recovered = False
 
     def update(self, now: float, instances: List[Instance], ads_by_id: Dict[str, list],
                boot_timeout: float) -> List[VM]:
-        vms, seen = [], set()
+        vms, seen, before = [], set(), dict(self.joined)
         for inst in instances:
             seen.add(inst.id)
             vm = VM(inst, ads_by_id.get(inst.id, []))
@@ -184,6 +189,8 @@ class Tracker:
                 vms.append(vm)
         for iid in [i for i in self.joined if i not in seen]:
             self._gone(now, iid, False)
+        if self._save_joined is not None and self.joined != before:
+            self._save_joined(self.joined)
         return vms
 
     def _gone(self, now: float, iid: str, drained: bool) -> None:
@@ -202,11 +209,12 @@ def tracker(services, queue: str, settings: GuardSettings) -> Tracker:
     """The queue's tracker, shared by its batchstatus and its target through services."""
     trackers = services.extra.setdefault("cloud.trackers", {})
     if queue not in trackers:
-        ledger, key = services.ledger, f"cloud.guard/{queue}"
+        ledger, key, joined = services.ledger, f"cloud.guard/{queue}", f"cloud.joined/{queue}"
         if ledger is None:
             trackers[queue] = Tracker(settings)
         else:
-            trackers[queue] = Tracker(settings, ledger.get_state(key), lambda state: ledger.put_state(key, state))
+            trackers[queue] = Tracker(settings, ledger.get_state(key), lambda state: ledger.put_state(key, state),
+                                      ledger.get_state(joined), lambda ids: ledger.put_state(joined, ids))
     return trackers[queue]
 
 

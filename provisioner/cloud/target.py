@@ -222,7 +222,7 @@ class CloudTarget(Target):
         done = drain.finished(ctx.pilots.records, ctx.now, t.lost_since, self.opts["boot_timeout"])
         failed = [vm.id for vm in done if vm.state == lifecycle.FAILED]
         orphans = t.orphans
-        orphan_done = [vm.id for vm in drain.finished(orphans, ctx.now, {}, 0)]
+        orphan_done = [vm.id for vm in drain.finished(orphans, ctx.now, t.orphans_lost, self.opts["boot_timeout"])]
         orphan_drain = [vm for vm in orphans if vm.state in (lifecycle.IDLE, lifecycle.BUSY)]
         ids = [vm.id for vm in done] + orphan_done
         if ids:
