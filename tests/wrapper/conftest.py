@@ -1,6 +1,7 @@
 """Fixtures for the pilot-wrapper tests: stage two importable, loopback HTTP
 servers, real pilot tarballs, stage one run with real bash."""
 import functools
+import hashlib
 import http.server
 import importlib.util
 import io
@@ -225,6 +226,8 @@ class StageOne:
         from provisioner.wrapperpack import pack
 
         _, checksum = pack(str(server.root))
+        self.root = server.root
+        self.added = {}  # repack()'s files so far
         self.url = server.url
         self.args = ["--wrapperqueue=Q", "--wrappergrid=local", "--wrappertarballurl=%s/wrapper.tar.gz" % server.url,
                      "--wrappertarballchecksum=" + checksum]
@@ -234,6 +237,26 @@ class StageOne:
                     if key not in ("OSG_GRID", "GLITE_LOCATION") and not key.startswith("WRAPPER_")}
         self.env["TMPDIR"] = str(self.tmpdir)
         self.argv = ["bash", str(repo / "wrapper" / "bash" / "wrapper.sh")]
+
+    def repack(self, files):
+        """Serves the packed stage two with files ({name: text}, and those of earlier calls)
+        added or replaced, as `provisioner wrapper pack` builds it with an author's plugin,
+        and fetches that."""
+        self.added.update(files)
+        files = self.added
+        with tarfile.open(self.root / "wrapper.tar.gz") as packed, \
+                tarfile.open(self.root / "authored.tar.gz", "w:gz") as tar:
+            for member in packed.getmembers():
+                if member.name not in files:
+                    tar.addfile(member, packed.extractfile(member) if member.isfile() else None)
+            for name, text in files.items():
+                data = text.encode()
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+        checksum = hashlib.sha256((self.root / "authored.tar.gz").read_bytes()).hexdigest()
+        self.args = [arg.replace("/wrapper.tar.gz", "/authored.tar.gz") for arg in self.args
+                     if not arg.startswith("--wrappertarballchecksum=")] + ["--wrappertarballchecksum=" + checksum]
 
     def popen(self, *args, env=None, base=True):
         """Starts wrapper.sh with the base options (base=False: without), args, and env added."""

@@ -51,6 +51,8 @@ def test_no_match(table):
     ("* * * * Bad-Name -", "invalid plugin name"),
     ("* * * * generic a:x", "invalid weight"),
     ("* * * * generic a:0,b:0", "add up to zero"),
+    ("* * * * generic a:\u00b2", "invalid weight"),  # a digit to str.isdigit(), not to int()
+    ("* * * * generic other", "same SITE QUEUE GRID PROJECT as line 3"),  # never chosen
 ])
 def test_malformed_row_names_its_line(table, line, message):
     path = table("# comment\n\n* * * * trivial -\n" + line + "\n")
@@ -73,7 +75,7 @@ def choose(stage_two, args, path):
     from wrapperlib import options
 
     opts, _ = options.parse(without_table(args) + ["--wrapperlookuptable=" + path])
-    return stage_two.choose(opts, lookup.Picker(1), Log())
+    return stage_two.choose(opts, lookup.Picker(1), Log())[:2]  # without where they came from
 
 
 def test_overrides_replace_the_rows_values(stage_two, table, base_args):

@@ -5,7 +5,7 @@ import sys
 import time
 
 import pytest
-from wrapperlib.errors import SILENT
+from wrapperlib.errors import SILENT, WrapperError
 from wrapperlib.log import Log
 from wrapperlib.supervise import Supervisor
 
@@ -61,7 +61,10 @@ def gone(pid, timeout=5.0):
 
 def run(argv, **kwargs):
     started = time.monotonic()
-    code = Supervisor(Log()).run(argv, **kwargs)
+    try:
+        code = Supervisor(Log()).run(argv, **kwargs)
+    except WrapperError as exc:  # a silence kill
+        code = exc.code
     return code, time.monotonic() - started
 
 

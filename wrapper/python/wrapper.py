@@ -20,8 +20,8 @@ STEPS = ("validate", "setup", "download")
 
 
 def choose(opts, picker, log):
-    """(plugin name, pilot type or None): the lookup table's best row, overridden
-    by --wrapperplugin / --wrapperpilottype."""
+    """(plugin name, pilot type or None, where they came from): the lookup
+    table's best row, overridden by --wrapperplugin / --wrapperpilottype."""
     plugin, pilottypes, source = opts.plugin, None, "options"
     if opts.pilottype:
         pilottypes = lookup.parse_pilottypes(opts.pilottype)
@@ -42,7 +42,7 @@ def choose(opts, picker, log):
             pilottypes = row.pilottypes if pilottypes is None else pilottypes
     pilottype = picker.pick(pilottypes) if pilottypes else None
     log.info("plugin %s, pilot type %s (from %s)" % (plugin, pilottype, source))
-    return plugin, pilottype
+    return plugin, pilottype, source
 
 
 def failed(exc, log):
@@ -63,20 +63,26 @@ def internal_error(log):
 
 
 def run_plugin(plugin, log):
-    """Calls the plugin's steps in order; report and cleanup run whatever happened."""
+    """Calls the plugin's steps in order; report and cleanup run whatever happened.
+    Returns the exit code and whether it is the payload's own."""
+    payload = False
     try:
         for step in STEPS:
             getattr(plugin, step)()
         code = plugin.execute()
+        if type(code) is not int or not 0 <= code <= 255:  # sys.exit() would mangle it
+            raise WrapperError(INTERNAL, "plugin %s: execute() returned %r, not an exit code 0-255" % (
+                plugin.name, code))
+        payload = True
     except (WrapperError, Interrupted) as exc:
         code = failed(exc, log)
-    except Exception:  # a plugin bug must still reach report and cleanup
+    except BaseException:  # a plugin bug, even sys.exit(), must still reach report and cleanup
         code = internal_error(log)
     try:
         plugin.report(code)
     finally:
         plugin.cleanup()
-    return code
+    return code, payload
 
 
 def main(argv=None):
@@ -89,24 +95,28 @@ def main(argv=None):
     supervisor = Supervisor(log)
     supervisor.install()
     facts = {"site": None, "queue": None, "plugin": None, "pilottype": None}
+    payload = False
     try:
         opts, rest = options.parse(argv)
         log.set_level(opts.loglevel)
         log.debug("options: " + " ".join(redacted(argv)))
         facts.update(site=opts.site, queue=opts.queue)
         picker = lookup.Picker(opts.seed)
-        name, pilottype = choose(opts, picker, log)
+        name, pilottype, source = choose(opts, picker, log)
         facts.update(plugin=name, pilottype=pilottype)
-        plugin_class = plugins.load(name)
+        try:
+            plugin_class = plugins.load(name)
+        except WrapperError as exc:  # name the table line with the typo
+            raise WrapperError(exc.code, "%s (chosen by %s)" % (exc.message, source)) from None
         args = options.parse_plugin(plugin_class, opts, rest)
         plugin = plugin_class(opts, args, pilottype, log, picker, supervisor)
-        code = run_plugin(plugin, log)
+        code, payload = run_plugin(plugin, log)
     except (WrapperError, Interrupted) as exc:
         code = failed(exc, log)
-    except Exception:  # a bug in a plugin's constructor, say: still an exit code and a summary
+    except BaseException:  # a bug in a plugin's constructor, say, even sys.exit(): still an exit code and a summary
         code = internal_error(log)
     log.info("summary: site=%s queue=%s plugin=%s pilottype=%s exit=%d (%s) duration=%.2fs" % (
-        facts["site"], facts["queue"], facts["plugin"], facts["pilottype"], code, meaning(code),
+        facts["site"], facts["queue"], facts["plugin"], facts["pilottype"], code, meaning(code, payload),
         time.monotonic() - started))
     return code
 

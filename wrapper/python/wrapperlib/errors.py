@@ -23,8 +23,9 @@ MEANINGS = {
 }
 
 
-def meaning(code):
-    if code in MEANINGS:
+def meaning(code, payload=False):
+    """What an exit code means; payload: it is the payload's own, whatever its number."""
+    if code in MEANINGS and not (payload and code):
         return MEANINGS[code]
     if code > 128:
         return "killed by signal %d" % (code - 128)

@@ -51,7 +51,7 @@ def parse_pilottypes(spec):
         name, sep, weight = part.partition(":")
         if not TYPE_RE.match(name) or name == "-":
             raise ValueError("invalid pilot type %r" % part)
-        if sep and not weight.isdigit():
+        if sep and not (weight.isascii() and weight.isdigit()):
             raise ValueError("invalid weight in %r" % part)
         items.append((name, int(weight) if sep else 1))
     if sum(weight for _, weight in items) == 0:
@@ -66,6 +66,7 @@ def read_table(path):
     except (OSError, UnicodeDecodeError) as exc:
         raise TableError("cannot read lookup table %s: %s" % (path, exc)) from None
     rows = []
+    seen = {}  # (site, queue, grid, project): line
     for lineno, line in enumerate(lines, 1):
         fields = line.split("#", 1)[0].split()
         if not fields:
@@ -79,6 +80,10 @@ def read_table(path):
             pilottypes = parse_pilottypes(fields[5])
         except ValueError as exc:
             raise TableError("%s: %s" % (where, exc)) from None
+        key = (fields[0], fields[1], fields[2].lower(), fields[3])
+        if key in seen:  # the later row could never be chosen
+            raise TableError("%s: same SITE QUEUE GRID PROJECT as line %d" % (where, seen[key]))
+        seen[key] = lineno
         rows.append(Row(lineno, tuple(fields[:4]), fields[4], pilottypes))
     return rows
 

@@ -62,6 +62,16 @@ class Parser(argparse.ArgumentParser):
         self.register("action", None, StoreOnce)
         self.given = {}  # dest: the option string it was given as
 
+    def add_argument(self, *args, **kwargs):
+        convert = kwargs.get("type")
+        if convert is not None:  # a blank value is not converted: it means the default
+            def blank_or(value, convert=convert):
+                return value if value == "" else convert(value)
+
+            blank_or.__name__ = getattr(convert, "__name__", "value")  # for argparse's "invalid int value"
+            kwargs["type"] = blank_or
+        return super().add_argument(*args, **kwargs)
+
     def error(self, message):
         raise WrapperError(BAD_OPTION, message)
 
@@ -91,10 +101,9 @@ def common_parser():
 
 def parse(argv):
     """Common options as a namespace, and the arguments left for the plugin."""
-    opts, rest = common_parser().parse_known_args(argv)
-    for key, value in vars(opts).items():
-        if value == "":  # blank template values count as not given
-            setattr(opts, key, None)
+    parser = common_parser()
+    opts, rest = parser.parse_known_args(argv)
+    blanks_to_defaults(parser, opts, opts)
     if opts.seed is None and os.environ.get("WRAPPER_SEED"):
         try:
             opts.seed = int(os.environ["WRAPPER_SEED"])
@@ -113,9 +122,14 @@ def parse_plugin(plugin_class, opts, rest):
         raise WrapperError(PLUGIN, "plugin %s cannot be loaded: add_arguments failed: %s: %s" % (
             plugin_class.__module__.rsplit(".", 1)[-1], type(exc).__name__, exc)) from None
     plugin_opts, rest = parser.parse_known_args(rest)
-    for key, value in vars(plugin_opts).items():
-        setattr(opts, key, None if value == "" else value)
+    blanks_to_defaults(parser, plugin_opts, opts)
     return rest
+
+
+def blanks_to_defaults(parser, parsed, opts):
+    """Copies parsed to opts, blank values (left so by submit templates) counting as not given."""
+    for key, value in vars(parsed).items():
+        setattr(opts, key, parser.get_default(key) if value == "" else value)
 
 
 def fail(option, message):

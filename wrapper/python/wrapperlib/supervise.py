@@ -8,11 +8,13 @@ import sys
 import threading
 import time
 
-from .errors import SILENT
+from .errors import SILENT, WrapperError
 from .log import redacted
 
 # Stage one forwards all of these to stage two.
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+# Forwarded signals asking the payload to stop: SIGKILL follows after the grace time.
+STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 CHECK_EVERY = 1.0
 
 
@@ -57,8 +59,8 @@ class Supervisor:
             raise Interrupted(signum)
 
     def run(self, argv, cwd=None, env=None, silence=0, grace=30, tick=None, tick_every=0):
-        """Runs argv to its end and returns its exit code, or SILENT after killing
-        it for `silence` seconds without output (0: never). tick() is called
+        """Runs argv to its end and returns its exit code; raises WrapperError(SILENT)
+        after killing it for `silence` seconds without output (0: never). tick() is called
         every tick_every seconds while it runs, in a thread."""
         pending = len(self.received)
         self.starting = True  # a signal now is forwarded once the payload exists
@@ -76,7 +78,11 @@ class Supervisor:
         for signum in self.received[pending:]:
             signal_pgroup(payload.pid, signum)
         try:
-            return self._watch(payload, silence, grace, tick, tick_every)
+            return self._watch(payload, pending, silence, grace, tick, tick_every)
+        except BaseException:  # our output gone, say: the payload must not outlive us
+            if payload.poll() is None:
+                self._kill(payload, grace)
+            raise
         finally:
             self.payload = None
             payload.stdout.close()
@@ -87,7 +93,7 @@ class Supervisor:
                 names = ", ".join(signal.Signals(s).name for s in forwarded)
                 self.log.info("forwarded to the payload: %s" % names)
 
-    def _watch(self, payload, silence, grace, tick, tick_every):
+    def _watch(self, payload, pending, silence, grace, tick, tick_every):
         out = sys.stdout.buffer
         fd = payload.stdout.fileno()
         poller = select.poll()
@@ -95,20 +101,26 @@ class Supervisor:
         last_output = time.monotonic()
         next_tick = last_output + tick_every if tick and tick_every else None
         reading = True
+        kill_at = None
         while True:
             now = time.monotonic()
+            if kill_at is None and any(s in STOPPING for s in self.received[pending:]):
+                kill_at = now + grace
+            if kill_at is not None and now >= kill_at and payload.poll() is None:
+                self.log.error("payload still running %ds after it was asked to stop: killing it" % grace)
+                signal_pgroup(payload.pid, signal.SIGKILL)
+                kill_at = float("inf")
             # Only a payload still running is killed for silence: one that has
             # exited (say, while this process was stopped) is reaped below.
             if silence and now - last_output >= silence and payload.poll() is None:
-                self.log.error("payload silent for %ds: killing it" % silence)
                 self._kill(payload, grace)
-                return SILENT
+                raise WrapperError(SILENT, "payload silent for %ds: killed it" % silence)
             if next_tick is not None and now >= next_tick:
                 self._tick(tick)
                 next_tick = now + tick_every
             # Wake at least every CHECK_EVERY s: the payload's children may hold
             # its output open after it has exited.
-            deadlines = [t - now for t in (silence and last_output + silence, next_tick) if t]
+            deadlines = [t - now for t in (silence and last_output + silence, next_tick, kill_at) if t]
             timeout = max(0.0, min(deadlines + [CHECK_EVERY]))
             if not reading:
                 try:
