@@ -39,7 +39,7 @@ def cmd_simulate(args) -> int:
     for line in problems[:_SHOWN_PROBLEMS]:
         print(f"warning: {line}", file=sys.stderr)
     if len(problems) > _SHOWN_PROBLEMS:
-        print(f"warning: {len(problems) - _SHOWN_PROBLEMS} more bad lines in {args.trace}", file=sys.stderr)
+        print(f"warning: {len(problems) - _SHOWN_PROBLEMS} more lines skipped in {args.trace}", file=sys.stderr)
     for name in args.policy or ():
         if name not in policies.POLICIES:
             print(f"error: unknown policy {name!r} (known: {', '.join(policies.POLICIES)})", file=sys.stderr)
@@ -59,7 +59,7 @@ def cmd_simulate(args) -> int:
         print(f"warning: {n} job(s) of queue {queue} fit no VM or pilot of the queue and never ran; "
               "they count in the waits as waiting to the end", file=sys.stderr)
     notes = [f"trace {os.path.basename(args.trace)}: {len(jobs)} jobs over {span:.1f} h"
-             + (f", {len(problems)} bad line(s) skipped" if problems else "")
+             + (f", {len(problems)} trace line(s) skipped" if problems else "")
              + "".join(f", {n} too big for queue {q}" for q, n in sorted(unfit.items())),
              "prov = the part of the wait spent before the job's VM was launched and while it booted",
              "waste/bound = wasted VM-hours over the clairvoyant bound's (docs/simulate.md)"]
