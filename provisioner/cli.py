@@ -14,15 +14,17 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
 DEFAULT_CONF = os.path.join(EXAMPLES, "factory.conf")
 
 
-def _services(cfg, emulate: bool):
+def _services(cfg, emulate: bool, pool=None):
+    """The services of one configuration; ``pool``: the emulated pool to go on with."""
     from provisioner.clock import WallClock
     from provisioner.services import Services
 
-    clock = WallClock()
-    if emulate:
+    if pool is not None:
+        condor = pool
+    elif emulate:
         from provisioner.condor.emulator import Pool
 
-        condor = Pool(clock)
+        condor = Pool(WallClock())
         with open(os.path.join(EXAMPLES, "jobs.json")) as fh:
             for group in json.load(fh):
                 condor.schedd().add_jobs(group["count"], **group["attrs"])
@@ -30,26 +32,30 @@ def _services(cfg, emulate: bool):
         from provisioner.condor.adapter import HTCondor
 
         condor = HTCondor()
-    return Services(cfg.factory_id, clock, condor, log_dir=cfg.log_dir, log_url=cfg.log_url,
+    return Services(cfg.factory_id, WallClock(), condor, log_dir=cfg.log_dir, log_url=cfg.log_url,
                     monitor_url=cfg.monitor_url)
+
+
+def service_maker(emulate: bool):
+    """make_services(cfg) for the daemon: new services for every configuration it loads,
+    so a refused reload leaves the running ones as they were, but one emulated pool for
+    the whole run, so a SIGHUP reload keeps its jobs."""
+    kept = {}
+
+    def make_services(cfg):
+        services = _services(cfg, emulate, kept.get("pool"))
+        if emulate:
+            kept["pool"] = services.condor
+        return services
+
+    return make_services
 
 
 def cmd_run(args) -> int:
     from provisioner.daemon import Daemon
 
     cfg = configmod.load(args.conf)
-    pool = {}
-
-    def make_services(c):
-        # One emulated pool for the whole run, so a SIGHUP reload keeps its jobs.
-        if args.emulate and "services" in pool:
-            s = pool["services"]
-            s.factory_id, s.log_dir = c.factory_id, c.log_dir
-            return s
-        pool["services"] = _services(c, args.emulate)
-        return pool["services"]
-
-    return Daemon(args.conf, cfg, make_services, once=args.once, dry_run=args.dry_run).run()
+    return Daemon(args.conf, cfg, service_maker(args.emulate), once=args.once, dry_run=args.dry_run).run()
 
 
 def cmd_check_config(args) -> int:

@@ -15,7 +15,7 @@ from provisioner.ledger import Ledger
 
 log = logging.getLogger("provisioner")
 
-# The monitors are started once; a reload does not restart them.
+# Read once at start by the ledger and the monitors; a reload does not reopen or restart them.
 _AT_START = ("monitorurl", "factoryadminemail", "logserver.enabled", "logserver.address", "logserver.port",
              "baselogdir", "baselogdirurl", "statedir")
 
@@ -82,9 +82,9 @@ class Daemon:
         services = None
         try:
             cfg = configmod.load(self.conf_path)
-            services = self.make_services(cfg)
             if cfg.factory_id != self.cfg.factory_id:
                 raise ConfigErrors([ConfigError(cfg.path, "Factory", "factoryid", "changes only at a restart")])
+            services = self.make_services(cfg)
             factory = Factory(cfg, services, self.ledger, self.monitors)
         except ProvisionerError as exc:
             for line in str(exc).splitlines():
@@ -94,7 +94,8 @@ class Daemon:
             return
         changed = [k for k in _AT_START if cfg.options.get(k) != self.cfg.options.get(k)]
         if changed and not self.dry_run:
-            log.warning("reload: %s take effect at the next start", ", ".join(changed))
+            log.warning("reload: %s changed: new pilots use the new values, but the ledger, the status page and"
+                        " apfmon keep the old ones until the next start", ", ".join(changed))
         old, self.services = self.services, services
         self.cfg, self.factory = cfg, factory
         if old is not services:

@@ -80,7 +80,7 @@ class CloudBatchStatus(BatchStatus):
             t.orphans, t.orphans_lost = [], {}
             for q, insts in by_queue.items():
                 if q not in known:
-                    orphan = lifecycle.tracker(self.services, q, target.guard_settings(opts))
+                    orphan = lifecycle.tracker(self.services, q, target.guard_settings(opts), orphan=True)
                     t.orphans += orphan.update(now, insts, machines, -1)
                     t.orphans_lost.update(orphan.lost_since)
         states = defaultdict(int)

@@ -112,12 +112,17 @@ class CondorTarget(Target):
 
         # By constraint, not by ids: a pilot that started since the status read must stay.
         which = " || ".join(f"(ClusterId == {ad['ClusterId']} && ProcId == {ad['ProcId']})" for ad in chosen)
+        ids = [f"{ad['ClusterId']}.{ad['ProcId']}" for ad in chosen]
         try:
-            self._schedd().act(htcondor2.JobAction.Remove, f"JobStatus == 1 && ({which})",
-                               reason="retired by provisioner")
+            schedd = self._schedd()
+            result = schedd.act(htcondor2.JobAction.Remove, f"JobStatus == 1 && ({which})",
+                                reason="retired by provisioner")
+            if result.get("TotalSuccess", len(ids)) < len(ids):  # some were spared: say which (rare)
+                spared = schedd.query(f"JobStatus != 1 && JobStatus != 3 && ({which})", ["ClusterId", "ProcId"])
+                ids = [i for i in ids if i not in {f"{ad['ClusterId']}.{ad['ProcId']}" for ad in spared}]
         except Exception as exc:
             raise TargetError(f"remove failed: {_one_line(exc)}") from None
-        return [f"{ad['ClusterId']}.{ad['ProcId']}" for ad in chosen]
+        return ids
 
 
 def _one_line(exc) -> str:

@@ -205,17 +205,22 @@ class Tracker:
             self.guard.record(now, "early deaths", launched)
 
 
-def tracker(services, queue: str, settings: GuardSettings) -> Tracker:
-    """The queue's tracker, shared by its batchstatus and its target through services."""
+def tracker(services, queue: str, settings: GuardSettings, orphan: bool = False) -> Tracker:
+    """The queue's tracker, shared by its batchstatus and its target through services.
+    ``orphan``: for the VMs of a queue no longer configured, cleaned up by another; its
+    cancelled VMs must not count as boot failures against the queue should it come back."""
     trackers = services.extra.setdefault("cloud.trackers", {})
-    if queue not in trackers:
+    if (queue, orphan) not in trackers:
         ledger, key, joined = services.ledger, f"cloud.guard/{queue}", f"cloud.joined/{queue}"
         if ledger is None:
-            trackers[queue] = Tracker(settings)
+            made = Tracker(settings)
+        elif orphan:
+            made = Tracker(settings, None, None, ledger.get_state(joined), lambda ids: ledger.put_state(joined, ids))
         else:
-            trackers[queue] = Tracker(settings, ledger.get_state(key), lambda state: ledger.put_state(key, state),
-                                      ledger.get_state(joined), lambda ids: ledger.put_state(joined, ids))
-    return trackers[queue]
+            made = Tracker(settings, ledger.get_state(key), lambda state: ledger.put_state(key, state),
+                           ledger.get_state(joined), lambda ids: ledger.put_state(joined, ids))
+        trackers[(queue, orphan)] = made
+    return trackers[(queue, orphan)]
 
 
 def machines_by_instance(ads) -> Dict[str, list]:

@@ -4,7 +4,6 @@ A back end (``ec2api.EC2Backend``, ``libcloudapi.LibcloudBackend``) does the clo
 this class decides which ones and keeps the lifecycle's books.
 """
 import logging
-import os
 import time
 from typing import List
 
@@ -89,10 +88,6 @@ class CloudTarget(Target):
             self.types()
         except ValueError as exc:
             raise ProvisionerError(f"{where}instance_types: {exc}") from None
-        exe = self.queue.executable
-        if exe and not self.opts["wrapper_url"] and not os.path.isfile(exe):  # else VMs boot without the wrapper
-            raise ProvisionerError(f"executable: {exe} is not a file here, to embed in the VMs' user-data "
-                                   f"(or set {where}wrapper_url)")
         userdata.check(self.queue, self.services, self.opts, where)
         self.backend.validate(where)
 

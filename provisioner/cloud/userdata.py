@@ -44,6 +44,10 @@ OPTIONS = {
 def check(queue_cfg, services, opts: dict, where: str) -> None:
     """The user-data rendered once at start-up; ProvisionerError names the option at fault
     (``where``: the target's option prefix)."""
+    exe = queue_cfg.executable
+    if exe and not opts["wrapper_url"] and not os.path.isfile(exe):  # else VMs boot without the wrapper
+        raise ProvisionerError(f"executable: {exe} is not a file here, to embed in the VMs' user-data "
+                               f"(or set {where}wrapper_url)")
     try:
         render_user_data(queue_cfg, services, "validate", opts)
     except UserDataError as exc:

@@ -72,7 +72,7 @@ def main(argv):
     _wrap(Ledger, "intent", at, None, "intent.after")
     _wrap(Ledger, "complete", at, "complete.before", None)
 
-    def services(cfg, emulate):
+    def services(cfg, emulate, _pool=None):  # cli._services, with the world as its pool
         clock = WallClock()
         shift = float(os.environ.get("PROVISIONER_CLOCK_SHIFT", 0))
         clock.now = lambda: time.time() + shift

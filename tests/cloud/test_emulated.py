@@ -1,6 +1,7 @@
 """Lifecycle, guard and error handling in virtual time against EmulatedEC2 (the simulator's contract)."""
 import pytest
 
+from provisioner.cloud import tags
 from provisioner.cloud.emulator import EmulatedEC2, negotiate
 
 from .conftest import CloudWorld, ec2_queue, libcloud_queue
@@ -44,7 +45,7 @@ def test_black_hole_guard_trips_backs_off_and_recovers(world):
     w.cycle(200)
     assert emu.calls["run_instances"] == 3
     w.cycle()
-    tracker = w.services.extra["cloud.trackers"]["CLOUD"]
+    tracker = w.services.extra["cloud.trackers"][("CLOUD", False)]
     assert tracker.guard.trips == 0
     assert any(a["action"] == "guard" for a in w.ledger.actions())
 
@@ -225,3 +226,18 @@ def test_libcloud_accounts_named_by_credentials_files_are_listed_apart():
         return LibcloudBackend({"provider": "ec2", "key": None, "credentials_file": path}, None).key
 
     assert key("/etc/a.cred") != key("/etc/b.cred") and key("/etc/a.cred") == key("/etc/a.cred")
+
+
+def test_a_removed_queues_cancelled_vms_never_count_against_its_guard(world, tmp_path):
+    w, emulated = world(ec2_queue("OLD") + ec2_queue("KEPT"))
+    w.pool.schedd().add_jobs(40, RequestCpus=1, RequestMemory=2048)
+    w.cycle(30)
+    old = {i.id for i in emulated.instances.values() if i.tags.get(tags.QUEUE) == "OLD"}
+    assert len(old) >= 5  # enough to trip a guard, were they counted as boot failures
+    (tmp_path / "queues.conf").write_text(ec2_queue("KEPT"))
+    w.pool.schedd().jobs.clear()
+    again = w.restart()  # OLD removed while its VMs boot: they are orphans, terminated at once
+    again.cycle(30)
+    assert all(emulated.instances[i].state in ("shutting-down", "terminated") for i in old)
+    saved = again.ledger.get_state("cloud.guard/OLD")
+    assert not (saved and saved["events"])  # OLD, back by a reload, starts with a clean guard

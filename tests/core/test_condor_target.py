@@ -31,6 +31,7 @@ wmsqueue = V
 wmsstatus.condor.queueattribute = TargetQueue
 batchsubmitplugin = CondorEC2
 executable = /usr/libexec/provisioner/wrapper.sh
+batchsubmit.condorec2.wrapper_url = https://factory.example.org/wrapper.sh
 batchsubmit.condorec2.ami_id = ami-1
 batchsubmit.condorec2.access_key_id = /etc/provisioner/ec2.id
 batchsubmit.condorec2.secret_access_key = /etc/provisioner/ec2.key
@@ -45,7 +46,7 @@ def test_retire_spares_a_pilot_that_started_after_the_status_read(write_conf, em
     pilots = queue.batch.pilots(queue.batch.source.read(clock.now()))
     assert pilots.pending == 3
     schedd.set_status([ids[2]], RUNNING)  # starts between the read and the remove
-    queue.target.retire(3, SimpleNamespace(now=clock.now(), pilots=pilots))
+    assert sorted(queue.target.retire(3, SimpleNamespace(now=clock.now(), pilots=pilots))) == ids[:2]  # as done
     assert sorted(schedd.jobs) == [ids[2]] and schedd.jobs[ids[2]]["JobStatus"] == RUNNING
 
 
@@ -160,3 +161,10 @@ def test_throttle_sees_pilots_that_die_between_two_reads(write_conf, emulated):
     clock.advance_to(clock.now() + 600)
     factory.cycle()
     assert {ad["JobStatus"] for ad in schedd.jobs.values() if ad.get("ProvisionerQueue")} == {1}  # only new ones
+
+
+def test_condorec2_without_a_wrapper_to_embed_is_refused(write_conf, emulated):
+    conf = write_conf(EC2.replace("batchsubmit.condorec2.wrapper_url = https://factory.example.org/wrapper.sh\n", ""))
+    with pytest.raises(ConfigErrors, match=r"\[VM\] executable: /usr/libexec/provisioner/wrapper.sh is not a file "
+                                           r"here, .* \(or set batchsubmit.condorec2.wrapper_url\)"):
+        emulated(conf)

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from provisioner import cli
 from provisioner import config as configmod
 from provisioner import daemon as daemon_mod
 from provisioner.clock import WallClock
@@ -178,4 +179,19 @@ def test_reload_closes_what_it_replaces_and_keeps_the_factory_id(write_conf, tmp
         d.reload()
     assert "[Factory] factoryid: changes only at a restart" in caplog.text
     assert d.cfg.factory_id == "test-factory" and len(heard.configs) == 1
+    d.ledger.close()
+
+
+def test_emulated_reload_keeps_the_pool_and_a_refused_one_changes_nothing(write_conf, tmp_path):
+    conf = write_conf(QUEUE.format(name="A", sleep=60))
+    d = daemon_mod.Daemon(conf, configmod.load(conf), cli.service_maker(emulate=True))
+    first = d.services
+    (tmp_path / "factory.conf").write_text((tmp_path / "factory.conf").read_text().replace("= logs", "= elsewhere"))
+    (tmp_path / "queues.conf").write_text("[A]\nbatchstatusplugin = Cloud\nbatchsubmitplugin = CondorLocal\n")
+    d.reload()  # refused while building its plugins
+    assert d.services is first and first.log_dir.endswith("logs") and first.queue_names == {"A"}
+    (tmp_path / "queues.conf").write_text(QUEUE.format(name="A", sleep=60) + QUEUE.format(name="B", sleep=60))
+    d.reload()
+    assert d.services is not first and d.services.condor is first.condor  # the emulated jobs stay
+    assert d.services.log_dir.endswith("elsewhere") and d.services.queue_names == {"A", "B"}
     d.ledger.close()

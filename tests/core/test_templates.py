@@ -32,6 +32,7 @@ TARGETS = {
     "condorce": "batchsubmit.condorce.gridresource = gridgk01.racf.bnl.gov",
     "condorarc": "batchsubmit.condorarc.gridresource = arc.ndgf.org",
     "condorec2": "batchsubmit.condorec2.ami_id = ami-12c6146b\n"
+                 "batchsubmit.condorec2.wrapper_url = https://factory.example.org/wrapper.sh\n"
                  "batchsubmit.condorec2.access_key_id = /etc/provisioner/ec2.id\n"
                  "batchsubmit.condorec2.secret_access_key = /etc/provisioner/ec2.key",
 }
