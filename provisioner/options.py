@@ -1,4 +1,5 @@
 """Typed option specs: every plugin declares what it reads, parsed once up front."""
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -39,6 +40,8 @@ class Option:
                 value = float(text)
             except ValueError:
                 raise ValueError(f"expected a number, got {text!r}") from None
+            if not math.isfinite(value):
+                raise ValueError(f"expected a finite number, got {text!r}")
         elif self.type == "bool":
             if text.lower() in _TRUE:
                 value = True

@@ -38,10 +38,12 @@ class CondorEC2(CondorTarget):
         path = self.submit_values()["user_data_file"]
         text = userdata.render_user_data(self.queue, self.services, launch_id, self.opts)
         # It may hold the pool token: readable by the factory (and its gridmanager) only.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Written aside and renamed: a gridmanager reading it for an earlier launch never sees it half-written.
+        fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.replace(path + ".new", path)
 
 
 PLUGIN = CondorEC2

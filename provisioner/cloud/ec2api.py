@@ -5,6 +5,7 @@ simulator), else from boto3's usual credential chain: the named profile, the
 environment, the instance role, or the credentials file given in the config.
 """
 import difflib
+import functools
 import hashlib
 import re
 from typing import List
@@ -20,6 +21,15 @@ FALLBACK = {"InsufficientInstanceCapacity", "SpotMaxPriceTooLow", "Unsupported",
             "InsufficientHostCapacity", "InsufficientFreeAddressesInSubnet"}
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")  # the form of every AWS region name
 _LIVE = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+@functools.lru_cache(maxsize=1)
+def _ec2_regions() -> List[str]:
+    """The EC2 regions botocore knows (read once: a session takes some 80 ms)."""
+    import botocore.session
+
+    s = botocore.session.Session()
+    return sorted({r for p in s.get_available_partitions() for r in s.get_available_regions("ec2", p)})
 
 
 def client_token(token: str) -> str:
@@ -69,11 +79,9 @@ class EC2Backend:
         import botocore.session
 
         if not o["endpoint_url"]:  # else a private cloud's own region names
-            s = botocore.session.Session()
-            known = {r for p in s.get_available_partitions() for r in s.get_available_regions("ec2", p)}
             # A region newer than this botocore still has the AWS form (us-east-1); a typo seldom does.
-            if o["region"] not in known and not _REGION.fullmatch(o["region"]):
-                close = difflib.get_close_matches(o["region"], sorted(known), 1)
+            if o["region"] not in _ec2_regions() and not _REGION.fullmatch(o["region"]):
+                close = difflib.get_close_matches(o["region"], _ec2_regions(), 1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ProvisionerError(f"{where}region: {o['region']!r} is not an EC2 region{hint}")
         if "ec2" in self.services.extra:  # an emulated cloud takes no credentials

@@ -63,6 +63,7 @@ class APFMon(Monitor):
                 resp.read()
             return True
         except urllib.error.HTTPError as exc:
+            exc.close()
             log.warning("monitor %s %s failed: HTTP %s", method, path, exc.code)
             return False
         except Exception as exc:  # URLError, timeouts, a broken HTTP answer: the worker must live on
@@ -110,6 +111,8 @@ class APFMon(Monitor):
             except _Unreachable:
                 if self.stopping.is_set():
                     return
+            except Exception:  # a bug here must not end the reports for good
+                log.exception("monitor report failed")
 
     def _report(self, decisions, queues):
         new = [d.queue for d in decisions if d.queue not in self.announced]

@@ -7,13 +7,13 @@ under baseLogDir and nothing above it. Only pilot logs (``*.out``, ``*.err``,
 user-data with the pool token, the ledger when statedir is unset).
 """
 import contextlib
+import errno
 import html
 import io
 import json
 import logging
 import os
 import posixpath
-import socket
 import threading
 import time
 import urllib.parse
@@ -98,7 +98,8 @@ class WebMonitor(Monitor):
         try:
             self.server = ThreadingHTTPServer((self.address, self.port), Handler)
         except OSError as exc:
-            key = "logserver.address" if isinstance(exc, socket.gaierror) else "logserver.port"
+            # in use or privileged: the port; anything else (no such address here): the address
+            key = "logserver.port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "logserver.address"
             raise ConfigErrors([ConfigError(self.conf_path, "Factory", key, f"cannot listen on "
                                             f"{self.address}:{self.port}: {exc.strerror}")]) from None
         self.server.daemon_threads = True

@@ -97,9 +97,10 @@ def tasks(conn, user: str, factory_id: str) -> Dict[str, List[Task]]:
 
 # ``scancel --state=PENDING <job>_<task>`` cancels ALL pending tasks that Slurm still keeps
 # in one record with that task. ``scontrol hold`` splits each named task out and keeps it
-# from starting; the release undoes the hold on any task that had started already.
-_CANCEL_PENDING = ('scontrol hold "$@" && scancel --state=PENDING "$@"; rc=$?; '
-                   'scontrol release "$@" 2>/dev/null; exit $rc')
+# from starting; the release, on any exit (the SSH channel closing too), undoes the hold
+# on a task that had started already or was left pending.
+_CANCEL_PENDING = ("trap 'scontrol release \"$@\" 2>/dev/null' EXIT; trap 'exit 129' HUP TERM; "
+                   'scontrol hold "$@" && scancel --state=PENDING "$@"')
 
 
 def cancel_pending(conn, ids: Sequence[str]) -> None:

@@ -167,6 +167,7 @@ def check_config(conf, capsys):
     ("schedplugin = ,", "schedplugin", "names no step"),
     ("schedplugin = Ready, MaxPending\nsched.maxpending.maximum = -1", "sched.maxpending.maximum", "at least 0"),
     ("schedplugin = Ready, MaxPerCycle\nsched.maxpercycle.maximum = ten", "sched.maxpercycle.maximum", "integer"),
+    ("schedplugin = Ready, Scale\nsched.scale.factor = inf", "sched.scale.factor", "expected a finite number"),
 ])
 def test_bad_sched_values_are_one_line_errors(write_conf, capsys, lines, key, message):
     conf = write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n" + lines + "\n")

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from provisioner import config as configmod
+from provisioner.errors import ConfigErrors
 from provisioner.factory import Factory
 from provisioner.monitor.apfmon import APFMon
 from provisioner.monitor.web import WebMonitor
@@ -143,6 +144,12 @@ def test_busy_logserver_port_is_a_one_line_error(write_conf):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.splitlines()[-1] == (f"error: {conf}: [Factory] logserver.port: cannot listen on "
                                            f"127.0.0.1:{port}: Address already in use")
+
+
+def test_an_address_not_on_this_host_is_blamed_on_the_address(tmp_path):
+    mon = WebMonitor("test-factory", str(tmp_path), "192.0.2.7", 0, conf_path="factory.conf")  # TEST-NET-1
+    with pytest.raises(ConfigErrors, match=r"^factory.conf: \[Factory\] logserver.address: cannot listen on 192.0.2.7"):
+        mon.start()
 
 
 def get(mon, path):

@@ -81,6 +81,21 @@ class Greeter(Plugin):
         parser.add_argument("--wrappergreeting", dest="greeting")
 
 
+def test_a_blank_plugin_option_is_its_default_converted_and_no_choice(base_args):
+    class Typed(Plugin):
+        @classmethod
+        def add_arguments(cls, parser):
+            parser.add_argument("--wrapperwait", dest="wait", type=int, default="30")
+            parser.add_argument("--wrapperflavour", dest="flavour", choices=["a", "b"], default="a")
+
+    opts, rest = options.parse(base_args + ["--wrapperwait=", "--wrapperflavour="])
+    options.parse_plugin(Typed, opts, rest)
+    assert (opts.wait, opts.flavour) == (30, "a")
+    opts, rest = options.parse(base_args + ["--wrapperflavour=c"])
+    with pytest.raises(WrapperError, match="invalid choice: 'c'"):
+        options.parse_plugin(Typed, opts, rest)
+
+
 def test_a_repeated_plugin_option_is_an_error(base_args):
     opts, rest = options.parse(base_args + ["--wrappergreeting=hi", "--wrappergreeting=ho"])
     with pytest.raises(WrapperError) as error:

@@ -75,6 +75,10 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise WrapperError(BAD_OPTION, message)
 
+    def _check_value(self, action, value):
+        if value != "":  # blank is not a choice: it stands for the default
+            super()._check_value(action, value)
+
 
 class StoreOnce(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
@@ -128,8 +132,13 @@ def parse_plugin(plugin_class, opts, rest):
 
 def blanks_to_defaults(parser, parsed, opts):
     """Copies parsed to opts, blank values (left so by submit templates) counting as not given."""
+    types = {action.dest: action.type for action in parser._actions}
     for key, value in vars(parsed).items():
-        setattr(opts, key, parser.get_default(key) if value == "" else value)
+        if value == "":
+            value = parser.get_default(key)
+            if isinstance(value, str) and types.get(key):  # as argparse converts a string default
+                value = types[key](value)
+        setattr(opts, key, value)
 
 
 def fail(option, message):

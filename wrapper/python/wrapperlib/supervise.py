@@ -71,11 +71,17 @@ class Supervisor:
                 argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             )
+            # Signals wait while the payload becomes known: each one is then forwarded once,
+            # by the handler or below, and none raises while the payload runs unwatched.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+            try:
+                self.payload, early = payload, self.received[pending:]
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         finally:
             self.starting = False
-        self.payload = payload
         self.log.info("payload started (pid %d): %s" % (payload.pid, " ".join(redacted(argv))))
-        for signum in self.received[pending:]:
+        for signum in early:
             signal_pgroup(payload.pid, signum)
         try:
             return self._watch(payload, pending, silence, grace, tick, tick_every)
