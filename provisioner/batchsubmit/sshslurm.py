@@ -46,6 +46,9 @@ class SSHSlurm(Target):
 
     def validate(self):
         self.arguments()
+        problem = ssh.check_files(endpoint(self.opts))
+        if problem:
+            raise ProvisionerError(f"{self._where(problem[0])}: {problem[1]}")
         if not self.queue.executable:
             raise ProvisionerError("executable: required by batchsubmitplugin SSHSlurm (a path on the remote host)")
         for item in self.opts["sbatch_args"]:

@@ -175,6 +175,23 @@ def _drain(chan: paramiko.Channel, recv, deadline: float) -> bytes:
         data += chunk
 
 
+def check_files(ep: Endpoint) -> Optional[Tuple[str, str]]:
+    """(option, problem) with the key or known_hosts file, found without connecting; None if none."""
+    try:
+        paramiko.PKey.from_path(ep.key)
+    except Exception as exc:  # missing, unreadable, passphrase-protected, not a key
+        return "key", f"cannot load {ep.key}: {_reason(exc)}"
+    try:
+        pinned = paramiko.HostKeys(ep.known_hosts)
+    except Exception as exc:
+        return "known_hosts", f"cannot read {ep.known_hosts}: {_reason(exc)}"
+    name = ep.host if ep.port == 22 else f"[{ep.host}]:{ep.port}"
+    if pinned.lookup(name) is None:
+        return "known_hosts", (f"no key for {name} in {ep.known_hosts} (add it, checked: "
+                               f"ssh-keyscan -p {ep.port} {ep.host})")
+    return None
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())

@@ -12,16 +12,26 @@ batchsubmitplugin = SSHSlurm
 batchstatusplugin = SSHSlurm
 batchsubmit.sshslurm.host = login.example.org
 batchsubmit.sshslurm.user = pilots
-batchsubmit.sshslurm.key = /etc/provisioner/id_ed25519
-batchsubmit.sshslurm.known_hosts = /etc/provisioner/known_hosts
+batchsubmit.sshslurm.key = {key}
+batchsubmit.sshslurm.known_hosts = {known_hosts}
 """
 
 
-def test_status_takes_the_targets_endpoint_and_the_key_is_masked(write_conf, emulated):
-    factory, *_ = emulated(write_conf(BASE + "batchstatus.sshslurm.port = 2200\n"))
+@pytest.fixture
+def base(keys, tmp_path):
+    """BASE with a real key and a known_hosts file pinning login.example.org."""
+    with open(keys["host"] + ".pub") as fh:
+        kind, blob = fh.read().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"login.example.org {kind} {blob}\n")
+    return BASE.format(key=keys["client"], known_hosts=known)
+
+
+def test_status_takes_the_targets_endpoint_and_the_key_is_masked(write_conf, emulated, base, keys):
+    factory, *_ = emulated(write_conf(base + "batchstatus.sshslurm.port = 2200\n"))
     q = factory.queues[0]
     assert q.batch.source_key() == ("sshslurm", "login.example.org", 2200, "pilots")
-    assert q.batch.endpoint.key == "/etc/provisioner/id_ed25519"
+    assert q.batch.endpoint.key == keys["client"]
     assert "batchsubmit.sshslurm.key = ********" in configmod.describe(factory.config)
 
 
@@ -34,17 +44,30 @@ def test_status_takes_the_targets_endpoint_and_the_key_is_masked(write_conf, emu
     ("batchsubmit.sshslurm.sbatch_args = /tmp/other.sh\n", "'/tmp/other.sh' is not an option"),
     ("executable.arguments = 'unclosed\n", "executable.arguments: No closing quotation"),
 ])
-def test_bad_values_are_one_line_errors_naming_queue_and_option(write_conf, emulated, extra, message):
+def test_bad_values_are_one_line_errors_naming_queue_and_option(write_conf, emulated, base, extra, message):
     with pytest.raises(ConfigErrors) as info:
-        emulated(write_conf(BASE + extra))
+        emulated(write_conf(base + extra))
     text = str(info.value)
     assert "[SL]" in text and message in text and "\n" not in text
 
 
-def test_missing_endpoint_options_are_reported(write_conf, emulated):
+def test_key_and_known_hosts_are_checked_without_connecting(write_conf, emulated, base, keys, tmp_path):
+    known = str(tmp_path / "known_hosts")  # written by base, pinning login.example.org on port 22
+    for conf, message in [
+        (BASE.format(key="/nonexistent", known_hosts=known), "batchsubmit.sshslurm.key: cannot load /nonexistent"),
+        (BASE.format(key=keys["client"], known_hosts="/nonexistent"), "batchsubmit.sshslurm.known_hosts: cannot read"),
+        (base + "batchsubmit.sshslurm.port = 2222\n",
+         f"batchsubmit.sshslurm.known_hosts: no key for [login.example.org]:2222 in {known}"),
+    ]:
+        with pytest.raises(ConfigErrors) as info:
+            emulated(write_conf(conf))
+        assert "[SL] " + message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_endpoint_options_are_reported(write_conf, emulated, base):
     with pytest.raises(ConfigErrors, match=r"\[SL\] batchsubmit.sshslurm.host: a value is required"):
-        emulated(write_conf(BASE.replace("batchsubmit.sshslurm.host = login.example.org\n", "")))
-    with_condor = "\n".join(line for line in BASE.replace("= SSHSlurm\nbatchstatus", "= CondorLocal\nbatchstatus")
+        emulated(write_conf(base.replace("batchsubmit.sshslurm.host = login.example.org\n", "")))
+    with_condor = "\n".join(line for line in base.replace("= SSHSlurm\nbatchstatus", "= CondorLocal\nbatchstatus")
                             .splitlines() if not line.startswith("batchsubmit.sshslurm."))
     with pytest.raises(ProvisionerError, match=r"\[SL\] batchstatus.sshslurm.host: a value is required"):
         emulated(write_conf(with_condor))
