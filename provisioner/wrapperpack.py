@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import io
 import os
 import tarfile
 from pathlib import Path
+
+from provisioner.errors import InputError
 
 MTIME = 946684800  # 2000-01-01: any fixed time will do, but some tars warn about 0
 TARBALL = "wrapper.tar.gz"
@@ -41,6 +44,22 @@ def members(root: Path) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
+def check_table(root: Path) -> None:
+    """The lookup table as stage two reads it, every row naming a plugin that is packed: a
+    mistake caught here is not met by every pilot that picks that row. InputError if not."""
+    spec = importlib.util.spec_from_file_location("_wrapper_lookup", root / "wrapper/python/wrapperlib/lookup.py")
+    lookup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lookup)  # stage two's own reader, not a copy of its rules
+    table, plugins = root / "lookuptable.conf", root / "wrapper/python/plugins"
+    try:
+        rows = lookup.read_table(str(table))
+    except lookup.TableError as exc:
+        raise InputError(str(exc)) from None
+    for row in rows:
+        if not (plugins / f"{row.plugin}.py").is_file():
+            raise InputError(f"{table}:{row.lineno}: plugin {row.plugin!r} is not in {plugins}")
+
+
 def _tarinfo(name: str, path: Path) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.mtime = MTIME
@@ -57,6 +76,7 @@ def _tarinfo(name: str, path: Path) -> tarfile.TarInfo:
 
 def pack(out_dir: str) -> tuple[str, str]:
     """Writes out_dir/wrapper.tar.gz; returns its path and sha256 (hex)."""
+    check_table(wrapper_root())
     raw = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as zipped:
         with tarfile.open(fileobj=zipped, mode="w", format=tarfile.USTAR_FORMAT) as tar:

@@ -3,10 +3,13 @@ import argparse
 import gzip
 import hashlib
 import os
+import shutil
 import tarfile
+from pathlib import Path
 
 import pytest
 from provisioner import wrapperpack
+from provisioner.errors import InputError
 
 
 def test_same_sources_same_bytes(tmp_path, repo):
@@ -56,3 +59,17 @@ def test_outside_a_checkout(tmp_path, monkeypatch):
     monkeypatch.setattr(wrapperpack, "__file__", str(tmp_path / "site-packages" / "provisioner" / "wrapperpack.py"))
     with pytest.raises(FileNotFoundError, match="source checkout"):
         wrapperpack.pack(str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize("row, message", [
+    ("* * * myvo myplugin prod", "lookuptable.conf:2: plugin 'myplugin' is not in"),
+    ("* * * myvo generic prod:x", "lookuptable.conf:2: invalid weight"),
+    ("* * * generic -", "lookuptable.conf:2: expected 6 columns"),
+])
+def test_pack_refuses_a_table_that_pilots_would_fail_on(tmp_path, row, message):
+    root = Path(wrapperpack.wrapper_root())
+    shutil.copytree(root / "wrapper" / "python", tmp_path / "wrapper" / "python")
+    (tmp_path / "lookuptable.conf").write_text("* * * * generic -\n" + row + "\n")
+    with pytest.raises(InputError, match=message):
+        wrapperpack.check_table(tmp_path)
+    wrapperpack.check_table(root)  # the shipped table is sound
