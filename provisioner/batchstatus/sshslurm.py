@@ -21,6 +21,7 @@ class SlurmTasks(Source):
         super().__init__(key)
         self.conn, self.user, self.factory_id = conn, user, factory_id
         self.started = {}  # task id -> first time seen running
+        self.counted = set()  # ended tasks already in ``ended``
         self.ended = defaultdict(lambda: deque(maxlen=_RECENT))
 
     def read(self, now):
@@ -28,12 +29,19 @@ class SlurmTasks(Source):
             by_queue = slurm.tasks(self.conn, self.user, self.factory_id)
         except ProvisionerError as exc:
             raise SourceError(str(exc)) from None
-        running = {t.id: t for ts in by_queue.values() for t in ts if t.state in slurm.RUNNING}
-        # A task seen running that is gone has ended; remember how long it ran (to a cycle).
+        listed = {t.id: t for ts in by_queue.values() for t in ts}
+        running = {tid: t for tid, t in listed.items() if t.state in slurm.RUNNING}
+        # Slurm lists ended tasks a while, with the time they ran: each is recorded once.
+        ended = {tid for tid, t in listed.items() if t.state in slurm.ENDED and t.started}
+        for tid in ended - self.counted:
+            self.ended[listed[tid].queue].append((now, listed[tid].used))
+        self.counted = ended
+        # One seen running and gone unlisted (after MinJobAge) ran until about now.
         for tid in list(self.started):
             if tid not in running:
                 start, queue = self.started.pop(tid)
-                self.ended[queue].append((now, now - start))
+                if tid not in listed:
+                    self.ended[queue].append((now, now - start))
         for tid, task in running.items():
             self.started.setdefault(tid, (now, task.queue))
         return by_queue
@@ -64,7 +72,7 @@ class SSHSlurmBatchStatus(BatchStatus):
         return SlurmTasks(self.source_key(), conn, self.endpoint.user, self.services.factory_id)
 
     def pilots(self, snapshot):
-        tasks = snapshot.get(self.queue.name, [])
+        tasks = [t for t in snapshot.get(self.queue.name, []) if t.state not in slurm.ENDED]
         pending = sum(t.state in slurm.PENDING for t in tasks)
         running = sum(t.state in slurm.RUNNING for t in tasks)
         return Pilots(pending=pending, running=running, held=len(tasks) - pending - running, records=tasks,

@@ -14,11 +14,16 @@ from provisioner.errors import ProvisionerError
 
 _TAG = "provisioner"
 _SEP = "|"
-# The comment goes last so that a separator inside it cannot shift the other fields.
-_FORMAT = _SEP.join(["%F", "%K", "%T", "%k"])
+# job, task, state, start time, time used; the comment last, so that a separator inside it
+# cannot shift the other fields.
+_FORMAT = _SEP.join(["%F", "%K", "%T", "%S", "%M", "%k"])
 
 PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"}
 RUNNING = {"RUNNING", "CONFIGURING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
+# Slurm lists ended jobs for MinJobAge (300 s by default) with ``--states=all``: so one squeue
+# sees even a pilot that lived seconds between two reads, and how long it ran (Throttle).
+ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
+         "BOOT_FAIL", "DEADLINE"}
 
 
 class SlurmError(ProvisionerError):
@@ -32,6 +37,9 @@ class Task:
     state: str
     queue: str
     launch: str
+    started: bool = False  # it has run (a task cancelled while pending has not)
+    used: float = 0.0  # seconds it has run
+
 
     @property
     def id(self) -> str:
@@ -79,20 +87,31 @@ def submit(conn, n: int, script: str, comment: str, job_name: str, partition: Op
 
 def tasks(conn, user: str, factory_id: str) -> Dict[str, List[Task]]:
     """This factory's pilots on the host, per queue, from ONE squeue call."""
-    argv = ["squeue", "--noheader", "--array", f"--user={user}", f"--format={_FORMAT}"]
+    argv = ["squeue", "--noheader", "--array", "--states=all", f"--user={user}", f"--format={_FORMAT}"]
     out = _check(conn, "squeue", conn.run(argv))
     mine = f"{_TAG}:{factory_id}:"
     by_queue = defaultdict(list)
     for line in out.splitlines():
-        fields = line.split(_SEP, 3)
-        if len(fields) != 4 or not fields[3].startswith(mine):
+        fields = line.split(_SEP, 5)
+        if len(fields) != 6 or not fields[5].startswith(mine):
             continue
-        job, index, state, comment = fields
+        job, index, state, start, used, comment = fields
         if not job.isdigit():
             raise SlurmError(f"{conn.endpoint}: squeue answered an unreadable line {line[:80]!r}")
         queue, _, launch = comment[len(mine):].partition(":")
-        by_queue[queue].append(Task(int(job), int(index) if index.isdigit() else None, state, queue, launch))
+        by_queue[queue].append(Task(int(job), int(index) if index.isdigit() else None, state, queue, launch,
+                                    start not in ("N/A", "", "Unknown") and state not in PENDING, _duration(used)))
     return dict(by_queue)
+
+
+def _duration(text: str) -> float:
+    """Seconds from squeue's time used, [[days-]hours:]minutes:seconds (0 if it says none)."""
+    days, _, clock = text.strip().rpartition("-")
+    try:
+        parts = [int(p) for p in clock.split(":")]
+        return float(sum(p * 60 ** i for i, p in enumerate(reversed(parts))) + int(days or 0) * 86400)
+    except ValueError:
+        return 0.0
 
 
 # ``scancel --state=PENDING <job>_<task>`` cancels ALL pending tasks that Slurm still keeps

@@ -105,10 +105,11 @@ def test_retire_cancels_only_the_newest_pending_tasks(build, endpoint, slurm):
 
 
 def test_unreadable_squeue_output_skips_the_cycle_naming_queue_and_host(build, endpoint, slurm, caplog):
-    factory, pool, clock = build(queues(endpoint, slurm.workdir, "[SA]\nwmsqueue = A\n"))
+    # a factory id of its own: Slurm lists the forged job for MinJobAge after the test cancels it
+    factory, pool, clock = build(queues(endpoint, slurm.workdir, "[SA]\nwmsqueue = A\n"), factory_id="forged")
     pool.schedd().add_jobs(1, TargetQueue="A")
     # Another job of the account whose comment spans lines: squeue prints a line that looks like ours.
-    forged = "x\n9x|1|PENDING|provisioner:test-factory:SA:forged"
+    forged = "x\n9x|1|PENDING|N/A|0:00|provisioner:forged:SA:forged"
     conn = ssh.connections(factory.services).get(factory.queues[0].batch.endpoint)
     assert conn.run(["sbatch", "--hold", f"--comment={forged}"], stdin="#!/bin/sh\ntrue\n")[0] == 0
     with caplog.at_level(logging.WARNING, logger="provisioner"):
@@ -154,3 +155,15 @@ def test_sshd_down_skips_the_cycle_with_a_warning(build, new_sshd, endpoint, slu
     clock.advance_to(clock.now() + 60)
     d = by_queue(factory.cycle())["SA"]
     assert d.pilots.pending + d.pilots.running == 2 and d.action == "none"
+
+
+def test_a_pilot_that_dies_between_two_reads_is_seen_with_how_long_it_ran(build, endpoint, slurm):
+    # a queue of its own: Slurm still lists the ended pilots of earlier tests
+    factory, _, clock = build(queues(endpoint, slurm.workdir, "[DIES]\n", executable="/bin/true", arguments=""))
+    queue = factory.queues[0]
+    ids = queue.target.submit(2, ctx(clock), "dies")
+    slurm.wait_tasks(lambda t: not set(ids) & set(t), "both pilots to run and end")  # never read running
+    for _ in range(2):  # counted once, though Slurm lists them for MinJobAge
+        pilots = queue.batch.pilots(queue.batch.source.read(clock.now()))
+        assert (pilots.pending, pilots.running, pilots.held) == (0, 0, 0)
+        assert len(pilots.recent) == 2 and all(run < 30 for _, run in pilots.recent)
