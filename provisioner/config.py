@@ -41,9 +41,9 @@ FACTORY_OPTIONS = {
 
 # APF factory options that have no meaning here; accepted so old files load.
 FACTORY_IGNORED = re.compile(
-    r"^(authconf|monitorconf|proxyconf|mappingsconf|logconf|factorysmtpserver|factoryminemaillevel"
-    r"|factoryusername|versiontag|cleanlogs\..*|logserver\.index|logserver\.allowrobots|wmsstatus\..*|batchstatus\..*"
-    r"|config\..*|factory\.checkorphans)$")
+    r"^(authconf|monitorconf|proxyconf|mappingsconf|logconf|factorysmtpserver|factoryminemail\w+"
+    r"|factoryusername|versiontag|proxymanager\..*|cleanlogs\..*|logserver\.index|logserver\.allowrobots"
+    r"|wmsstatus\..*|batchstatus\..*|config\..*|factory\.checkorphans)$")
 
 QUEUE_OPTIONS = {
     "enabled": Option("bool", True),
@@ -209,8 +209,11 @@ def load(path: str) -> FactoryConfig:
     for key, value in raw.items():
         if key in FACTORY_OPTIONS:
             fopts[key] = _parse(FACTORY_OPTIONS[key], value, path, "Factory", key, errors)
-        elif FACTORY_IGNORED.match(key):
+        elif FACTORY_IGNORED.match(key) or (key == "configplugin" and value.strip().lower() == "file"):
             ignored.append(f"[Factory] {key}")
+        elif key == "configplugin":  # APF's Agis, VC3, ...: their queues would be missing
+            errors.append(ConfigError(path, "Factory", key, f"only File is supported: name the queue files "
+                                                            f"in queueConf or queueDirConf, got {value.strip()!r}"))
         else:
             hint = plugins.did_you_mean(key, FACTORY_OPTIONS)
             errors.append(ConfigError(path, "Factory", key, f"unknown option{hint}"))
@@ -218,7 +221,7 @@ def load(path: str) -> FactoryConfig:
         if key not in raw:
             fopts[key] = _parse(option, None, path, "Factory", key, errors)
     base = os.path.dirname(path)
-    files = [os.path.join(base, f) for f in fopts["queueconf"]]
+    files = [f for f in (_queue_file(base, entry, path, errors) for entry in fopts["queueconf"]) if f]
     if fopts["queuedirconf"]:
         files += sorted(glob.glob(os.path.join(base, fopts["queuedirconf"], "*.conf")))
     if not files and not errors:
@@ -248,6 +251,17 @@ def load(path: str) -> FactoryConfig:
         monitor_url=fopts["monitorurl"], options=fopts, queues=queues, ignored=ignored)
 
 
+def _queue_file(base: str, entry: str, path: str, errors: list) -> Optional[str]:
+    """A queueConf entry as a path; APF also took ``file://`` paths and fetched URLs."""
+    if entry.startswith("file://"):
+        return entry[len("file://"):]
+    if "://" in entry:
+        errors.append(ConfigError(path, "Factory", "queueconf", f"{entry!r} is a URL: queue files are read "
+                                                                "from disk only (fetch it and name the file)"))
+        return None
+    return os.path.join(base, entry)
+
+
 def _load_queues(path: str, default_interval: int, errors: list) -> List[QueueConfig]:
     cp = read_ini(path, errors)
     if cp is None:
@@ -265,14 +279,19 @@ def _plugin(family, name, path, section, key, errors) -> Optional[PluginSpec]:
     try:
         cls = plugins.load(family, name)
     except LookupError as exc:
-        _add_once(errors, ConfigError(path, section, key, str(exc)))
+        why = str(exc)
+        if name.strip().lower() in _APF_ONLY.get(family, ()):  # a did-you-mean would point elsewhere
+            why = (f"{name.strip()!r} is an AutoPyFactory plugin this factory does not have "
+                   f"({family} plugins here: {', '.join(plugins.names(family))})")
+        _add_once(errors, ConfigError(path, section, key, why))
         return None
     return PluginSpec(family, plugins.canonical(family, name), cls, {}, name.strip().lower())
 
 
 # APF plugins this project does not implement: their keys in an APF file are not typos.
-_APF_ONLY = {"batchsubmit": ("condorgt2", "condorgt5", "condorcream", "condordeltacloud", "condorgce",
-                             "condorssh", "condorboinc"),
+_APF_ONLY = {"batchsubmit": ("condorgt2", "condorgt5", "condorgram", "condorcream", "condordeltacloud",
+                             "condorgce", "condorssh", "condorbosco", "condorboinc", "condorlsf", "condorpbs"),
+             "batchstatus": ("condorec2",),
              "wmsstatus": ("panda",)}
 
 
@@ -321,6 +340,7 @@ def _load_queue(cp, path, section, defaults, default_interval, errors) -> Option
         for n in {spec.name, spec.written}:
             used.setdefault(f"{spec.family}.{n}.", []).append(spec)
     ignored = []
+    rank: Dict[tuple, tuple] = {}
     for key, value in raw.items():
         if key in QUEUE_OPTIONS:
             continue
@@ -337,7 +357,11 @@ def _load_queue(cp, path, section, defaults, default_interval, errors) -> Option
                 _add_once(errors, ConfigError(path, where(key), key, f"not an option of {cls.name}{hint}"))
                 continue
             for spec in used[prefix]:
-                spec.opts[sub] = parsed
+                # As in APF, the queue's own value beats [DEFAULT]'s, and an alias's key beats its
+                # canonical name's (a [DEFAULT] `condorce.proxy = None` must not undo `condorosgce.proxy`).
+                mine = (not _inherited(cp, section, key), prefix == f"{spec.family}.{spec.written}.")
+                if mine >= rank.get((id(spec), sub), mine):
+                    spec.opts[sub], rank[(id(spec), sub)] = parsed, mine
             continue
         family = key.split(".", 1)[0]
         meant = None if _inherited(cp, section, key) else _misspelt_plugin(key, used)

@@ -24,7 +24,7 @@ class Option:
 
     def parse(self, raw: Optional[str]) -> Any:
         """Turn the INI text into a typed value; raise ValueError with a short reason."""
-        if raw is None or raw.strip() == "None":
+        if raw is None or raw.strip() in ("None", "none"):  # APF read both as None
             if self.required:
                 raise ValueError("a value is required")
             return self.default

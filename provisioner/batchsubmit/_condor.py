@@ -8,8 +8,14 @@ from provisioner.batchsubmit.base import Target
 from provisioner.errors import ProvisionerError, TargetError, TemplateValueError
 from provisioner.options import Option
 
+def _absolute(path):
+    # In APF this named a proxy.conf profile; as a file name it would be sought in condor_submit's cwd.
+    return None if os.path.isabs(path) else ("the x509 proxy file's absolute path is needed: APF's proxy.conf "
+                                             "profiles are not read (give the profile's proxyfile)")
+
+
 COMMON_OPTIONS = {
-    "proxy": Option("str", None, help="x509 proxy file"),
+    "proxy": Option("str", None, help="x509 proxy file (absolute path)", check=_absolute),
     "condor_attributes": Option("list", [], help="extra submit commands, comma list of key=value"),
     "environ": Option("str", "", help="extra environment, space separated K=V"),
     "scheddhost": Option("str", None, help="schedd to submit to (default: batchstatus.condor's)"),

@@ -33,3 +33,20 @@ def test_bad_conf_exits_2_with_one_line(tmp_path, capsys):
     assert main(["run", "--conf", str(tmp_path / "missing.conf"), "--once"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.conf" in err[0] and "cannot read" in err[0]
+
+
+def test_apf_factory_conf_with_file_url_and_proxy_profile(tmp_path, capsys):
+    (tmp_path / "queues.conf").write_text(
+        "[DEFAULT]\nwmsstatus.condor.queueattribute = TargetQueue\nbatchsubmit.condorce.proxy = None\n"
+        "[BNL]\nbatchsubmitplugin = CondorOSGCE\nbatchsubmit.condorosgce.gridresource = gk.example.org\n"
+        "batchsubmit.condorosgce.proxy = atlas-production\n")
+    fac = tmp_path / "autopyfactory.conf"
+    fac.write_text(f"[Factory]\nfactoryId = apf\nqueueConf = file://{tmp_path}/queues.conf\nbaseLogDir = logs\n"
+                   "proxyConf = /etc/autopyfactory/proxy.conf\nproxymanager.enabled = True\n")
+    assert main(["check-config", "--conf", str(fac)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "[BNL] batchsubmit.condorosgce.proxy:" in err[0] and "proxy.conf" in err[0]
+    (tmp_path / "queues.conf").write_text((tmp_path / "queues.conf").read_text().replace(
+        "atlas-production", str(tmp_path / "x509up")))
+    r = run("run", "--conf", str(fac), "--emulate", "--once", "--dry-run")
+    assert r.returncode == 0 and "queue=BNL idle=120" in r.stderr and "would submit 120" in r.stderr, r.stderr

@@ -266,3 +266,62 @@ def test_maxperfactory_takes_the_factory_maximum_unless_the_queue_sets_its_own(w
     assert [q.sched[1].opts["maximum"] for q in cfg.queues] == [100, 60]
     assert main(["check-config", "--conf", path]) == 0
     assert "sched.maxperfactory.maximum = 100" in capsys.readouterr().out
+
+
+def test_queueconf_takes_apf_file_urls_and_refuses_http_ones(tmp_path):
+    (tmp_path / "q.conf").write_text("[Q]\nbatchsubmitplugin = CondorLocal\n")
+    fac = tmp_path / "factory.conf"
+    fac.write_text(f"[Factory]\nfactoryId = f\nqueueConf = file://{tmp_path}/q.conf\n")
+    assert [q.name for q in configmod.load(str(fac)).queues] == ["Q"]
+    fac.write_text("[Factory]\nfactoryId = f\nqueueConf = q.conf, http://conf.example.org/queues.conf\n")
+    assert errors_of(str(fac)) == [f"{fac}: [Factory] queueconf: 'http://conf.example.org/queues.conf' is a URL: "
+                                   "queue files are read from disk only (fetch it and name the file)"]
+
+
+def test_options_of_apfs_shipped_factory_conf_are_ignored_but_another_config_plugin_is_an_error(write_conf):
+    extra = ("factoryMinEmailRepeatSeconds = 43200\nproxymanager.enabled = True\nproxymanager.sleep = 30\n"
+             "configplugin = File\n")
+    cfg = configmod.load(write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n", extra))
+    assert {"[Factory] factoryminemailrepeatseconds", "[Factory] proxymanager.enabled",
+            "[Factory] configplugin"} <= set(cfg.ignored)
+    errs = errors_of(write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n", "configplugin = Agis\n"))
+    assert len(errs) == 1 and "[Factory] configplugin: only File is supported" in errs[0]
+
+
+def test_an_alias_key_set_by_the_queue_beats_the_canonical_key_from_default(write_conf):
+    cfg = configmod.load(write_conf("""
+        [DEFAULT]
+        batchsubmit.condorce.proxy = None
+        batchsubmit.condorosgce.proxy = None
+        batchsubmit.condorce.environ = A=default
+        [Q]
+        batchsubmitplugin = CondorOSGCE
+        batchsubmit.condorosgce.gridresource = ce.example.org
+        batchsubmit.condorosgce.proxy = /tmp/x509up_prod
+        batchsubmit.condorce.environ = A=queue
+    """))
+    opts = cfg.queues[0].batchsubmit.opts
+    assert opts["proxy"] == "/tmp/x509up_prod" and opts["environ"] == "A=queue"
+
+
+def test_a_proxy_conf_profile_name_as_proxy_is_an_error(write_conf):
+    errs = errors_of(write_conf("""
+        [Q]
+        batchsubmitplugin = CondorCE
+        batchsubmit.condorce.gridresource = ce.example.org
+        batchsubmit.condorce.proxy = atlas-production
+    """))
+    assert len(errs) == 1 and "[Q] batchsubmit.condorce.proxy: the x509 proxy file's absolute path" in errs[0]
+    assert "proxy.conf" in errs[0]
+
+
+def test_an_apf_only_plugin_gets_no_misleading_did_you_mean(write_conf):
+    errs = errors_of(write_conf("[Q]\nbatchsubmitplugin = CondorGRAM\n[R]\nbatchsubmitplugin = CondorCREAM\n"))
+    assert len(errs) == 2
+    assert all("an AutoPyFactory plugin this factory does not have" in e and "did you mean" not in e for e in errs)
+    assert "condorce" in errs[0]
+
+
+def test_lowercase_none_is_none_as_in_apf(write_conf):
+    cfg = configmod.load(write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n", "cycles = none\n"))
+    assert cfg.cycles is None
