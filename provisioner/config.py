@@ -23,7 +23,6 @@ FACTORY_OPTIONS = {
                         "letters, digits and _ . @ + - only (it is part of tags, comments and launch ids)"),
     "queueconf": Option("list", [], help="queue files, relative to this file"),
     "queuedirconf": Option("str", None, help="a directory of *.conf queue files"),
-    "factory.sleep": Option("int", 60, minimum=1, help="default queue cycle interval (s)"),
     "cycles": Option("int", None, minimum=1, help="stop after this many cycles"),
     "baselogdir": Option("str", "logs", help="pilot logs, relative to this file"),
     "baselogdirurl": Option("str", None, help="URL where baselogdir is served"),
@@ -42,7 +41,7 @@ FACTORY_OPTIONS = {
 # APF factory options that have no meaning here; accepted so old files load.
 FACTORY_IGNORED = re.compile(
     r"^(authconf|monitorconf|proxyconf|mappingsconf|logconf|factorysmtpserver|factoryminemail\w+"
-    r"|factoryusername|versiontag|proxymanager\..*|cleanlogs\..*|logserver\.index|logserver\.allowrobots"
+    r"|factoryusername|versiontag|factory\.sleep|proxymanager\..*|cleanlogs\..*|logserver\.index|logserver\.allowrobots"
     r"|wmsstatus\..*|batchstatus\..*|config\..*|factory\.checkorphans)$")
 
 QUEUE_OPTIONS = {
@@ -56,7 +55,8 @@ QUEUE_OPTIONS = {
     "executable": Option("str", None, help="the pilot wrapper each pilot runs"),
     "executable.arguments": Option("str", ""),
     "executable.defaultarguments": Option("str", ""),
-    "apfqueue.sleep": Option("int", None, minimum=1, help="this queue's cycle interval (s)"),
+    # APF's default; factory.sleep was APF's main loop, which here wakes when a queue is due
+    "apfqueue.sleep": Option("int", 360, minimum=1, help="this queue's cycle interval (s)"),
 }
 
 # APF queue options kept for compatibility that this factory does not act on.
@@ -112,7 +112,6 @@ class QueueConfig:
 class FactoryConfig:
     path: str
     factory_id: str
-    interval: int
     cycles: Optional[int]
     log_dir: str
     log_url: Optional[str]
@@ -229,7 +228,7 @@ def load(path: str) -> FactoryConfig:
     queues: List[QueueConfig] = []
     seen: Dict[str, str] = {}
     for qpath in files:
-        for q in _load_queues(qpath, fopts["factory.sleep"], errors):
+        for q in _load_queues(qpath, errors):
             if q.name in seen:
                 errors.append(ConfigError(qpath, q.name, None, f"queue already defined in {seen[q.name]}"))
                 continue
@@ -246,7 +245,7 @@ def load(path: str) -> FactoryConfig:
         if spec.opts["maximum"] is None:  # APF keeps this one in [Factory]: show what applies
             spec.opts["maximum"] = fopts["maxperfactory.maximum"]
     return FactoryConfig(
-        path=path, factory_id=fopts["factoryid"], interval=fopts["factory.sleep"],
+        path=path, factory_id=fopts["factoryid"],
         cycles=fopts["cycles"], log_dir=log_dir, log_url=fopts["baselogdirurl"], state_dir=state_dir,
         monitor_url=fopts["monitorurl"], options=fopts, queues=queues, ignored=ignored)
 
@@ -262,14 +261,14 @@ def _queue_file(base: str, entry: str, path: str, errors: list) -> Optional[str]
     return os.path.join(base, entry)
 
 
-def _load_queues(path: str, default_interval: int, errors: list) -> List[QueueConfig]:
+def _load_queues(path: str, errors: list) -> List[QueueConfig]:
     cp = read_ini(path, errors)
     if cp is None:
         return []
     defaults = set(cp.defaults())
     out = []
     for section in cp.sections():
-        q = _load_queue(cp, path, section, defaults, default_interval, errors)
+        q = _load_queue(cp, path, section, defaults, errors)
         if q is not None:
             out.append(q)
     return out
@@ -309,7 +308,7 @@ def _misspelt_plugin(key: str, used) -> Optional[str]:
     return f"{family}.{close[0]}.{sub}" if close else None
 
 
-def _load_queue(cp, path, section, defaults, default_interval, errors) -> Optional[QueueConfig]:
+def _load_queue(cp, path, section, defaults, errors) -> Optional[QueueConfig]:
     before = len(errors)
     if not _QUEUE_NAME.match(section):
         # The name lands in paths, attributes and logs: keep it plain.
@@ -385,7 +384,7 @@ def _load_queue(cp, path, section, defaults, default_interval, errors) -> Option
     return QueueConfig(
         name=section, path=path, enabled=top["enabled"],
         wmsqueue=top["wmsqueue"] or section, batchqueue=top["batchqueue"] or section,
-        interval=top["apfqueue.sleep"] or default_interval, executable=top["executable"],
+        interval=top["apfqueue.sleep"], executable=top["executable"],
         arguments=top["executable.arguments"], wmsstatus=specs["wmsstatus"][0],
         batchstatus=specs["batchstatus"][0], sched=specs["sched"], batchsubmit=specs["batchsubmit"][0],
         ignored=sorted(ignored))

@@ -17,7 +17,13 @@ def write_conf(tmp_path):
     """write_conf(queues_text, factory_extra="") -> path of a factory.conf naming queues.conf."""
 
     def write(queues: str, factory_extra: str = "", factory_id: str = "test-factory"):
-        (tmp_path / "queues.conf").write_text(textwrap.dedent(queues))
+        text = textwrap.dedent(queues)
+        # 60 s cycles unless a queue sets its own (APF's default, 360, would make tests wait)
+        if "[DEFAULT]" in text:
+            text = text.replace("[DEFAULT]\n", "[DEFAULT]\napfqueue.sleep = 60\n", 1)
+        else:
+            text = "[DEFAULT]\napfqueue.sleep = 60\n" + text
+        (tmp_path / "queues.conf").write_text(text)
         fac = tmp_path / "factory.conf"
         fac.write_text(f"[Factory]\nfactoryId = {factory_id}\nqueueConf = queues.conf\nbaseLogDir = logs\n"
                        + textwrap.dedent(factory_extra))

@@ -92,9 +92,9 @@ def test_interpolation_error_names_the_option(write_conf):
 def test_factory_section_errors(tmp_path):
     (tmp_path / "q.conf").write_text("[Q]\nbatchsubmitplugin = CondorLocal\n")
     fac = tmp_path / "factory.conf"
-    fac.write_text("[Factory]\nqueueConf = q.conf\nfactory.slep = 5\nauthConf = auth.conf\n")
+    fac.write_text("[Factory]\nqueueConf = q.conf\nlogserver.prot = 5\nauthConf = auth.conf\n")
     errs = errors_of(str(fac))
-    assert any("[Factory] factory.slep: unknown option (did you mean 'factory.sleep'?)" in e for e in errs)
+    assert any("[Factory] logserver.prot: unknown option (did you mean 'logserver.port'?)" in e for e in errs)
     assert any("[Factory] factoryid: a value is required" in e for e in errs)
     assert not any("authconf" in e for e in errs)  # an APF option with no meaning here is ignored
 
@@ -325,3 +325,13 @@ def test_an_apf_only_plugin_gets_no_misleading_did_you_mean(write_conf):
 def test_lowercase_none_is_none_as_in_apf(write_conf):
     cfg = configmod.load(write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n", "cycles = none\n"))
     assert cfg.cycles is None
+
+
+def test_queues_cycle_as_in_apf_and_factory_sleep_is_apfs_main_loop(tmp_path):
+    (tmp_path / "q.conf").write_text("[A]\nbatchsubmitplugin = CondorLocal\n"
+                                     "[B]\nbatchsubmitplugin = CondorLocal\napfqueue.sleep = 60\n")
+    fac = tmp_path / "factory.conf"
+    fac.write_text("[Factory]\nfactoryId = f\nqueueConf = q.conf\nfactory.sleep = 30\n")  # APF's template
+    cfg = configmod.load(str(fac))
+    assert [q.interval for q in cfg.queues] == [360, 60]  # not every 30 s
+    assert "[Factory] factory.sleep" in cfg.ignored

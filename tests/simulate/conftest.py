@@ -45,9 +45,12 @@ def sim_conf(tmp_path):
 
     def write(queues="cloud", sleep=60, **simulate):
         options = {"seed": 1, "boot_time": 180, **simulate}
-        (tmp_path / "queues.conf").write_text(QUEUES.get(queues, queues))
+        text = QUEUES.get(queues, queues)
+        every = f"[DEFAULT]\napfqueue.sleep = {sleep}\n"
+        text = text.replace("[DEFAULT]\n", every, 1) if "[DEFAULT]" in text else every + text
+        (tmp_path / "queues.conf").write_text(text)
         fac = tmp_path / "factory.conf"
-        fac.write_text(f"[Factory]\nfactoryId = sim\nqueueConf = queues.conf\nfactory.sleep = {sleep}\n"
+        fac.write_text(f"[Factory]\nfactoryId = sim\nqueueConf = queues.conf\n"
                        f"baseLogDir = {tmp_path / 'logs'}\nstatedir = {tmp_path / 'state'}\n\n[Simulate]\n"
                        + "".join(f"{k} = {v}\n" for k, v in options.items()))
         return str(fac)

@@ -1,7 +1,7 @@
 """The replay engine: determinism, the order of events at one instant, exact waits.
 
 Times are relative to the scenario start; the factory cycles at 0, S, 2S, ... with
-S = factory.sleep, and a cold pool has no machine until the first VM or pilot boots.
+S = apfqueue.sleep, and a cold pool has no machine until the first VM or pilot boots.
 """
 import os
 import subprocess
