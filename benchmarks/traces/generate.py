@@ -1,17 +1,17 @@
 """Regenerate the reference traces shipped beside this file (seeded, so the files never change).
 
-    python3 benchmarks/traces/generate.py
+    python3 benchmarks/traces/generate.py [NASA-iPSC-1993-3.1-cln.swf.gz]
 
 burst.csv    two bursts of single-core jobs with a lull between them
 diurnal.csv  three days of arrivals following a day/night cycle, a tenth of them 4-core
 nasa-ipsc-2w.swf  the first 14 days of the NASA iPSC/860 trace (Parallel Workloads Archive),
              jobs of at most 32 processors, from ../../../shared/data or a path given
 """
+import argparse
 import gzip
 import math
 import os
 import random
-import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NASA = os.path.join(HERE, "..", "..", "..", "shared", "data", "NASA-iPSC-1993-3.1-cln.swf.gz")
@@ -56,6 +56,9 @@ def nasa(path, days=14, max_procs=32):
 
 
 if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("nasa", nargs="?", default=NASA, help="the NASA iPSC/860 SWF trace (.swf.gz)")
+    args = ap.parse_args()
     write_csv("burst.csv", burst(random.Random(1)))
     write_csv("diurnal.csv", diurnal(random.Random(2)))
-    nasa(sys.argv[1] if len(sys.argv) > 1 else NASA)
+    nasa(args.nasa)

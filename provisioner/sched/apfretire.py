@@ -4,8 +4,8 @@ KeepNRunning returns ``keep_running - (pending + running)``; put after Ready it
 would turn every submission into a retire. This step applies it only when the
 chain before asks for nothing and no job is idle, which is how an APF queue
 gives back pilots (VMs) once its work is done: ``schedplugin = Ready,
-MaxPerCycle, MaxPending, APFRetire``. Source: APF's KeepNRunning (see
-../shared/reference/apf.md, "The sched chain").
+MaxPerCycle, MaxPending, APFRetire``. Source: AutoPyFactory's KeepNRunning
+sched plugin and its use at the end of a chain.
 """
 from provisioner.options import Option
 from provisioner.sched.base import Step

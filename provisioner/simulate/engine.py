@@ -24,7 +24,7 @@ import classad2
 from provisioner.clock import VirtualClock
 from provisioner.condor import attributes
 from provisioner.condor.emulator import IDLE, RUNNING
-from provisioner.errors import ProvisionerError
+from provisioner.errors import InputError
 from provisioner.factory import Factory
 from provisioner.ledger import Ledger
 from provisioner.services import Services
@@ -142,13 +142,13 @@ class Simulation:
     # -- setup -------------------------------------------------------------
     def _queue_of(self, job) -> str:
         if not self.queues:
-            raise ProvisionerError("no enabled queue to simulate")
+            raise InputError("no enabled queue to simulate")
         if job.queue is None:
             return self.queues[0].name
         for q in self.queues:
             if job.queue in (q.wmsqueue, q.name):
                 return q.name
-        raise ProvisionerError(f"trace job {job.id} targets queue {job.queue!r}, which no enabled queue serves")
+        raise InputError(f"trace job {job.id} targets queue {job.queue!r}, which no enabled queue serves")
 
     def _job_attrs(self, run) -> dict:
         q = next(q for q in self.queues if q.name == run.queue)

@@ -357,3 +357,13 @@ def test_cli_unusable_trace_exits_nonzero_with_one_line_naming_it(tmp_path, text
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {trace}:") and "no usable job" in err[0], r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_a_trace_job_for_no_queue_is_an_input_error(tmp_path):
+    (tmp_path / "queues.conf").write_text(QUEUES)
+    (tmp_path / "factory.conf").write_text(CONF)
+    trace = write(tmp_path, "jobs.csv", "submit,runtime,queue\n0,60,NOPE\n")
+    r = subprocess.run([sys.executable, "-m", "provisioner", "simulate", "--conf", str(tmp_path / "factory.conf"),
+                        "--trace", trace, "--quiet", "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: trace job"), r.stderr
