@@ -58,6 +58,7 @@ def test_key_and_known_hosts_are_checked_without_connecting(write_conf, emulated
         (BASE.format(key=keys["client"], known_hosts="/nonexistent"), "batchsubmit.sshslurm.known_hosts: cannot read"),
         (base + "batchsubmit.sshslurm.port = 2222\n",
          f"batchsubmit.sshslurm.known_hosts: no key for [login.example.org]:2222 in {known}"),
+        (base + "batchstatus.sshslurm.key = /nonexistent\n", "batchstatus.sshslurm.key: cannot load /nonexistent"),
     ]:
         with pytest.raises(ConfigErrors) as info:
             emulated(write_conf(conf))
