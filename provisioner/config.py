@@ -390,10 +390,14 @@ def _load_queue(cp, path, section, defaults, errors) -> Optional[QueueConfig]:
         ignored=sorted(ignored))
 
 
+def ignored(cfg: FactoryConfig) -> List[str]:
+    """Options that load but mean nothing here (APF helper keys, options of plugins not in use)."""
+    return sorted({i for q in cfg.queues for i in q.ignored} | set(cfg.ignored))
+
+
 def describe(cfg: FactoryConfig) -> str:
     """The resolved configuration as check-config prints it (secrets masked)."""
     lines = [f"factory {cfg.factory_id} ({cfg.path})", f"  ledger: {cfg.state_dir}", f"  logs: {cfg.log_dir}"]
-    ignored = sorted({i for q in cfg.queues for i in q.ignored} | set(cfg.ignored))
     for q in cfg.queues:
         state = "enabled" if q.enabled else "disabled"
         lines.append(f"queue {q.name} [{state}] every {q.interval}s from {os.path.basename(q.path)}")
@@ -405,6 +409,6 @@ def describe(cfg: FactoryConfig) -> str:
         for spec in q.plugins:
             for k, v in spec.effective().items():
                 lines.append(f"  {k} = {v}")
-    if ignored:
-        lines.append("ignored (APF helper keys or options of plugins not in use): " + ", ".join(ignored))
+    if ignored(cfg):
+        lines.append("ignored (APF helper keys or options of plugins not in use): " + ", ".join(ignored(cfg)))
     return "\n".join(lines)
