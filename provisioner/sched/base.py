@@ -30,5 +30,19 @@ class Step(Plugin):
         return None
 
 
+def limit(n: int, have: str, count: int, maximum: int, allow_negative: bool) -> Tuple[int, str]:
+    """A limiter's answer once ``count`` (shown as ``have=...``) is known: n if it fits under
+    ``maximum``, else the room left; over the maximum, a retire of the surplus only with
+    ``allow_negative`` (APF's min(n, maximum - count)), else n if already a retire, or 0."""
+    room = maximum - count
+    if n <= room:
+        return n, f"{have}={count} under {maximum}"
+    if room >= 0:
+        return room, f"{have}={count} max={maximum}"
+    if allow_negative:
+        return room, f"{have}={count} over {maximum}: retire {-room}"
+    return min(n, 0), f"{have}={count} over {maximum}"  # a limiter only limits: a retire asked before passes
+
+
 def opt(step: Step, name: str):
     return step.opts[name]

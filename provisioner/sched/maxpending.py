@@ -1,5 +1,5 @@
 from provisioner.options import Option
-from provisioner.sched.base import Step
+from provisioner.sched.base import Step, limit
 
 
 class MaxPending(Step):
@@ -17,14 +17,7 @@ class MaxPending(Step):
             return n, "no maximum"
         if pending == 0:
             return n, "nothing pending"
-        room = m - pending
-        if n <= room:
-            return n, f"pending={pending} under {m}"
-        if room >= 0:
-            return room, f"pending={pending} max={m}"
-        if self.opts["allow_negative"]:
-            return room, f"pending={pending} over {m}: retire {-room}"
-        return min(n, 0), f"pending={pending} over {m}"  # a limiter only limits: a retire asked before passes
+        return limit(n, "pending", pending, m, self.opts["allow_negative"])
 
 
 PLUGIN = MaxPending

@@ -1,5 +1,5 @@
 from provisioner.options import Option
-from provisioner.sched.base import Step
+from provisioner.sched.base import Step, limit
 
 
 class MaxToRun(Step):
@@ -11,15 +11,7 @@ class MaxToRun(Step):
         m = self.opts["maximum"]
         if m is None:
             return n, "no maximum"
-        have = ctx.pilots.pending + ctx.pilots.running
-        room = m - have
-        if n <= room:
-            return n, f"have={have} under {m}"
-        if room >= 0:
-            return room, f"have={have} max={m}"
-        if self.opts["allow_negative"]:
-            return room, f"have={have} over {m}: retire {-room}"
-        return min(n, 0), f"have={have} over {m}"  # a limiter only limits: a retire asked before passes
+        return limit(n, "have", ctx.pilots.pending + ctx.pilots.running, m, self.opts["allow_negative"])
 
 
 PLUGIN = MaxToRun
