@@ -390,9 +390,11 @@ def _load_queue(cp, path, section, defaults, errors) -> Optional[QueueConfig]:
         ignored=sorted(ignored))
 
 
-def ignored(cfg: FactoryConfig) -> List[str]:
-    """Options that load but mean nothing here (APF helper keys, options of plugins not in use)."""
-    return sorted({i for q in cfg.queues for i in q.ignored} | set(cfg.ignored))
+def ignored_line(cfg: FactoryConfig) -> Optional[str]:
+    """The options that load but mean nothing here (APF helper keys, options of plugins not
+    in use), as check-config and run report them; None if there are none."""
+    ignored = sorted({i for q in cfg.queues for i in q.ignored} | set(cfg.ignored))
+    return "ignored (APF helper keys or options of plugins not in use): " + ", ".join(ignored) if ignored else None
 
 
 def describe(cfg: FactoryConfig) -> str:
@@ -409,6 +411,7 @@ def describe(cfg: FactoryConfig) -> str:
         for spec in q.plugins:
             for k, v in spec.effective().items():
                 lines.append(f"  {k} = {v}")
-    if ignored(cfg):
-        lines.append("ignored (APF helper keys or options of plugins not in use): " + ", ".join(ignored(cfg)))
+    ignored = ignored_line(cfg)
+    if ignored:
+        lines.append(ignored)
     return "\n".join(lines)

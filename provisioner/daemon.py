@@ -111,9 +111,9 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._on_hup)
         log.info("factory %s started with %d queues (pid %d)", self.cfg.factory_id, len(self.factory.queues),
                  os.getpid())
-        if configmod.ignored(self.cfg):  # an operator migrating from APF sees them without check-config
-            log.info("ignored (APF helper keys or options of plugins not in use): %s",
-                     ", ".join(configmod.ignored(self.cfg)))
+        ignored = configmod.ignored_line(self.cfg)
+        if ignored:  # an operator migrating from APF sees them without check-config
+            log.info("%s", ignored)
         for monitor in self.monitors:
             monitor.start()
         cycles = 0
