@@ -211,15 +211,14 @@ def tracker(services, queue: str, settings: GuardSettings, orphan: bool = False)
     cancelled VMs must not count as boot failures against the queue should it come back."""
     trackers = services.extra.setdefault("cloud.trackers", {})
     if (queue, orphan) not in trackers:
-        ledger, key, joined = services.ledger, f"cloud.guard/{queue}", f"cloud.joined/{queue}"
+        ledger, guard, joined = services.ledger, f"cloud.guard/{queue}", f"cloud.joined/{queue}"
         if ledger is None:
-            made = Tracker(settings)
-        elif orphan:
-            made = Tracker(settings, None, None, ledger.get_state(joined), lambda ids: ledger.put_state(joined, ids))
+            trackers[(queue, orphan)] = Tracker(settings)
         else:
-            made = Tracker(settings, ledger.get_state(key), lambda state: ledger.put_state(key, state),
-                           ledger.get_state(joined), lambda ids: ledger.put_state(joined, ids))
-        trackers[(queue, orphan)] = made
+            saved, save = (None, None) if orphan else (ledger.get_state(guard),
+                                                       lambda state: ledger.put_state(guard, state))
+            trackers[(queue, orphan)] = Tracker(settings, saved, save, ledger.get_state(joined),
+                                                lambda ids: ledger.put_state(joined, ids))
     return trackers[(queue, orphan)]
 
 
