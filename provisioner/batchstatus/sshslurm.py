@@ -64,9 +64,7 @@ class SSHSlurmBatchStatus(BatchStatus):
             resolved[name] = value
         self.endpoint = endpoint(resolved)
         if opts["key"] is not None or opts["known_hosts"] is not None:  # else the target checks them
-            problem = ssh.check_files(self.endpoint)
-            if problem:
-                raise ProvisionerError(f"{self.namespace()}{problem[0]}: {problem[1]}")
+            ssh.check_files(self.endpoint, self.namespace())
 
     def source_key(self):
         return ("sshslurm", self.endpoint.host, self.endpoint.port, self.endpoint.user)

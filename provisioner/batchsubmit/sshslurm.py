@@ -46,9 +46,7 @@ class SSHSlurm(Target):
 
     def validate(self):
         self.arguments()
-        problem = ssh.check_files(endpoint(self.opts))
-        if problem:
-            raise ProvisionerError(f"{self._where(problem[0])}: {problem[1]}")
+        ssh.check_files(endpoint(self.opts), self.namespace())
         if not self.queue.executable:
             raise ProvisionerError("executable: required by batchsubmitplugin SSHSlurm (a path on the remote host)")
         for item in self.opts["sbatch_args"]:

@@ -175,21 +175,21 @@ def _drain(chan: paramiko.Channel, recv, deadline: float) -> bytes:
         data += chunk
 
 
-def check_files(ep: Endpoint) -> Optional[Tuple[str, str]]:
-    """(option, problem) with the key or known_hosts file, found without connecting; None if none."""
+def check_files(ep: Endpoint, where: str) -> None:
+    """The key and known_hosts files checked without connecting; ProvisionerError naming the
+    option (``where``: its plugin's prefix) if one is not usable."""
     try:
         paramiko.PKey.from_path(ep.key)
     except Exception as exc:  # missing, unreadable, passphrase-protected, not a key
-        return "key", f"cannot load {ep.key}: {_reason(exc)}"
+        raise ProvisionerError(f"{where}key: cannot load {ep.key}: {_reason(exc)}") from None
     try:
         pinned = paramiko.HostKeys(ep.known_hosts)
     except Exception as exc:
-        return "known_hosts", f"cannot read {ep.known_hosts}: {_reason(exc)}"
+        raise ProvisionerError(f"{where}known_hosts: cannot read {ep.known_hosts}: {_reason(exc)}") from None
     name = ep.host if ep.port == 22 else f"[{ep.host}]:{ep.port}"
     if pinned.lookup(name) is None:
-        return "known_hosts", (f"no key for {name} in {ep.known_hosts} (add it, checked: "
+        raise ProvisionerError(f"{where}known_hosts: no key for {name} in {ep.known_hosts} (add it, checked: "
                                f"ssh-keyscan -p {ep.port} {ep.host})")
-    return None
 
 
 def _reason(exc: BaseException) -> str:
