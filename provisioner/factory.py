@@ -102,7 +102,7 @@ class Factory:
 def format_decision(d: Decision, dry_run: bool = False) -> str:
     w, p = d.work, d.pilots
     head = f"queue={d.queue} idle={w.idle} running={w.running} pending={p.pending} pilots_running={p.running}"
-    steps = "; ".join(f"{s.step}={s.n} ({s.reason})" for s in d.steps)
+    steps = d.steps_text
     if d.action in ("submit", "retire"):
         verb = "would " + d.action if dry_run else d.action
         act = f"{verb} {d.count}" + (f" ids={_ids(d.ids)}" if d.ids else "")

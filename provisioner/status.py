@@ -47,7 +47,11 @@ class Decision:
     note: str = ""
 
     @property
+    def steps_text(self) -> str:
+        """Each policy step's number and why, in chain order."""
+        return "; ".join(f"{s.step}={s.n} ({s.reason})" for s in self.steps)
+
+    @property
     def reason(self) -> str:
         """The steps' messages, then the note: why a submit failed or was held back must show too."""
-        parts = [f"{s.step}={s.n} ({s.reason})" for s in self.steps]
-        return "; ".join(parts + [self.note] if self.note else parts)
+        return "; ".join(part for part in (self.steps_text, self.note) if part)
