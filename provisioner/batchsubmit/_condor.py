@@ -8,6 +8,7 @@ from provisioner.batchsubmit.base import Target
 from provisioner.errors import ProvisionerError, TargetError, TemplateValueError
 from provisioner.options import Option
 
+
 def _absolute(path):
     # In APF this named a proxy.conf profile; as a file name it would be sought in condor_submit's cwd.
     return None if os.path.isabs(path) else ("the x509 proxy file's absolute path is needed: APF's proxy.conf "
@@ -118,17 +119,21 @@ class CondorTarget(Target):
 
         # By constraint, not by ids: a pilot that started since the status read must stay.
         which = " || ".join(f"(ClusterId == {ad['ClusterId']} && ProcId == {ad['ProcId']})" for ad in chosen)
-        ids = [f"{ad['ClusterId']}.{ad['ProcId']}" for ad in chosen]
+        ids = [_job_id(ad) for ad in chosen]
         try:
             schedd = self._schedd()
             result = schedd.act(htcondor2.JobAction.Remove, f"JobStatus == 1 && ({which})",
                                 reason="retired by provisioner")
             if result.get("TotalSuccess", len(ids)) < len(ids):  # some were spared: say which (rare)
                 spared = schedd.query(f"JobStatus != 1 && JobStatus != 3 && ({which})", ["ClusterId", "ProcId"])
-                ids = [i for i in ids if i not in {f"{ad['ClusterId']}.{ad['ProcId']}" for ad in spared}]
+                ids = [i for i in ids if i not in {_job_id(ad) for ad in spared}]
         except Exception as exc:
             raise TargetError(f"remove failed: {_one_line(exc)}") from None
         return ids
+
+
+def _job_id(ad) -> str:
+    return f"{ad['ClusterId']}.{ad['ProcId']}"
 
 
 def _one_line(exc) -> str:

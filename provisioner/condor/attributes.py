@@ -10,6 +10,7 @@ LAUNCH = "ProvisionerLaunch"
 PILOT_PROJECTION = ["ClusterId", "ProcId", "JobStatus", "QDate", "EnteredCurrentStatus",
                     "JobCurrentStartDate", "RemoteWallClockTime", QUEUE, LAUNCH]
 
+
 def created_by(factory_id: str) -> str:
     """The constraint selecting what ``factory_id`` created, the id quoted as a string literal."""
     return f"{FACTORY} == {classad2.quote(factory_id)}"

@@ -40,7 +40,6 @@ class Task:
     started: bool = False  # it has run (a task cancelled while pending has not)
     used: float = 0.0  # seconds it has run
 
-
     @property
     def id(self) -> str:
         return str(self.job) if self.index is None else f"{self.job}_{self.index}"
