@@ -50,8 +50,7 @@ class CondorTarget(Target):
         return self.services.condor.schedd(name, pool)
 
     def logdir(self, now: float) -> str:
-        day = time.strftime("%Y-%m-%d", time.gmtime(now))
-        return os.path.join(self.services.log_dir, day, self.queue.name)
+        return os.path.join(self.services.log_dir, _day(now), self.queue.name)
 
     def description(self, now: float, launch_id: str) -> str:
         q = self.queue
@@ -61,7 +60,7 @@ class CondorTarget(Target):
             raise ProvisionerError(f"executable.arguments: {exc}") from None
         logurl = None
         if self.services.log_url:
-            logurl = f"{self.services.log_url.rstrip('/')}/{time.strftime('%Y-%m-%d', time.gmtime(now))}/{q.name}"
+            logurl = f"{self.services.log_url.rstrip('/')}/{_day(now)}/{q.name}"  # the URL of logdir(now)
         # AutoPyFactory's names too: pilots (PanDA's among them) report GTAG as their log's URL.
         env = {"PROVISIONER_FACTORY": self.services.factory_id, "PROVISIONER_QUEUE": q.name,
                "APFFID": self.services.factory_id, "APFCID": render.PerPilot(""), "FACTORYQUEUE": q.name}
@@ -130,6 +129,10 @@ class CondorTarget(Target):
         except Exception as exc:
             raise TargetError(f"remove failed: {_one_line(exc)}") from None
         return ids
+
+
+def _day(now: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
 def _job_id(ad) -> str:
