@@ -19,6 +19,8 @@ from provisioner.errors import ProvisionerError
 # Answers meaning "not this type/place now": try the next one in preference order.
 FALLBACK = {"InsufficientInstanceCapacity", "SpotMaxPriceTooLow", "Unsupported", "InsufficientCapacity",
             "InsufficientHostCapacity", "InsufficientFreeAddressesInSubnet"}
+# The account's limit for the type's family (or its spot requests): a smaller launch may fit.
+QUOTA = {"VcpuLimitExceeded", "InstanceLimitExceeded", "MaxSpotInstanceCountExceeded"}
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")  # the form of every AWS region name
 _LIVE = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
@@ -180,9 +182,12 @@ class EC2Backend:
     ambiguous = staticmethod(retry.ambiguous)
 
     def kind(self, exc) -> str:
-        """fallback (try the next type/place), transient (retry later) or fatal (pause the queue)."""
+        """fallback (try the next type/place), quota (launch fewer), transient (retry later) or
+        fatal (pause the queue)."""
         if isinstance(exc, ClientError) and retry.error_code(exc) in FALLBACK:
             return "fallback"
+        if isinstance(exc, ClientError) and retry.error_code(exc) in QUOTA:
+            return "quota"
         if retry.transient(exc):
             return "transient"
         return "fatal"

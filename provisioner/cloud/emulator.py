@@ -11,6 +11,9 @@ Contract, for the simulator and tests:
   image). ``capacity`` / ``spot_capacity`` map a type to how many more VMs of that
   market may start (missing: unlimited); beyond it ``run_instances`` raises
   ``InsufficientInstanceCapacity`` (spot: ``InsufficientInstanceCapacity`` too).
+  ``vcpu_quota``: the account's limit on the vCPUs of its pending and running
+  instances, all types and markets; a launch beyond it raises ``VcpuLimitExceeded``
+  and starts nothing, as AWS does.
 * ``services.extra["ec2"] = emulated.client``: a callable taking the boto3 client
   arguments (``region_name``, ``endpoint_url``, ...) and returning this object, which
   answers the boto3 EC2 client calls the ``ec2`` target and ``Cloud`` batchstatus make,
@@ -83,7 +86,7 @@ class EmulatedEC2:
     def __init__(self, clock, pool=None, types: Optional[Dict[str, tuple]] = None,
                  boot_time: Union[float, Callable] = 90.0, boot_failure_rate: float = 0.0, seed: int = 0,
                  capacity: Optional[Dict[str, int]] = None, spot_capacity: Optional[Dict[str, int]] = None,
-                 page_size: int = 1000, region: str = "us-east-1"):
+                 page_size: int = 1000, region: str = "us-east-1", vcpu_quota: Optional[int] = None):
         self.clock, self.pool = clock, pool
         self.types = dict(types or CATALOGUE)
         self.boot_time, self.boot_failure_rate = boot_time, boot_failure_rate
@@ -91,6 +94,7 @@ class EmulatedEC2:
         self.capacity = dict(capacity or {})
         self.spot_capacity = dict(spot_capacity or {})
         self.page_size, self.region = page_size, region
+        self.vcpu_quota = vcpu_quota
         self.instances: Dict[str, _Instance] = {}
         self.tokens: Dict[str, dict] = {}
         self.calls: Dict[str, int] = {}
@@ -139,6 +143,13 @@ class EmulatedEC2:
             raise client_error(op, "InvalidParameterValue", f"Invalid value '{InstanceType}' for InstanceType.")
         if not ImageId or not str(ImageId).startswith("ami-"):
             raise client_error(op, "InvalidAMIID.Malformed", f"Invalid id: \"{ImageId}\"")
+        if self.vcpu_quota is not None:
+            used = sum(self.types[i.type][0] for i in self.instances.values() if i.state in ("pending", "running"))
+            if used + MinCount * self.types[InstanceType][0] > self.vcpu_quota:
+                raise client_error(op, "VcpuLimitExceeded",
+                                   f"You have requested more vCPU capacity than your current vCPU limit of "
+                                   f"{self.vcpu_quota} allows for the instance bucket that the specified "
+                                   f"instance type belongs to.")
         market = (InstanceMarketOptions or {}).get("MarketType", "on-demand")
         limits = self.spot_capacity if market == "spot" else self.capacity
         available = limits.get(InstanceType, MaxCount)

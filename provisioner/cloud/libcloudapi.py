@@ -9,7 +9,7 @@ import socket
 from typing import List
 
 from provisioner.cloud import retry, tags
-from provisioner.cloud.ec2api import FALLBACK, client_token, crash_hook
+from provisioner.cloud.ec2api import FALLBACK, QUOTA, client_token, crash_hook
 from provisioner.cloud.lifecycle import Instance
 from provisioner.errors import ProvisionerError
 
@@ -182,6 +182,8 @@ class LibcloudBackend:
     def kind(self, exc) -> str:
         if _code(exc) in FALLBACK:
             return "fallback"
+        if _code(exc) in QUOTA:
+            return "quota"
         return "transient" if self.transient(exc) else "fatal"
 
     @staticmethod

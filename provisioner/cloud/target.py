@@ -3,6 +3,7 @@
 A back end (``ec2api.EC2Backend``, ``libcloudapi.LibcloudBackend``) does the cloud calls;
 this class decides which ones and keeps the lifecycle's books.
 """
+import itertools
 import logging
 import time
 from typing import List
@@ -58,6 +59,7 @@ class CloudTarget(Target):
     def __init__(self, queue, opts, services):
         super().__init__(queue, opts, services)
         self._backend = None
+        self._quota = {}  # instance type -> VMs per call its quota last took
 
     # --- what subclasses provide ------------------------------------------------------------
     @classmethod
@@ -94,12 +96,15 @@ class CloudTarget(Target):
     def submit(self, n, ctx, launch_id):
         text = userdata.render_user_data(self.queue, self.services, launch_id, self.opts)
         tagset = tags.for_launch(self.services.factory_id, self.queue.name, launch_id)
-        budget, ids, refusals = self.budget(), [], []
+        budget, ids, refusals, full = self.budget(), [], [], set()
         for index, (itype, place) in enumerate(self.backend.choices(self.types())):
+            if itype.name in full:
+                continue  # a quota is regional: the type's other places are refused too
             try:
-                self._launch(n - len(ids), itype, place, f"{launch_id}-{index}", tagset, text, budget, launch_id,
-                             ids)
-                break
+                if self._launch(n - len(ids), itype, place, f"{launch_id}-{index}", tagset, text, budget,
+                                launch_id, ids, refusals):
+                    break
+                full.add(itype.name)
             except Exception as exc:
                 kind = self.backend.kind(exc)
                 if kind == "fallback":  # the next choice launches only what is still missing
@@ -111,27 +116,57 @@ class CloudTarget(Target):
                     return ids
                 raise self._failure(exc, kind, "launch") from None
         if not ids:
-            raise CloudError("no capacity: " + "; ".join(refusals))
-        if refusals:
+            raise CloudError("nothing launched: " + "; ".join(refusals))
+        if len(ids) < n:
+            log.warning("queue=%s launched %d of %d (%s)", self.queue.name, len(ids), n, "; ".join(refusals))
+        elif refusals:
             log.info("queue=%s launched after fallback (%s)", self.queue.name, "; ".join(refusals))
         return ids
 
-    def _launch(self, n, itype, place, token, tagset, text, budget, launch_id, ids) -> None:
-        """n more VMs, their ids added to ``ids`` as each call returns, in as few calls as the
-        API allows (one, unless max_per_call forces chunks)."""
-        chunk = self.opts["max_per_call"]
-        for start in range(0, n, chunk):
-            count = min(chunk, n - start)
+    def _launch(self, n, itype, place, token, tagset, text, budget, launch_id, ids, refusals) -> bool:
+        """Up to n more VMs of one type and place, their ids added to ``ids`` as each call
+        returns, in as few calls as the API allows (one, unless max_per_call forces chunks).
+        False when the account's quota for the type is reached first.
 
-            def adopt(exc):
-                # A failed call may still have started VMs: look for them before launching again.
-                if not self.backend.ambiguous(exc):
-                    return None
-                found = [i for i in self.backend.launched(launch_id) if i not in ids]
-                return found or None
+        Launches are all-or-nothing, so a quota refusal halves the call's size until the
+        quota takes it. The size that fitted is where the next cycle starts, doubling while
+        the quota takes it, so a full quota costs one refused call per cycle."""
+        key = itype.name
+        size = min(n, self._quota.get(key, n))
+        probing, refused, calls = key in self._quota, None, itertools.count()
 
-            ids += budget.call(self.backend.launch, count, itype, place, f"{token}-{start // chunk}", tagset, text,
-                               before_retry=adopt)
+        def adopt(exc):
+            # A failed call may still have started VMs: look for them before launching again.
+            if not self.backend.ambiguous(exc):
+                return None
+            found = [i for i in self.backend.launched(launch_id) if i not in ids]
+            return found or None
+
+        done = 0
+        while done < n:
+            size = min(size, n - done, self.opts["max_per_call"])
+            try:
+                got = budget.call(self.backend.launch, size, itype, place, f"{token}-{next(calls)}", tagset, text,
+                                  before_retry=adopt)
+            except Exception as exc:
+                if self.backend.kind(exc) != "quota":
+                    raise
+                refused = exc
+                if size == 1:
+                    break
+                size //= 2
+                continue
+            ids += got
+            done += size
+            if probing and refused is None:
+                size *= 2
+        if refused is None:
+            self._quota.pop(key, None)
+            return True
+        self._quota[key] = size
+        if done < n:
+            refusals.append(f"{key}: quota reached after {done} ({self.backend.describe(refused)})")
+        return done == n
 
     def _failure(self, exc, kind, what) -> CloudError:
         text = f"{self.name} {what}: {self.backend.describe(exc)}"

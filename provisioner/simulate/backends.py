@@ -198,7 +198,8 @@ class Cloud(Backend):
             self.refs[q.name] = (first.cpus, first.memory, sim.scenario.for_type(first.name, "boot_time"),
                                  first.price)
         self.ec2 = emulator.EmulatedEC2(sim.clock, sim.pool, types=self.types,
-                                        boot_time=lambda rng, itype: self._boot_time(itype), seed=sim.scenario.seed)
+                                        boot_time=lambda rng, itype: self._boot_time(itype), seed=sim.scenario.seed,
+                                        vcpu_quota=sim.scenario.vcpu_quota)
         self.idle_shutdown = {q.name: q.batchsubmit.opts.get("idle_shutdown") for q in sim.cfg.enabled_queues}
         self._seen, self._calls, self._machine = set(), (0, 0), {}
 

@@ -14,6 +14,8 @@ factory.conf (ignored by the daemon, which reads only ``[Factory]``).
     boot_failure_rate = 0.0
     # per running VM, for spot instances
     spot_interruptions_per_hour = 0
+    # the account's vCPU limit on its running VMs (default: none)
+    vcpu_quota = 256
     # pilot sites (the HTCondor targets): the slot each pilot brings, and its idle shutdown
     pilot.cpus = 1
     pilot.memory = 2048
@@ -22,7 +24,7 @@ factory.conf (ignored by the daemon, which reads only ``[Factory]``).
     # per instance type overrides for the cloud: boot_time.<type>, boot_failure_rate.<type>
 """
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, Optional
 
 from provisioner.config import read_ini
 from provisioner.errors import ConfigError, ConfigErrors
@@ -37,6 +39,7 @@ OPTIONS = {
     "boot_jitter": Option("float", 0.0, minimum=0),
     "boot_failure_rate": Option("float", 0.0, minimum=0),
     "spot_interruptions_per_hour": Option("float", 0.0, minimum=0),
+    "vcpu_quota": Option("int", None, minimum=1, help="the cloud account's limit on the vCPUs of its VMs"),
     "pilot.cpus": Option("int", 1, minimum=1),
     "pilot.memory": Option("int", 2048, minimum=1),
     "pilot.price": Option("float", 0.05, minimum=0),
@@ -56,6 +59,7 @@ class Scenario:
     boot_jitter: float = 0.0
     boot_failure_rate: float = 0.0
     spot_interruptions_per_hour: float = 0.0
+    vcpu_quota: Optional[int] = None
     pilot_cpus: int = 1
     pilot_memory: int = 2048
     pilot_price: float = 0.05

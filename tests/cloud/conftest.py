@@ -64,12 +64,16 @@ def _error_body(code):
 class FaultProxy:
     """Forwards to moto; counts calls by Action; ``fail(action, code, status, times, after=False,
     match=None)`` answers an error instead (``after``: once moto has carried the call out).
-    ``namespace=True`` gives moto's xmlns the trailing slash libcloud expects."""
+    ``namespace=True`` gives moto's xmlns the trailing slash libcloud expects. ``vcpu_quota``
+    (moto has none) refuses, as AWS does, a RunInstances whose MinCount would take the
+    pending and running instances beyond that many vCPUs (their types' cores per ``cpus``)."""
 
     def __init__(self, upstream):
         self.upstream = urllib.parse.urlparse(upstream)
         self.calls, self.faults, self.lock = {}, [], threading.Lock()
         self.namespace = False
+        self.vcpu_quota, self.cpus = None, {"m5.2xlarge": 8, "c5.2xlarge": 8}
+        self.sizes = []  # MinCount of every RunInstances, in order
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -84,6 +88,10 @@ class FaultProxy:
                 params = urllib.parse.parse_qs(body.decode() + "&" + query)
                 action = params.get("Action", [""])[0]
                 fault = proxy._take(action, params)
+                if action == "RunInstances":
+                    proxy.sizes.append(int(params["MinCount"][0]))
+                    if proxy._over_quota(params):
+                        return self._send(400, _error_body("VcpuLimitExceeded"))
                 if fault and not fault["after"]:
                     return self._send(fault["status"], _error_body(fault["code"]))
                 conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=60)
@@ -122,6 +130,14 @@ class FaultProxy:
                     f["times"] -= 1
                     return f
         return None
+
+    def _over_quota(self, params) -> bool:
+        if self.vcpu_quota is None:
+            return False
+        client = boto3.client("ec2", endpoint_url=self.upstream.geturl(), region_name="us-east-1")
+        live = client.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])
+        used = sum(self.cpus[i["InstanceType"]] for r in live["Reservations"] for i in r["Instances"])
+        return used + int(params["MinCount"][0]) * self.cpus[params["InstanceType"][0]] > self.vcpu_quota
 
     def fail(self, action, code, status=400, times=1, after=False, match=None):
         self.faults.append(dict(action=action, code=code, status=status, times=times, after=after, match=match))

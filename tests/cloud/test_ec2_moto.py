@@ -1,4 +1,6 @@
 """The ec2 target and Cloud batchstatus against moto_server over real HTTP."""
+import json
+
 from provisioner.cloud import tags
 from provisioner.cloud.emulator import negotiate
 
@@ -54,6 +56,23 @@ def test_capacity_failure_falls_back_to_next_type(cloud_world, proxy, ec2):
     found = instances(ec2)
     assert {i["InstanceType"] for i in found} == {"c5.2xlarge"}
     assert proxy.calls["RunInstances"] == 2
+
+
+def test_a_vcpu_quota_launches_what_fits_and_then_one_call_a_cycle(cloud_world, proxy, ec2):
+    world = cloud_world(ec2_queue(endpoint=proxy.url))
+    proxy.vcpu_quota = 64  # 8 VMs of 8 cores
+    world.pool.schedd().add_jobs(100, RequestCpus=1, RequestMemory=2048)  # 13 VMs
+    d = world.cycle()["CLOUD"]
+    assert d.action == "submit" and d.count == 8 and len(instances(ec2)) == 8
+    assert sorted(json.loads(world.ledger.actions()[0]["ids"])) == sorted(i["InstanceId"] for i in instances(ec2))
+    assert proxy.sizes == [13, 6, 6, 3, 1, 1, 1]  # halved while refused, the quota filled exactly
+    d = world.cycle()["CLOUD"]  # the quota is full: one refused call, the queue is not paused
+    assert d.action == "failed" and "quota reached after 0 (VcpuLimitExceeded" in d.note
+    assert proxy.sizes[7:] == [1] and world.factory.queues[0].paused_until < world.clock.now()
+    proxy.vcpu_quota = 104  # raised by AWS support: 5 more fit
+    d = world.cycle()["CLOUD"]
+    assert d.action == "submit" and d.count == 5 and len(instances(ec2)) == 13
+    assert proxy.sizes[8:] == [1, 2, 2]  # growing from where the quota last took
 
 
 def test_throttling_and_lost_answer_back_off_without_duplicates(cloud_world, proxy, ec2):

@@ -49,3 +49,14 @@ def test_check_config_masks_libcloud_secret(write_conf, capsys):
     assert "testing-secret-key" not in out and "batchsubmit.libcloud.secret = ********" in out
     assert "gAAAA-tok" not in out and "batchsubmit.libcloud.driver.ex_force_auth_token = ********" in out
     assert "batchsubmit.libcloud.driver.ex_keyname = my-keypair" in out  # a name, not a secret
+
+
+def test_libcloud_ec2_under_a_vcpu_quota_launches_what_fits(cloud_world, proxy, ec2):
+    proxy.namespace = True
+    proxy.vcpu_quota = 16
+    port = proxy.url.rsplit(":", 1)[1]
+    world = cloud_world(QUEUE.format(port=port, ami=AMI))
+    world.pool.schedd().add_jobs(40, RequestCpus=1, RequestMemory=2048)  # 5 VMs, 2 fit
+    d = world.cycle()["LC"]
+    assert d.action == "submit" and d.count == 2 and len(instances(ec2)) == 2
+    assert proxy.sizes == [5, 2, 2, 1]

@@ -227,6 +227,14 @@ def test_an_unclaimed_vm_powers_itself_off_after_idle_shutdown(sim_conf, simulat
         (240, 240 + 1200), (240, 340 + 1200)]
 
 
+def test_a_vcpu_quota_caps_the_vms_and_the_jobs_wait_for_them(sim_conf, simulate):
+    # four 8-core jobs want four VMs; a quota of 16 vCPUs holds two, which run the
+    # jobs two by two
+    sim = simulate(sim_conf(vcpu_quota=16), [Job(i, 1.0 + i, 1000.0, cpus=8) for i in range(4)])
+    assert sorted(rel(sim, r.started) for r in sim.runs) == [240, 240, 1240, 1240]
+    assert len(sim.backend.vms()) == 2
+
+
 def test_an_idle_pilot_exits_after_its_idle_timeout(sim_conf, simulate):
     sim = simulate(sim_conf("pilot", **{"pilot.idle_timeout": 600}), [Job(0, 1.0, 100.0), Job(1, 2.0, 100.0)])
     assert sorted((rel(sim, vm.ready), rel(sim, vm.ended)) for vm in sim.backend.vms()) == [
