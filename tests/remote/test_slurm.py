@@ -104,6 +104,27 @@ def test_retire_cancels_only_the_newest_pending_tasks(build, endpoint, slurm):
     assert float(slurm.cmd("squeue", "-h", "-j", running[0], "-o", "%p")) > 0  # a held job has priority 0
 
 
+def test_a_retire_interrupted_after_its_hold_leaves_no_task_held(build, endpoint, slurm):
+    factory, _, clock = build(queues(endpoint, slurm.workdir, "[SA]\n"))
+    target = factory.queues[0].target
+    running = target.submit(2, ctx(clock), "first")
+    slurm.wait_tasks(lambda t: [t.get(i, ("",))[0] for i in running] == ["RUNNING"] * 2, "2 running tasks")
+    pending = target.submit(3, ctx(clock), "second")
+    # The session ends between the hold and the cancel: this scancel terminates the shell.
+    shim = os.path.join(slurm.root, "interrupting-scancel")  # where the remote user can read
+    os.makedirs(shim, mode=0o755, exist_ok=True)
+    with open(os.path.join(shim, "scancel"), "w") as fh:
+        fh.write("#!/bin/sh\nkill -TERM $PPID\n")
+    os.chmod(os.path.join(shim, "scancel"), 0o755)
+    conn = ssh.connections(factory.services).get(factory.queues[0].batch.endpoint)
+    status, _, _ = conn.run(["env", f"PATH={shim}:/usr/bin:/bin", "sh", "-c", slurmcmd._CANCEL_PENDING, "sh",
+                             *pending[1:]])
+    assert status == 129  # interrupted, as the trap says
+    assert [slurm.tasks()[i][0] for i in pending] == ["PENDING"] * 3
+    priorities = [float(slurm.cmd("squeue", "-h", "-j", i, "-o", "%p")) for i in pending]
+    assert all(p > 0 for p in priorities), priorities  # a held job has priority 0
+
+
 def test_unreadable_squeue_output_skips_the_cycle_naming_queue_and_host(build, endpoint, slurm, caplog):
     # a factory id of its own: Slurm lists the forged job for MinJobAge after the test cancels it
     factory, pool, clock = build(queues(endpoint, slurm.workdir, "[SA]\nwmsqueue = A\n"), factory_id="forged")
