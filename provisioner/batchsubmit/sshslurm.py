@@ -83,10 +83,9 @@ class SSHSlurm(Target):
             return []
         conn = ssh.connections(self.services).get(endpoint(self.opts))
         try:
-            slurm.cancel_pending(conn, ids)
+            return slurm.cancel_pending(conn, ids)
         except ProvisionerError as exc:
             raise TargetError(str(exc)) from None
-        return ids
 
 
 PLUGIN = SSHSlurm

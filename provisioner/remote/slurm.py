@@ -115,13 +115,17 @@ def _duration(text: str) -> float:
 
 # ``scancel --state=PENDING <job>_<task>`` cancels ALL pending tasks that Slurm still keeps
 # in one record with that task. ``scontrol hold`` splits each named task out and keeps it
-# from starting; the release, on any exit (the SSH channel closing too), undoes the hold
-# on a task that had started already or was left pending.
+# from starting, so the tasks still pending after it are exactly those the cancel ends:
+# squeue names them. The release, on any exit (the SSH channel closing too), undoes the
+# hold on a task that had started already or was left pending.
 _CANCEL_PENDING = ("trap 'scontrol release \"$@\" 2>/dev/null' EXIT; trap 'exit 129' HUP TERM; "
-                   'scontrol hold "$@" && scancel --state=PENDING "$@"')
+                   'scontrol hold "$@" && squeue -h --array --states=PENDING --format=%i --jobs="$(IFS=,; echo "$*")" '
+                   '&& scancel --state=PENDING "$@"')
 
 
-def cancel_pending(conn, ids: Sequence[str]) -> None:
-    """Cancel exactly these tasks if still pending, in ONE remote command; Slurm itself
-    spares any that started since the status was read."""
-    _check(conn, "scancel", conn.run(["sh", "-c", _CANCEL_PENDING, "sh", *ids]))
+def cancel_pending(conn, ids: Sequence[str]) -> List[str]:
+    """Cancel exactly these tasks if still pending, in ONE remote command, and return those
+    it cancelled; Slurm itself spares any that started since the status was read."""
+    out = _check(conn, "scancel", conn.run(["sh", "-c", _CANCEL_PENDING, "sh", *ids]))
+    cancelled = set(out.split())
+    return [i for i in ids if i in cancelled]

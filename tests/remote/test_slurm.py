@@ -97,9 +97,11 @@ def test_retire_cancels_only_the_newest_pending_tasks(build, endpoint, slurm):
     assert (d.n, d.action, d.ids) == (-2, "retire", [pending[3], pending[2]])
     slurm.wait_tasks(lambda t: set(t) == {*running, *pending[:2]}, "the 2 cancelled tasks to leave")
     assert [slurm.tasks()[i][0] for i in [*running, *pending[:2]]] == ["RUNNING"] * 2 + ["PENDING"] * 2
-    # A task that started after the status was read is spared by Slurm itself, and not left held.
+    # A task that started after the status was read is spared by Slurm itself, not left
+    # held, and not reported as cancelled.
     conn = ssh.connections(factory.services).get(factory.queues[0].batch.endpoint)
-    slurmcmd.cancel_pending(conn, [running[0]])
+    assert slurmcmd.cancel_pending(conn, [running[0], pending[1]]) == [pending[1]]
+    slurm.wait_tasks(lambda t: pending[1] not in t, "the cancelled task to leave")
     assert slurm.tasks()[running[0]][0] == "RUNNING"
     assert float(slurm.cmd("squeue", "-h", "-j", running[0], "-o", "%p")) > 0  # a held job has priority 0
 
