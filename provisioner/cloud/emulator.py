@@ -3,7 +3,8 @@
 Contract, for the simulator and tests:
 
 * ``EmulatedEC2(clock, pool=None, types=None, boot_time=90.0, boot_failure_rate=0.0,
-  seed=0, capacity=None, spot_capacity=None, page_size=1000)``.
+  seed=0, capacity=None, spot_capacity=None, page_size=1000, region="us-east-1",
+  vcpu_quota=None)``.
   ``types`` maps an instance type to ``(cpus, memory MB, gpus, price per hour)``
   (default: ``provisioner.cloud.sizing.CATALOGUE``); an unknown type is refused like
   AWS does. ``boot_time`` is seconds or a callable ``f(rng, instance_type) -> seconds``.

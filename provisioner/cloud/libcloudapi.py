@@ -5,6 +5,8 @@ The driver comes from ``services.extra["libcloud"]`` when present (a callable ta
 ``(provider, key, secret, **driver_options)``), else from libcloud's ``get_driver``.
 Providers whose API launches one node per call get one call per VM (the API forces it).
 """
+import inspect
+import re
 import socket
 from typing import List
 
@@ -12,6 +14,7 @@ from provisioner.cloud import retry, tags
 from provisioner.cloud.ec2api import FALLBACK, QUOTA, client_token, crash_hook
 from provisioner.cloud.lifecycle import Instance
 from provisioner.errors import ProvisionerError
+from provisioner.plugins import did_you_mean
 
 # Per provider: (user-data keyword, tags keyword) of create_node.
 KEYWORDS = {"ec2": ("ex_userdata", "ex_metadata"), "openstack": ("ex_userdata", "ex_metadata"),
@@ -20,6 +23,7 @@ _STATES = {"pending": "pending", "starting": "pending", "running": "running", "r
            "stopping": "stopping", "stopped": "stopped", "suspended": "stopped", "paused": "stopped",
            "error": "stopped", "terminated": "terminated"}
 _THROTTLED = {"RequestLimitExceeded", "Throttling", "ServiceUnavailable", "InternalError", "Unavailable"}
+_KWARG = re.compile(r"""kwargs\.(?:get|pop)\(\s*["'](\w+)["']""")  # an option a driver reads from **kwargs
 
 
 def _value(text: str):
@@ -76,9 +80,10 @@ class LibcloudBackend:
         from libcloud.compute.providers import get_driver
 
         try:
-            get_driver(self.provider)
+            cls = get_driver(self.provider)
         except AttributeError:
             raise ProvisionerError(f"{where}provider: libcloud has no compute provider {self.provider!r}") from None
+        check_driver_options(cls, self.provider, self.driver_options, where)
         if self.opts["credentials_file"]:
             try:
                 self._credentials()
@@ -191,6 +196,36 @@ class LibcloudBackend:
         text = " ".join(str(getattr(exc, "message", "") or exc).split())
         code = _code(exc)
         return text if text.startswith(code) else f"{code}: {text}"
+
+
+def check_driver_options(cls, provider, options, where) -> None:
+    """Refuse a ``driver.*`` option the driver would not take (libcloud drivers drop unknown
+    keywords silently: a misspelt region would launch elsewhere) or one it requires and lacks.
+    A driver is called as ``cls(key, secret, **options)``, so its first two parameters come
+    from ``key`` and ``secret``."""
+    accepted = set()
+    for klass in cls.__mro__[:-1]:  # not object
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        accepted |= {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        try:
+            accepted |= set(_KWARG.findall(inspect.getsource(init)))
+        except (OSError, TypeError):
+            return  # no source to read what it takes from **kwargs: let the driver judge
+    params = [(n, p) for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self"]
+    given = {n for n, _ in params[:2]}
+    for name in options:
+        if name in given:
+            raise ProvisionerError(f"{where}driver.{name}: libcloud's {provider} driver gets it from the "
+                                   f"{'key' if name == params[0][0] else 'secret'} option")
+        if name not in accepted - {"self"}:
+            raise ProvisionerError(f"{where}driver.{name}: libcloud's {provider} driver takes no such option"
+                                   f"{did_you_mean(name, sorted(accepted - given - {'self'}))}")
+    for name, p in params[2:]:
+        if p.default is p.empty and p.kind == p.POSITIONAL_OR_KEYWORD and name not in options:
+            raise ProvisionerError(f"{where}driver.{name}: required by libcloud's {provider} driver")
 
 
 def _tags(node) -> dict:

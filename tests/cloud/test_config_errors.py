@@ -101,3 +101,29 @@ def test_profile_from_a_credentials_file_launches_against_moto(cloud_world, moto
     d = world.cycle()["CLOUD"]
     assert d.action == "submit" and d.count == 1
     assert len(instances(ec2, **{tags.QUEUE: "CLOUD"})) == 1
+
+
+@pytest.mark.parametrize("provider, extra, error", [
+    ("ec2", "driver.regoin = eu-west-1", "driver.regoin: libcloud's ec2 driver takes no such option "
+                                         "(did you mean 'region'?)"),
+    ("ec2", "driver.key = AKIA", "driver.key: libcloud's ec2 driver gets it from the key option"),
+    ("azure_arm", "key = tenant\nbatchsubmit.libcloud.secret = subscription",
+     "driver.key: required by libcloud's azure_arm driver"),
+])
+def test_a_libcloud_driver_option_the_driver_would_drop_or_lacks_is_one_line(write_conf, tmp_path, capsys,
+                                                                            provider, extra, error):
+    # libcloud drivers ignore unknown keywords: a misspelt region would launch elsewhere
+    conf = write_conf(libcloud_queue("LC", provider, "img-1", f"batchsubmit.libcloud.{extra}"))
+    assert main(["check-config", "--conf", conf]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path}/queues.conf: [LC] batchsubmit.libcloud.{error}\n"
+
+
+def test_the_driver_options_libcloud_drivers_take_pass(write_conf):
+    ec2 = ("driver.region = eu-west-1\nbatchsubmit.libcloud.driver.host = 127.0.0.1\n"
+           "batchsubmit.libcloud.driver.signature_version = 4\nbatchsubmit.libcloud.driver.timeout = 30")
+    openstack = ("driver.ex_force_auth_url = https://keystone.example.org:5000\n"
+                 "batchsubmit.libcloud.driver.ex_force_auth_version = 3.x_password\n"
+                 "batchsubmit.libcloud.driver.ex_tenant_name = pilots")
+    conf = write_conf(libcloud_queue("A", "ec2", "ami-1", f"batchsubmit.libcloud.{ec2}")
+                      + libcloud_queue("B", "openstack", "img-1", f"batchsubmit.libcloud.{openstack}"))
+    assert main(["check-config", "--conf", conf]) == 0

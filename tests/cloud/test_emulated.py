@@ -197,6 +197,12 @@ def test_a_fallback_after_some_chunks_started_launches_only_the_rest_and_records
     assert d.action == "submit" and sorted(d.ids) == sorted(i.id for i in live)  # the ledger knows every VM
 
 
+AZURE = """batchsubmit.libcloud.boot_timeout = 600
+batchsubmit.libcloud.driver.key = app-id
+batchsubmit.libcloud.driver.secret = app-secret
+"""
+
+
 def test_a_libcloud_node_without_a_creation_time_still_reaches_its_boot_timeout(write_conf, tmp_path):
     from provisioner.cloud import emulator_libcloud
 
@@ -207,7 +213,7 @@ def test_a_libcloud_node_without_a_creation_time_still_reaches_its_boot_timeout(
             return node
 
     holder = {}
-    w = CloudWorld(write_conf(libcloud_queue("AZ", "azure_arm", "img", "batchsubmit.libcloud.boot_timeout = 600\n")), tmp_path, {"libcloud": lambda provider, *a, **k: holder["driver"]})
+    w = CloudWorld(write_conf(libcloud_queue("AZ", "azure_arm", "img", AZURE)), tmp_path, {"libcloud": lambda provider, *a, **k: holder["driver"]})
     emulated = EmulatedEC2(w.clock, w.pool, boot_time=60, boot_failure_rate=1.0)  # an image that never joins
     holder["driver"] = NoCreatedAt(emulated, "azure_arm")
     w.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)

@@ -42,13 +42,17 @@ def test_libcloud_launches_in_one_call_lists_by_tag_and_terminates(cloud_world, 
 def test_check_config_masks_libcloud_secret(write_conf, capsys):
     from provisioner.cli import main
 
-    conf = write_conf(QUEUE.format(port=1, ami=AMI) + "batchsubmit.libcloud.driver.ex_force_auth_token = gAAAA-tok\n"
-                      "batchsubmit.libcloud.driver.ex_keyname = my-keypair\n")
+    conf = write_conf(libcloud_queue("LC", "openstack", "img-1", """\
+        batchsubmit.libcloud.key = pilots
+        batchsubmit.libcloud.secret = testing-secret-key
+        batchsubmit.libcloud.driver.ex_force_auth_token = gAAAA-tok
+        batchsubmit.libcloud.driver.ex_tenant_name = physics
+        """))
     assert main(["check-config", "--conf", conf]) == 0
     out = capsys.readouterr().out
     assert "testing-secret-key" not in out and "batchsubmit.libcloud.secret = ********" in out
     assert "gAAAA-tok" not in out and "batchsubmit.libcloud.driver.ex_force_auth_token = ********" in out
-    assert "batchsubmit.libcloud.driver.ex_keyname = my-keypair" in out  # a name, not a secret
+    assert "batchsubmit.libcloud.driver.ex_tenant_name = physics" in out  # a name, not a secret
 
 
 def test_libcloud_ec2_under_a_vcpu_quota_launches_what_fits(cloud_world, proxy, ec2):

@@ -1,4 +1,5 @@
 """Payload supervision with real processes: signal forwarding, silence kill, exit codes."""
+import os
 import signal
 import subprocess
 import sys
@@ -139,3 +140,82 @@ def test_a_payload_that_exited_is_reaped_not_killed_for_silence(repo, pilot, wor
         wrapper.kill()
     assert wrapper.returncode == 0, err
     assert "silent" not in err
+
+
+# Payload for the start-race test: sends SIGTERM to its parent (the supervisor) at once,
+# says so on $SENT, waits for $GO (the supervisor watching it), then writes how many
+# TERMs it got and exits 3.
+SIGNALS_ITS_PARENT = """
+n=0
+trap 'n=$((n+1))' TERM
+kill -TERM $PPID
+echo sent > "$SENT"
+until read -r _ < "$GO"; do :; done  # a TERM interrupts read: read again
+echo $n > "$COUNT"
+exit 3
+"""
+
+
+class SignalAt:
+    """Trace function holding Supervisor.run at its stop number `at` until the payload's
+    SIGTERM has arrived, so that the supervisor handles it there. The stops: each line of
+    run() once Popen has returned, then the call of _watch, where the payload is let go on."""
+
+    def __init__(self, at, sent, go):
+        self.at, self.sent, self.go = at, sent, go
+        self.stops = []  # line numbers, then "_watch"
+        self.pid = None
+
+    def __call__(self, frame, event, arg):
+        if frame.f_code is Supervisor.run.__code__:
+            return self.line
+        if frame.f_code is Supervisor._watch.__code__:
+            self.stop("_watch")
+            os.write(self.go, b"go\n")
+        return None
+
+    def line(self, frame, event, arg):
+        if event == "line" and "payload" in frame.f_locals:
+            self.pid = frame.f_locals["payload"].pid
+            self.stop(frame.f_lineno)
+        return self.line
+
+    def stop(self, where):
+        if len(self.stops) == self.at:
+            with open(self.sent) as sent:  # the payload writes it after its kill
+                sent.read()
+        self.stops.append(where)
+
+
+def test_a_signal_while_the_payload_starts_is_forwarded_once(tmp_path, capfd):
+    """The payload's SIGTERM to the supervisor arrives at each point in turn from Popen's
+    return to the watch loop: it reaches the payload once, raises nothing while the payload
+    runs unwatched, and the supervisor still waits for the payload and returns its exit code."""
+    at, stops = 0, None
+    while stops is None or stops[at - 1] != "_watch":
+        run_dir = tmp_path / str(at)
+        run_dir.mkdir()
+        sent, go, count = run_dir / "sent", run_dir / "go", run_dir / "count"
+        os.mkfifo(sent)
+        os.mkfifo(go)
+        go_fd = os.open(go, os.O_RDWR)  # never blocks; "go" waits in it for the payload
+        tracer = SignalAt(at, sent, go_fd)
+        supervisor = Supervisor(Log())
+        supervisor.install()
+        previous = sys.gettrace()
+        sys.settrace(tracer)
+        try:
+            code = supervisor.run(["bash", "-c", SIGNALS_ITS_PARENT],
+                                  env=dict(os.environ, SENT=str(sent), GO=str(go), COUNT=str(count)))
+        finally:
+            sys.settrace(previous)
+            os.close(go_fd)
+            if tracer.pid is not None and not dead(tracer.pid):  # on a failure only
+                os.killpg(tracer.pid, signal.SIGKILL)
+        stops = tracer.stops
+        where = "signal at stop %d of %s" % (at, stops)
+        err = capfd.readouterr().err
+        assert code == 3, where
+        assert count.read_text() == "1\n", where
+        assert "forwarded to the payload: SIGTERM\n" in err, where
+        at += 1
