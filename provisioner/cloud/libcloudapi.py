@@ -16,9 +16,9 @@ from provisioner.cloud.lifecycle import Instance
 from provisioner.errors import ProvisionerError
 from provisioner.plugins import did_you_mean
 
-# Per provider: (user-data keyword, tags keyword) of create_node.
-KEYWORDS = {"ec2": ("ex_userdata", "ex_metadata"), "openstack": ("ex_userdata", "ex_metadata"),
-            "gce": (None, "ex_labels"), "azure_arm": ("ex_customdata", "ex_tags")}
+# Per provider: (user-data keyword, tags keyword) of create_node; most take these:
+_DEFAULT_KEYWORDS = ("ex_userdata", "ex_metadata")
+KEYWORDS = {"azure_arm": ("ex_customdata", "ex_tags")}
 _STATES = {"pending": "pending", "starting": "pending", "running": "running", "rebooting": "running",
            "stopping": "stopping", "stopped": "stopped", "suspended": "stopped", "paused": "stopped",
            "error": "stopped", "terminated": "terminated"}
@@ -83,6 +83,7 @@ class LibcloudBackend:
             cls = get_driver(self.provider)
         except AttributeError:
             raise ProvisionerError(f"{where}provider: libcloud has no compute provider {self.provider!r}") from None
+        check_create_node(cls, self.provider, where)
         check_driver_options(cls, self.provider, self.driver_options, where)
         if self.opts["credentials_file"]:
             try:
@@ -103,10 +104,8 @@ class LibcloudBackend:
         image = NodeImage(id=self.opts["image"], name=None, driver=d)
         size = NodeSize(id=itype.name, name=itype.name, ram=itype.memory, disk=None, bandwidth=None,
                         price=itype.price, driver=d)
-        ud_kw, tag_kw = KEYWORDS.get(self.provider, ("ex_userdata", "ex_metadata"))
-        kwargs = {tag_kw: dict(tagset)}
-        if ud_kw:
-            kwargs[ud_kw] = user_data
+        ud_kw, tag_kw = KEYWORDS.get(self.provider, _DEFAULT_KEYWORDS)
+        kwargs = {tag_kw: dict(tagset), ud_kw: user_data}
         if place:
             kwargs["location"] = NodeLocation(id=place, name=place, country=None, driver=d)
         name = f"{tagset[tags.FACTORY]}-{tagset[tags.QUEUE]}".replace("_", "-").lower()
@@ -149,7 +148,7 @@ class LibcloudBackend:
         return out
 
     def _launch_time(self, launch_id, iid) -> float:
-        """For drivers whose nodes carry no creation time (libcloud's azure_arm and gce): the
+        """For drivers whose nodes carry no creation time (libcloud's azure_arm): the
         ledger's time of the launch that tagged the node, else when this factory first saw it,
         so a node that never joins still reaches its boot timeout."""
         if iid not in self._launched:  # looked up once, not at every listing
@@ -198,13 +197,40 @@ class LibcloudBackend:
         return text if text.startswith(code) else f"{code}: {text}"
 
 
+def _family(cls) -> set:
+    """The driver class, its bases and its subclasses (with theirs): some drivers (openstack,
+    digitalocean) become a subclass chosen by an option, so what any of those takes counts."""
+    family, todo = set(cls.__mro__[:-1]), [cls]  # not object
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in family:
+                family |= set(sub.__mro__[:-1])
+                todo.append(sub)
+    return family
+
+
+def check_create_node(cls, provider, where) -> None:
+    """A provider whose driver cannot be given the user data (the wrapper that joins a VM to
+    the pool) and the tags (how a restarted factory finds its VMs) is refused at start-up."""
+    ud_kw, tag_kw = KEYWORDS.get(provider, _DEFAULT_KEYWORDS)
+    taken = set()
+    for klass in _family(cls):
+        create = klass.__dict__.get("create_node")
+        if create is not None:
+            taken |= set(inspect.signature(create).parameters)
+    for kw, what in ((ud_kw, "user data"), (tag_kw, "tags")):
+        if kw not in taken:
+            raise ProvisionerError(f"{where}provider: {provider} is not supported: this target cannot give its "
+                                   f"VMs their {what} through libcloud's {provider} driver")
+
+
 def check_driver_options(cls, provider, options, where) -> None:
     """Refuse a ``driver.*`` option the driver would not take (libcloud drivers drop unknown
     keywords silently: a misspelt region would launch elsewhere) or one it requires and lacks.
     A driver is called as ``cls(key, secret, **options)``, so its first two parameters come
     from ``key`` and ``secret``."""
     accepted = set()
-    for klass in cls.__mro__[:-1]:  # not object
+    for klass in _family(cls):
         init = klass.__dict__.get("__init__")
         if init is None:
             continue

@@ -109,6 +109,10 @@ def test_profile_from_a_credentials_file_launches_against_moto(cloud_world, moto
     ("ec2", "driver.key = AKIA", "driver.key: libcloud's ec2 driver gets it from the key option"),
     ("azure_arm", "key = tenant\nbatchsubmit.libcloud.secret = subscription",
      "driver.key: required by libcloud's azure_arm driver"),
+    ("gce", "key = sa@project.iam", "provider: gce is not supported: this target cannot give its VMs their user data "
+                                    "through libcloud's gce driver"),
+    ("digitalocean", "key = token", "provider: digitalocean is not supported: this target cannot give its VMs "
+                                    "their user data through libcloud's digitalocean driver"),
 ])
 def test_a_libcloud_driver_option_the_driver_would_drop_or_lacks_is_one_line(write_conf, tmp_path, capsys,
                                                                             provider, extra, error):
@@ -121,7 +125,9 @@ def test_a_libcloud_driver_option_the_driver_would_drop_or_lacks_is_one_line(wri
 def test_the_driver_options_libcloud_drivers_take_pass(write_conf):
     ec2 = ("driver.region = eu-west-1\nbatchsubmit.libcloud.driver.host = 127.0.0.1\n"
            "batchsubmit.libcloud.driver.signature_version = 4\nbatchsubmit.libcloud.driver.timeout = 30")
+    # openstack's driver becomes the subclass of its api_version, whose options count too
     openstack = ("driver.ex_force_auth_url = https://keystone.example.org:5000\n"
+                 "batchsubmit.libcloud.driver.ex_force_network_url = https://neutron.example.org:9696\n"
                  "batchsubmit.libcloud.driver.ex_force_auth_version = 3.x_password\n"
                  "batchsubmit.libcloud.driver.ex_tenant_name = pilots")
     conf = write_conf(libcloud_queue("A", "ec2", "ami-1", f"batchsubmit.libcloud.{ec2}")
