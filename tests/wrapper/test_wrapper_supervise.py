@@ -1,5 +1,6 @@
 """Payload supervision with real processes: signal forwarding, silence kill, exit codes."""
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import time
 import pytest
 from wrapperlib.errors import SILENT, WrapperError
 from wrapperlib.log import Log
-from wrapperlib.supervise import Supervisor
+from wrapperlib.supervise import Interrupted, Supervisor
 
 # Payload for the forwarding tests: reports each signal and exits 7 on it.
 TRAPPING = """#!/bin/bash
@@ -142,15 +143,16 @@ def test_a_payload_that_exited_is_reaped_not_killed_for_silence(repo, pilot, wor
     assert "silent" not in err
 
 
-# Payload for the start-race test: sends SIGTERM to its parent (the supervisor) at once,
-# says so on $SENT, waits for $GO (the supervisor watching it), then writes how many
-# TERMs it got and exits 3.
+# Payload for the start-race test: when told on $TOLD, sends SIGTERM to its parent (the
+# supervisor) and says so on $SENT; when told again (the supervisor watching it), writes
+# how many TERMs it got and exits 3.
 SIGNALS_ITS_PARENT = """
 n=0
 trap 'n=$((n+1))' TERM
+read -r _ < "$TOLD"
 kill -TERM $PPID
 echo sent > "$SENT"
-until read -r _ < "$GO"; do :; done  # a TERM interrupts read: read again
+until read -r _ < "$TOLD"; do :; done  # a TERM interrupts read: read again
 echo $n > "$COUNT"
 exit 3
 """
@@ -158,12 +160,13 @@ exit 3
 
 class SignalAt:
     """Trace function holding Supervisor.run at its stop number `at` until the payload's
-    SIGTERM has arrived, so that the supervisor handles it there. The stops: each line of
-    run() once Popen has returned, then the call of _watch, where the payload is let go on."""
+    SIGTERM has arrived there. The stops: each line run() reaches once Popen has returned,
+    then the call of _watch, the last one, where the payload is also told to finish."""
 
-    def __init__(self, at, sent, go):
-        self.at, self.sent, self.go = at, sent, go
+    def __init__(self, at, told, sent):
+        self.at, self.told, self.sent = at, told, sent
         self.stops = []  # line numbers, then "_watch"
+        self.signalled = None  # the stop where the signal arrived
         self.pid = None
 
     def __call__(self, frame, event, arg):
@@ -171,51 +174,61 @@ class SignalAt:
             return self.line
         if frame.f_code is Supervisor._watch.__code__:
             self.stop("_watch")
-            os.write(self.go, b"go\n")
+            os.write(self.told, b"finish\n")
         return None
 
     def line(self, frame, event, arg):
-        if event == "line" and "payload" in frame.f_locals:
+        if event == "line" and "payload" in frame.f_locals and "_watch" not in self.stops:
             self.pid = frame.f_locals["payload"].pid
             self.stop(frame.f_lineno)
         return self.line
 
     def stop(self, where):
-        if len(self.stops) == self.at:
-            with open(self.sent) as sent:  # the payload writes it after its kill
-                sent.read()
+        if self.signalled is None and (len(self.stops) == self.at or where == "_watch"):
+            self.signalled = where
+            os.write(self.told, b"signal\n")
+            sent = os.open(self.sent, os.O_RDONLY | os.O_NONBLOCK)
+            try:  # the payload writes it after its kill
+                assert select.select([sent], [], [], 10)[0], "the payload did not send SIGTERM"
+            finally:
+                os.close(sent)
         self.stops.append(where)
 
 
 def test_a_signal_while_the_payload_starts_is_forwarded_once(tmp_path, capfd):
     """The payload's SIGTERM to the supervisor arrives at each point in turn from Popen's
     return to the watch loop: it reaches the payload once, raises nothing while the payload
-    runs unwatched, and the supervisor still waits for the payload and returns its exit code."""
-    at, stops = 0, None
-    while stops is None or stops[at - 1] != "_watch":
+    runs unwatched, and the supervisor still waits for the payload and returns its exit code.
+    The tracer only holds run() at a point, so the race is met every time, not by luck."""
+    at = 0
+    while True:
         run_dir = tmp_path / str(at)
         run_dir.mkdir()
-        sent, go, count = run_dir / "sent", run_dir / "go", run_dir / "count"
+        told, sent, count = run_dir / "told", run_dir / "sent", run_dir / "count"
+        os.mkfifo(told)
         os.mkfifo(sent)
-        os.mkfifo(go)
-        go_fd = os.open(go, os.O_RDWR)  # never blocks; "go" waits in it for the payload
-        tracer = SignalAt(at, sent, go_fd)
+        told_fd = os.open(told, os.O_RDWR)  # never blocks; what is written waits for the payload
+        tracer = SignalAt(at, told_fd, sent)
         supervisor = Supervisor(Log())
         supervisor.install()
         previous = sys.gettrace()
         sys.settrace(tracer)
         try:
             code = supervisor.run(["bash", "-c", SIGNALS_ITS_PARENT],
-                                  env=dict(os.environ, SENT=str(sent), GO=str(go), COUNT=str(count)))
+                                  env=dict(os.environ, TOLD=str(told), SENT=str(sent), COUNT=str(count)))
+        except Interrupted:
+            code = "Interrupted"
         finally:
             sys.settrace(previous)
-            os.close(go_fd)
+            os.close(told_fd)
             if tracer.pid is not None and not dead(tracer.pid):  # on a failure only
                 os.killpg(tracer.pid, signal.SIGKILL)
-        stops = tracer.stops
-        where = "signal at stop %d of %s" % (at, stops)
+        where = "signal at %s, stops %s" % (tracer.signalled, tracer.stops)
         err = capfd.readouterr().err
         assert code == 3, where
         assert count.read_text() == "1\n", where
         assert "forwarded to the payload: SIGTERM\n" in err, where
+        if tracer.signalled == "_watch":
+            break
         at += 1
+    assert at >= 5, "the tracer found no lines of run() after Popen: %s" % tracer.stops
