@@ -58,12 +58,13 @@ class SSHSlurmBatchStatus(BatchStatus):
             value = opts[name]
             if value is None:
                 value = queue.option(f"batchsubmit.sshslurm.{name}", option.default)
-            if value is None:
+            if value is None and option.required:
                 raise ProvisionerError(f"{self.namespace()}{name}: a value is "
                                        f"required (or set batchsubmit.sshslurm.{name})")
             resolved[name] = value
         self.endpoint = endpoint(resolved)
-        if opts["key"] is not None or opts["known_hosts"] is not None:  # else the target checks them
+        # Files set here only: the target checks its own.
+        if any(opts[name] is not None for name in ("key", "passphrase_file", "known_hosts")):
             ssh.check_files(self.endpoint, self.namespace())
 
     def source_key(self):

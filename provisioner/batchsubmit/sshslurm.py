@@ -15,14 +15,16 @@ ENDPOINT_OPTIONS = {
     "port": Option("int", 22, minimum=1),
     "user": Option("str", required=True, help="the remote account that owns the pilots"),
     "key": Option("secret", required=True, help="private key file for that account"),
+    "passphrase_file": Option("secret", None, help="file whose first line is the key's passphrase"),
     "known_hosts": Option("str", required=True, help="known_hosts file pinning the host key"),
     "timeout": Option("int", 30, minimum=1, help="connect and per-command timeout (s)"),
 }
 
 
 def endpoint(opts) -> ssh.Endpoint:
+    passphrase_file = opts["passphrase_file"].strip() if opts["passphrase_file"] else None
     return ssh.Endpoint(opts["host"], opts["port"], opts["user"], opts["key"].strip(), opts["known_hosts"],
-                        opts["timeout"])
+                        opts["timeout"], passphrase_file)
 
 
 class SSHSlurm(Target):

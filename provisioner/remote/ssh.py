@@ -28,9 +28,40 @@ class Endpoint:
     key: str  # private key file
     known_hosts: str
     timeout: float = 30.0
+    passphrase_file: Optional[str] = None  # for a passphrase-protected key
 
     def __str__(self) -> str:
         return f"ssh {self.user}@{self.host}:{self.port}"
+
+
+class KeyProblem(Exception):
+    """The key cannot be loaded; ``option`` names the option to fix (key or passphrase_file)."""
+
+    def __init__(self, option: str, text: str):
+        super().__init__(text)
+        self.option = option
+
+
+def load_key(ep: Endpoint) -> paramiko.PKey:
+    """The private key, opened with the passphrase from ``passphrase_file`` if it needs one."""
+    try:
+        return paramiko.PKey.from_path(ep.key)
+    except TypeError:  # paramiko's way of saying the key is encrypted
+        if ep.passphrase_file is None:
+            raise KeyProblem("key", f"cannot load {ep.key}: it is passphrase-protected (set "
+                                    f"passphrase_file)") from None
+    except Exception as exc:  # missing, unreadable, not a key
+        raise KeyProblem("key", f"cannot load {ep.key}: {_reason(exc)}") from None
+    try:
+        with open(ep.passphrase_file, encoding="utf-8") as fh:
+            passphrase = fh.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyProblem("passphrase_file", f"cannot read {ep.passphrase_file}: {_reason(exc)}") from None
+    try:
+        return paramiko.PKey.from_path(ep.key, passphrase.encode())
+    except Exception:  # paramiko's messages for a wrong passphrase vary with the key type
+        raise KeyProblem("passphrase_file", f"the passphrase in {ep.passphrase_file} does not open "
+                                            f"{ep.key}") from None
 
 
 class _UnknownHost(Exception):
@@ -55,9 +86,9 @@ class Connection:
     def _connect(self) -> paramiko.SSHClient:
         ep = self.endpoint
         try:
-            pkey = paramiko.PKey.from_path(ep.key)
-        except (OSError, paramiko.SSHException, ValueError) as exc:
-            raise SSHError(f"{ep}: cannot load key {ep.key}: {_reason(exc)}") from None
+            pkey = load_key(ep)
+        except KeyProblem as exc:
+            raise SSHError(f"{ep}: {exc.option}: {exc}") from None
         client = paramiko.SSHClient()
         try:
             client.load_host_keys(ep.known_hosts)
@@ -179,9 +210,9 @@ def check_files(ep: Endpoint, where: str) -> None:
     """The key and known_hosts files checked without connecting; ProvisionerError naming the
     option (``where``: its plugin's prefix) if one is not usable."""
     try:
-        paramiko.PKey.from_path(ep.key)
-    except Exception as exc:  # missing, unreadable, passphrase-protected, not a key
-        raise ProvisionerError(f"{where}key: cannot load {ep.key}: {_reason(exc)}") from None
+        load_key(ep)
+    except KeyProblem as exc:
+        raise ProvisionerError(f"{where}{exc.option}: {exc}") from None
     try:
         pinned = paramiko.HostKeys(ep.known_hosts)
     except Exception as exc:

@@ -19,6 +19,7 @@ import pytest
 from provisioner.remote import ssh
 
 USER = "provtest"
+LOCKED_PASSPHRASE = "correct horse 'battery' $staple"
 SBIN = "/usr/sbin"
 
 
@@ -47,8 +48,8 @@ def wait_for(check, what, deadline_s=30.0, log=None):
     pytest.fail(f"{what} not ready after {deadline_s:g}s\n{tail}", pytrace=False)
 
 
-def keygen(path):
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
+def keygen(path, passphrase="", kind="ed25519"):
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", passphrase, "-f", path], check=True)
     return path
 
 
@@ -118,10 +119,16 @@ def remote_root(missing):
 def keys(remote_root):
     client = keygen(os.path.join(remote_root, "client_key"))
     stranger = keygen(os.path.join(remote_root, "stranger_key"))
+    # Passphrase-protected keys, both authorized; ssh-keygen encrypts them differently.
+    locked = {kind: keygen(os.path.join(remote_root, f"locked_{kind}"), LOCKED_PASSPHRASE, kind)
+              for kind in ("ed25519", "rsa")}
     auth = os.path.join(remote_root, "authorized_keys")
-    shutil.copy(client + ".pub", auth)
+    with open(auth, "w") as out:
+        for key in (client, *locked.values()):
+            with open(key + ".pub") as pub:
+                out.write(pub.read())
     os.chmod(client, 0o600)
-    return {"client": client, "stranger": stranger, "authorized": auth,
+    return {"client": client, "stranger": stranger, "authorized": auth, "locked": locked,
             "host": keygen(os.path.join(remote_root, "host_key")),
             "other_host": keygen(os.path.join(remote_root, "other_host_key"))}
 

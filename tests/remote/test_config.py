@@ -53,16 +53,38 @@ def test_bad_values_are_one_line_errors_naming_queue_and_option(write_conf, emul
 
 def test_key_and_known_hosts_are_checked_without_connecting(write_conf, emulated, base, keys, tmp_path):
     known = str(tmp_path / "known_hosts")  # written by base, pinning login.example.org on port 22
+    wrong = tmp_path / "wrong-passphrase"
+    wrong.write_text("not it\n")
     for conf, message in [
         (BASE.format(key="/nonexistent", known_hosts=known), "batchsubmit.sshslurm.key: cannot load /nonexistent"),
         (BASE.format(key=keys["client"], known_hosts="/nonexistent"), "batchsubmit.sshslurm.known_hosts: cannot read"),
         (base + "batchsubmit.sshslurm.port = 2222\n",
          f"batchsubmit.sshslurm.known_hosts: no key for [login.example.org]:2222 in {known}"),
         (base + "batchstatus.sshslurm.key = /nonexistent\n", "batchstatus.sshslurm.key: cannot load /nonexistent"),
+        (BASE.format(key=keys["locked"]["rsa"], known_hosts=known),
+         f"batchsubmit.sshslurm.key: cannot load {keys['locked']['rsa']}: it is passphrase-protected (set "
+         "passphrase_file)"),
+        (BASE.format(key=keys["locked"]["rsa"], known_hosts=known) + "batchsubmit.sshslurm.passphrase_file = /none\n",
+         "batchsubmit.sshslurm.passphrase_file: cannot read /none"),
+        (base + f"batchstatus.sshslurm.key = {keys['locked']['ed25519']}\n"
+                f"batchstatus.sshslurm.passphrase_file = {wrong}\n",
+         f"batchstatus.sshslurm.passphrase_file: the passphrase in {wrong} does not open"),
     ]:
         with pytest.raises(ConfigErrors) as info:
             emulated(write_conf(conf))
         assert "[SL] " + message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_passphrase_file_is_taken_by_the_status_too_and_masked(write_conf, emulated, base, keys, tmp_path):
+    from tests.remote.conftest import LOCKED_PASSPHRASE
+
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text(LOCKED_PASSPHRASE)
+    conf = base.replace(keys["client"], keys["locked"]["ed25519"])
+    factory, *_ = emulated(write_conf(conf + f"batchsubmit.sshslurm.passphrase_file = {passphrase}\n"))
+    q = factory.queues[0]
+    assert q.batch.endpoint.passphrase_file == str(passphrase)
+    assert "batchsubmit.sshslurm.passphrase_file = ********" in configmod.describe(factory.config)
 
 
 def test_missing_endpoint_options_are_reported(write_conf, emulated, base):

@@ -49,7 +49,24 @@ def test_unreachable_and_missing_files_are_one_line(endpoint, tmp_path):
 
     assert "unreachable" in _refused(dataclasses.replace(endpoint, port=free_port()))
     assert "cannot read known_hosts" in _refused(dataclasses.replace(endpoint, known_hosts=str(tmp_path / "none")))
-    assert "cannot load key" in _refused(dataclasses.replace(endpoint, key=str(tmp_path / "none")))
+    assert "key: cannot load" in _refused(dataclasses.replace(endpoint, key=str(tmp_path / "none")))
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "rsa"])
+def test_a_passphrase_protected_key_opens_with_its_passphrase_file(endpoint, keys, tmp_path, kind):
+    from tests.remote.conftest import LOCKED_PASSPHRASE
+
+    locked = dataclasses.replace(endpoint, key=keys["locked"][kind], passphrase_file=str(tmp_path / "pass"))
+    (tmp_path / "pass").write_text(LOCKED_PASSPHRASE + "\n")
+    conn = ssh.Connection(locked)
+    try:
+        assert conn.run(["id", "-un"]) == (0, "provtest\n", "")
+    finally:
+        conn.close()
+    (tmp_path / "pass").write_text(LOCKED_PASSPHRASE[:-1] + "\n")
+    text = _refused(locked)
+    assert f"passphrase_file: the passphrase in {tmp_path / 'pass'} does not open {keys['locked'][kind]}" in text
+    assert "staple" not in text and "staple" not in _refused(dataclasses.replace(locked, passphrase_file=None))
 
 
 def test_hostile_arguments_stay_words(endpoint):
