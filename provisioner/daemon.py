@@ -8,7 +8,7 @@ import os
 import select
 import signal
 
-from provisioner import config as configmod
+from provisioner import config as configmod, winddown
 from provisioner.errors import ConfigError, ConfigErrors, ProvisionerError
 from provisioner.factory import Factory
 from provisioner.ledger import Ledger
@@ -85,7 +85,7 @@ class Daemon:
             if cfg.factory_id != self.cfg.factory_id:
                 raise ConfigErrors([ConfigError(cfg.path, "Factory", "factoryid", "changes only at a restart")])
             services = self.make_services(cfg)
-            factory = Factory(cfg, services, self.ledger, self.monitors)
+            factory = Factory(cfg, services, self.ledger, self.monitors, winddown.carried(self.factory.queues, cfg))
         except ProvisionerError as exc:
             for line in str(exc).splitlines():
                 log.error("reload refused, keeping the running configuration: %s", line)

@@ -11,6 +11,7 @@ from provisioner.errors import ConfigErrors, ProvisionerError, SourceError
 from provisioner.queue import Queue
 from provisioner.sched.base import Context
 from provisioner.status import Decision
+from provisioner.winddown import WindingDown
 
 log = logging.getLogger("provisioner")
 
@@ -32,7 +33,9 @@ def build_queues(config: FactoryConfig, services) -> List[Queue]:
 
 
 class Factory:
-    def __init__(self, config: FactoryConfig, services, ledger, monitors=()):
+    def __init__(self, config: FactoryConfig, services, ledger, monitors=(), removed=()):
+        """``removed``: configurations of queues a reload removed (``winddown.carried``); those
+        whose cloud account no queue of ``config`` reads are kept until their VMs are gone."""
         self.config, self.services, self.ledger = config, services, ledger
         services.ledger = ledger
         services.queue_names = {q.name for q in config.queues}
@@ -40,11 +43,28 @@ class Factory:
         self.queues: List[Queue] = build_queues(config, services)
         self.sources: Dict = {}
         for q in self.queues:
-            for plugin in (q.wms, q.batch):
-                key = (plugin.family, plugin.source_key())
-                if key not in self.sources:
-                    self.sources[key] = plugin.open_source()
-                self.sources[key].subscribe(plugin)
+            self._subscribe(q)
+        for qcfg in removed:
+            q = WindingDown(qcfg, services)
+            if (q.batch.family, q.batch.source_key()) not in self.sources:
+                self._subscribe(q)
+                self.queues.append(q)
+                log.warning("queue=%s removed from the configuration, but no queue left reads its cloud account: "
+                            "it stays, launching nothing, until its VMs are drained and terminated", q.name)
+
+    def _subscribe(self, q: Queue) -> None:
+        for plugin in (q.wms, q.batch):
+            key = (plugin.family, plugin.source_key())
+            if key not in self.sources:
+                self.sources[key] = plugin.open_source()
+            self.sources[key].subscribe(plugin)
+
+    def _unsubscribe(self, q: Queue) -> None:
+        for plugin in (q.wms, q.batch):
+            key = (plugin.family, plugin.source_key())
+            self.sources[key].consumers.remove(plugin)
+            if not self.sources[key].consumers:
+                del self.sources[key]
 
     def next_wake(self) -> float:
         return min((q.next_due for q in self.queues), default=float("inf"))
@@ -90,10 +110,17 @@ class Factory:
             if not dry_run:
                 self.ledger.record_decision(d)
             decisions.append(d)
+        gone = [q for q in due if isinstance(q, WindingDown) and q.done]
+        for q in gone:
+            self._unsubscribe(q)
+            self.queues.remove(q)
+            log.info("queue=%s wound down: none of its VMs is left", q.name)
         if not dry_run:
             for monitor in self.monitors:
                 try:
                     monitor.on_cycle(now, decisions)
+                    if gone:
+                        monitor.reconfigure(self.config)
                 except Exception:  # a monitor must never stop the factory
                     log.exception("monitor %s failed", monitor.name)
         return decisions

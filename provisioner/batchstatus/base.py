@@ -5,6 +5,10 @@ from provisioner.status import Pilots
 
 class BatchStatus(Plugin, StatusPlugin):
     family = "batchstatus"
+    #: its pilots outlive a removed queue and need the factory to end them (VMs): see winddown
+    can_wind_down = False
+    #: set on the status of a removed queue kept to end its pilots
+    winding_down = False
 
     def pilots(self, snapshot) -> Pilots:
         """This queue's share of a source snapshot."""

@@ -45,6 +45,7 @@ class CloudInstances(Source):
 class CloudBatchStatus(BatchStatus):
     name = "cloud"
     options = {}
+    can_wind_down = True
 
     def __init__(self, queue, opts, services):
         super().__init__(queue, opts, services)
@@ -71,12 +72,16 @@ class CloudBatchStatus(BatchStatus):
         opts = self._target().opts
         now = self.services.clock.now()
         t = lifecycle.tracker(self.services, self.queue.name, target.guard_settings(opts))
-        vms = t.update(now, by_queue.get(self.queue.name, []), machines, opts["boot_timeout"])
+        # A queue winding down has no VMs of its own: they are orphans, and its own tracker
+        # must not see them go (its ledger record of joined VMs serves the orphan tracker).
+        vms = [] if self.winding_down else t.update(now, by_queue.get(self.queue.name, []), machines,
+                                                    opts["boot_timeout"])
         if self.source.consumers and self.source.consumers[0] is self:
-            known = self.services.queue_names | {p.queue.name for p in self.source.consumers}
-            # Orphans are acted on, never counted. Their queue's tracker (its memory is in the ledger)
-            # tells a VM that never joined (nothing to lose: boot timeout -1) from one whose startd
-            # is missing for now: that one may run a job and is lost, given boot_timeout to return.
+            known = self.services.queue_names | {p.queue.name for p in self.source.consumers if not p.winding_down}
+            # Orphans are acted on, never counted (but by a queue winding down: they are all it has).
+            # Their queue's tracker (its memory is in the ledger) tells a VM that never joined
+            # (nothing to lose: boot timeout -1) from one whose startd is missing for now: that
+            # one may run a job and is lost, given boot_timeout to return.
             t.orphans, t.orphans_lost = [], {}
             for q, insts in by_queue.items():
                 if q not in known:
@@ -84,7 +89,7 @@ class CloudBatchStatus(BatchStatus):
                     t.orphans += orphan.update(now, insts, machines, -1)
                     t.orphans_lost.update(orphan.lost_since)
         states = defaultdict(int)
-        for vm in vms:
+        for vm in t.orphans if self.winding_down else vms:
             states[vm.state] += 1
         return Pilots(pending=states[lifecycle.BOOTING],
                       running=sum(states[s] for s in (*lifecycle.JOINED, lifecycle.LOST)),

@@ -15,7 +15,8 @@ class Monitor:
         raise NotImplementedError
 
     def reconfigure(self, cfg) -> None:
-        """Called after a SIGHUP reload with the new configuration (queues added or gone)."""
+        """Called after a SIGHUP reload with the new configuration (queues added or gone), and
+        when a removed queue kept to wind its VMs down goes (``provisioner.winddown``)."""
 
     def stop(self) -> None:
         """Called once when the factory stops."""

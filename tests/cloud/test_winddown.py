@@ -1,0 +1,92 @@
+"""A reload that removes the last queue reading a cloud account: the factory keeps it,
+launching nothing, until its VMs are drained and terminated (against moto over HTTP)."""
+import json
+import logging
+
+from provisioner import config as configmod
+from provisioner import daemon as daemon_mod
+from provisioner.cloud import tags
+from provisioner.cloud.emulator import add_machine, negotiate
+from provisioner.condor.emulator import RUNNING
+from provisioner.services import Services
+
+from .conftest import CloudWorld, ec2_queue, instances, join_all
+
+LOCAL = "\n[LOCAL]\nbatchsubmitplugin = CondorLocal\n"
+
+
+def _daemon(world, conf):
+    def make_services(cfg):
+        return Services(cfg.factory_id, world.clock, world.pool, log_dir=str(world.tmp_path / "logs"),
+                        extra=dict(world.services.extra))
+
+    return daemon_mod.Daemon(conf, configmod.load(conf), make_services)
+
+
+def _cycle(d, world):
+    out = {x.queue: x for x in d.factory.cycle()}
+    world.clock.advance_to(world.clock.now() + 60)
+    for q in d.factory.queues:
+        q.next_due = min(q.next_due, world.clock.now())
+    return out
+
+
+def test_removed_last_queue_of_an_account_drains_its_vms_then_goes(write_conf, tmp_path, moto, ec2, caplog):
+    conf = write_conf(ec2_queue("OLD", endpoint=moto) + LOCAL)
+    world = CloudWorld(conf, tmp_path)
+    world.ledger.close()
+    d = _daemon(world, conf)
+    schedd = world.pool.schedd()
+    work = schedd.add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    assert _cycle(d, world)["OLD"].count == 1
+    join_all(world.pool, ec2, now=world.clock.now())
+    assert negotiate(world.pool) == 8
+    busy = instances(ec2)[0]["InstanceId"]
+    more = schedd.add_jobs(16, RequestCpus=1, RequestMemory=2048)
+    assert _cycle(d, world)["OLD"].count == 2
+    idle, booting = sorted(i["InstanceId"] for i in instances(ec2) if i["InstanceId"] != busy)
+    add_machine(world.pool, idle, 8, 32768, 0, {tags.FACTORY: "test-factory", tags.QUEUE: "OLD"}, world.clock.now())
+    for jid in more:  # the jobs go elsewhere: one VM idle, one still booting
+        schedd.jobs.pop(jid)
+
+    write_conf(LOCAL)  # OLD removed: no queue left reads its account
+    with caplog.at_level(logging.WARNING, logger="provisioner"):
+        d.reload()
+    assert "queue=OLD removed from the configuration, but no queue left reads its cloud account" in caplog.text
+    schedd.add_jobs(50, RequestCpus=1, RequestMemory=2048)  # work it must not launch for
+    out = _cycle(d, world)
+    assert out["OLD"].action == "none" and out["OLD"].reason.startswith(
+        "winddown=0 (removed from the configuration: 3 VMs left")
+    assert {i["InstanceId"] for i in instances(ec2)} == {busy, idle}  # the booting one cancelled at once
+    negotiate(world.pool)  # the waiting jobs find no room: both VMs are draining
+    assert [ad["JobStatus"] for ad in schedd.jobs.values()].count(RUNNING) == 8
+    _cycle(d, world)
+    assert {i["InstanceId"] for i in instances(ec2)} == {busy}  # its jobs still run
+    assert all(schedd.jobs[j]["JobStatus"] == RUNNING for j in work)
+
+    schedd.finish(work)
+    negotiate(world.pool)  # the drain completes
+    out = _cycle(d, world)
+    assert instances(ec2) == [] and "OLD" in out
+    out = _cycle(d, world)  # the listing shows none left: the queue goes
+    assert out["OLD"].reason.startswith("winddown=0 (removed from the configuration: 0 VMs left")
+    assert [q.name for q in d.factory.queues] == ["LOCAL"]
+    assert "OLD" not in _cycle(d, world)
+    ended = [json.loads(a["ids"]) for a in d.ledger.actions()
+             if (a["queue"], a["action"]) == ("OLD", "terminate") and "orphaned" in a["note"]]
+    assert sorted(i for ids in ended for i in ids) == sorted([busy, idle, booting])
+    d.ledger.close()
+
+
+def test_a_removed_queue_whose_account_another_queue_reads_is_not_kept(write_conf, tmp_path, moto, ec2):
+    conf = write_conf(ec2_queue("OLD", endpoint=moto) + ec2_queue("KEPT", endpoint=moto))
+    world = CloudWorld(conf, tmp_path)
+    world.ledger.close()
+    d = _daemon(world, conf)
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    _cycle(d, world)
+    write_conf(ec2_queue("KEPT", endpoint=moto))
+    d.reload()
+    assert [q.name for q in d.factory.queues] == ["KEPT"]  # KEPT finds OLD's VMs as orphans
+    assert len(instances(ec2, **{tags.QUEUE: "OLD"})) == 1
+    d.ledger.close()
