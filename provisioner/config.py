@@ -94,6 +94,7 @@ class QueueConfig:
     sched: List[PluginSpec]
     batchsubmit: PluginSpec
     ignored: List[str] = field(default_factory=list)
+    raw: Dict[str, str] = field(default_factory=dict, repr=False)  # the section's values as read
 
     @property
     def plugins(self) -> List[PluginSpec]:
@@ -387,7 +388,19 @@ def _load_queue(cp, path, section, defaults, errors) -> Optional[QueueConfig]:
         interval=top["apfqueue.sleep"], executable=top["executable"],
         arguments=top["executable.arguments"], wmsstatus=specs["wmsstatus"][0],
         batchstatus=specs["batchstatus"][0], sched=specs["sched"], batchsubmit=specs["batchsubmit"][0],
-        ignored=sorted(ignored))
+        ignored=sorted(ignored), raw=raw)
+
+
+def queue_from_items(name: str, path: str, items: Dict[str, str]) -> QueueConfig:
+    """A queue rebuilt from the values its ``raw`` kept (interpolated, [DEFAULT]'s included),
+    as for a removed queue winding down after a restart; ConfigErrors if they no longer load."""
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.read_dict({name: items})
+    errors: list = []
+    q = _load_queue(cp, path, name, set(items), errors)  # what loaded then: no key is unknown now
+    if errors:
+        raise ConfigErrors(errors)
+    return q
 
 
 def ignored_line(cfg: FactoryConfig) -> Optional[str]:

@@ -51,7 +51,7 @@ class Daemon:
             log.warning("queue=%s %s of %d (launch %s) was interrupted by a stop; what it created is found by"
                         " its launch id", row["queue"], row["action"], row["count"], row["launch_id"])
         self.monitors = [] if dry_run else monitors_for(cfg)
-        self.factory = Factory(cfg, self.services, self.ledger, self.monitors)
+        self.factory = Factory(cfg, self.services, self.ledger, self.monitors, winddown.removed(self.ledger, [], cfg))
         # Signals wake the loop through a self-pipe that the interpreter itself writes
         # (signal.set_wakeup_fd), whichever thread the kernel delivers them to; a handler
         # setting a threading.Event could deadlock against the loop holding its lock.
@@ -85,7 +85,8 @@ class Daemon:
             if cfg.factory_id != self.cfg.factory_id:
                 raise ConfigErrors([ConfigError(cfg.path, "Factory", "factoryid", "changes only at a restart")])
             services = self.make_services(cfg)
-            factory = Factory(cfg, services, self.ledger, self.monitors, winddown.carried(self.factory.queues, cfg))
+            factory = Factory(cfg, services, self.ledger, self.monitors,
+                              winddown.removed(self.ledger, self.factory.queues, cfg))
         except ProvisionerError as exc:
             for line in str(exc).splitlines():
                 log.error("reload refused, keeping the running configuration: %s", line)

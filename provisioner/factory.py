@@ -6,12 +6,12 @@ the wall clock or sleeps, so the simulator drives it in virtual time.
 import logging
 from typing import Dict, List
 
+from provisioner import winddown
 from provisioner.config import FactoryConfig
 from provisioner.errors import ConfigErrors, ProvisionerError, SourceError
 from provisioner.queue import Queue
 from provisioner.sched.base import Context
 from provisioner.status import Decision
-from provisioner.winddown import WindingDown
 
 log = logging.getLogger("provisioner")
 
@@ -34,8 +34,8 @@ def build_queues(config: FactoryConfig, services) -> List[Queue]:
 
 class Factory:
     def __init__(self, config: FactoryConfig, services, ledger, monitors=(), removed=()):
-        """``removed``: configurations of queues a reload removed (``winddown.carried``); those
-        whose cloud account no queue of ``config`` reads are kept until their VMs are gone."""
+        """``removed``: configurations of VM queues gone from ``config`` (``winddown.removed``);
+        those whose cloud account no queue of ``config`` reads are kept until their VMs are gone."""
         self.config, self.services, self.ledger = config, services, ledger
         services.ledger = ledger
         services.queue_names = {q.name for q in config.queues}
@@ -44,13 +44,25 @@ class Factory:
         self.sources: Dict = {}
         for q in self.queues:
             self._subscribe(q)
+        winddown.remember(ledger, self.queues)
         for qcfg in removed:
-            q = WindingDown(qcfg, services)
-            if (q.batch.family, q.batch.source_key()) not in self.sources:
-                self._subscribe(q)
-                self.queues.append(q)
-                log.warning("queue=%s removed from the configuration, but no queue left reads its cloud account: "
-                            "it stays, launching nothing, until its VMs are drained and terminated", q.name)
+            self._wind_down(qcfg)
+
+    def _wind_down(self, qcfg) -> None:
+        try:
+            q = winddown.WindingDown(qcfg, self.services)
+            key = (q.batch.family, q.batch.source_key())
+        except ProvisionerError as exc:
+            winddown.forget(self.ledger, qcfg.name)
+            log.warning("queue=%s removed from the configuration; its VMs cannot be wound down: %s", qcfg.name, exc)
+            return
+        if key in self.sources:  # a queue reading the account finds its VMs as orphans
+            winddown.forget(self.ledger, q.name)
+            return
+        self._subscribe(q)
+        self.queues.append(q)
+        log.warning("queue=%s removed from the configuration, but no queue left reads its cloud account: "
+                    "it stays, launching nothing, until its VMs are drained and terminated", q.name)
 
     def _subscribe(self, q: Queue) -> None:
         for plugin in (q.wms, q.batch):
@@ -110,10 +122,11 @@ class Factory:
             if not dry_run:
                 self.ledger.record_decision(d)
             decisions.append(d)
-        gone = [q for q in due if isinstance(q, WindingDown) and q.done]
+        gone = [q for q in due if isinstance(q, winddown.WindingDown) and q.done]
         for q in gone:
             self._unsubscribe(q)
             self.queues.remove(q)
+            winddown.forget(self.ledger, q.name)
             log.info("queue=%s wound down: none of its VMs is left", q.name)
         if not dry_run:
             for monitor in self.monitors:

@@ -87,6 +87,14 @@ class Ledger:
     def put_state(self, key: str, value) -> None:
         self.db.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
+    def states(self, prefix: str) -> Dict[str, object]:
+        """Every kept state whose key starts with ``prefix``, by key."""
+        rows = self.db.execute("SELECT key, value FROM state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+        return {key: json.loads(value) for key, value in rows}
+
+    def drop_state(self, key: str) -> None:
+        self.db.execute("DELETE FROM state WHERE key=?", (key,))
+
     def open_intents(self) -> List[Dict]:
         return self._rows("SELECT * FROM actions WHERE state='intent' ORDER BY id")
 

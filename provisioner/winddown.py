@@ -1,12 +1,19 @@
-"""A VM queue removed by a reload while no remaining queue reads its cloud account.
+"""A VM queue removed while no remaining queue reads its cloud account.
 
 The orphan cleanup of the Cloud batch status runs in a queue that lists the same
 account; with none left, the removed queue's VMs would be left to their own idle
 shutdown. So the removed queue stays, launching nothing, and its VMs are drained and
 terminated as orphans are (busy ones once their jobs end); it goes with the last one.
+
+A reload has the removed queue's options at hand. For a restart, every VM queue's
+options are kept in the ledger (``remember``) unless they hold a secret, which the
+ledger must not: such a queue, removed while the factory was stopped, is reported.
 """
 import logging
+from typing import List
 
+from provisioner import config as configmod
+from provisioner.errors import ProvisionerError
 from provisioner.queue import Queue
 from provisioner.sched.base import Context
 from provisioner.source import Source
@@ -14,6 +21,8 @@ from provisioner.status import Decision, StepResult, Work
 from provisioner.wmsstatus.base import WMSStatus
 
 log = logging.getLogger("provisioner")
+
+KEY = "winddown/"  # + queue name: {"path", "options"} or {"path", "secrets"}
 
 
 class _Nothing(Source):
@@ -53,8 +62,39 @@ class WindingDown(Queue):
         return d
 
 
-def carried(queues, config) -> list:
-    """The configurations of the queues that a reload to ``config`` removes and whose
-    VMs may need winding down (the factory keeps those whose account no queue reads)."""
+def remember(ledger, queues) -> None:
+    """Keep each VM queue's options for a restart that finds the queue removed."""
+    for q in queues:
+        if q.batch.can_wind_down and not isinstance(q, WindingDown):
+            secrets = sorted(k for spec in q.cfg.plugins for k, v in spec.effective().items() if v == "********")
+            kept = {"secrets": secrets} if secrets else {"options": q.cfg.raw}
+            ledger.put_state(KEY + q.name, {"path": q.cfg.path, **kept})
+
+
+def forget(ledger, name: str) -> None:
+    ledger.drop_state(KEY + name)
+
+
+def removed(ledger, queues, config) -> List[configmod.QueueConfig]:
+    """The VM queues gone from ``config``: those of ``queues`` (the running factory's, at a
+    reload), then those the ledger remembers; a queue that cannot be rebuilt is reported."""
     names = {q.name for q in config.queues}
-    return [q.cfg for q in queues if q.name not in names and q.batch.can_wind_down]
+    out = [q.cfg for q in queues if q.name not in names and q.batch.can_wind_down]
+    have = names | {c.name for c in out}
+    for key, kept in sorted(ledger.states(KEY).items()):
+        name = key[len(KEY):]
+        if name in have:
+            continue
+        if "secrets" in kept:
+            forget(ledger, name)  # reported once: nothing more can be done
+            log.warning("queue=%s was removed from %s while the factory was stopped; its VMs cannot be wound down, "
+                        "since its options held secrets (%s) that the ledger does not keep: they are left to "
+                        "their idle shutdown", name, kept["path"], ", ".join(kept["secrets"]))
+            continue
+        try:
+            out.append(configmod.queue_from_items(name, kept["path"], kept["options"]))
+        except ProvisionerError as exc:
+            forget(ledger, name)
+            log.warning("queue=%s was removed from %s while the factory was stopped; its VMs cannot be wound down:"
+                        " its kept options no longer load: %s", name, kept["path"], str(exc).splitlines()[0])
+    return out

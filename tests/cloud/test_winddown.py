@@ -90,3 +90,56 @@ def test_a_removed_queue_whose_account_another_queue_reads_is_not_kept(write_con
     assert [q.name for q in d.factory.queues] == ["KEPT"]  # KEPT finds OLD's VMs as orphans
     assert len(instances(ec2, **{tags.QUEUE: "OLD"})) == 1
     d.ledger.close()
+
+
+def test_a_queue_removed_while_the_factory_was_stopped_is_wound_down_after_the_restart(
+        write_conf, tmp_path, moto, ec2, caplog):
+    conf = write_conf("[DEFAULT]\nbatchsubmit.ec2.idle_shutdown = 900\n" + ec2_queue("OLD", endpoint=moto) + LOCAL)
+    world = CloudWorld(conf, tmp_path)
+    world.ledger.close()
+    d = _daemon(world, conf)
+    schedd = world.pool.schedd()
+    work = schedd.add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    _cycle(d, world)
+    join_all(world.pool, ec2, now=world.clock.now())
+    assert negotiate(world.pool) == 8
+    d.ledger.close()  # the factory stops; OLD is removed before it starts again
+
+    write_conf(LOCAL)
+    with caplog.at_level(logging.WARNING, logger="provisioner"):
+        d = _daemon(world, conf)
+    assert "queue=OLD removed from the configuration, but no queue left reads its cloud account" in caplog.text
+    old = next(q for q in d.factory.queues if q.name == "OLD")
+    assert old.target.opts["idle_shutdown"] == 900  # its options as they were, [DEFAULT]'s included
+    assert _cycle(d, world)["OLD"].pilots.states == {"busy": 1}  # as read, before it is drained
+    assert [ad.get("Draining") for ad in world.pool.machines.values()] == [True]
+    assert _cycle(d, world)["OLD"].pilots.states == {"draining": 1}
+    schedd.finish(work)
+    negotiate(world.pool)
+    _cycle(d, world)
+    assert instances(ec2) == []
+    _cycle(d, world)
+    assert [q.name for q in d.factory.queues] == ["LOCAL"] and d.ledger.states("winddown/") == {}
+    d.ledger.close()
+    d = _daemon(world, conf)  # nothing is left to wind down
+    assert [q.name for q in d.factory.queues] == ["LOCAL"]
+    d.ledger.close()
+
+
+def test_options_holding_secrets_stay_out_of_the_ledger_and_the_restart_says_so(write_conf, tmp_path, caplog):
+    from .test_libcloud_moto import QUEUE as LIBCLOUD
+
+    conf = write_conf(LIBCLOUD.format(port=5000, ami="ami-12345678") + LOCAL)
+    world = CloudWorld(conf, tmp_path)
+    world.ledger.close()
+    _daemon(world, conf).ledger.close()
+    assert b"testing-secret-key" not in (tmp_path / "logs" / "ledger.sqlite").read_bytes()
+    write_conf(LOCAL)
+    with caplog.at_level(logging.WARNING, logger="provisioner"):
+        d = _daemon(world, conf)
+    assert [q.name for q in d.factory.queues] == ["LOCAL"]
+    assert ("queue=LC was removed from " + str(tmp_path / "queues.conf") + " while the factory was stopped; its "
+            "VMs cannot be wound down, since its options held secrets (batchsubmit.libcloud.key, "
+            "batchsubmit.libcloud.secret)") in caplog.text
+    assert "testing-secret-key" not in caplog.text
+    d.ledger.close()
