@@ -15,7 +15,7 @@ class Libcloud(CloudTarget):
                "secret": Option("secret", None, help="the provider's secret"),
                "credentials_file": Option("str", None, help="file with key = ... and secret = ... lines"),
                "image": Option("str", required=True, help="image id"),
-               "zones": Option("list", [], help="locations in preference order")}
+               "zones": Option("list", [], help="availability zones (azure_arm: locations) in preference order")}
 
     @classmethod
     def make_backend(cls, queue, opts, services):

@@ -23,6 +23,9 @@ _STATES = {"pending": "pending", "starting": "pending", "running": "running", "r
            "stopping": "stopping", "stopped": "stopped", "suspended": "stopped", "paused": "stopped",
            "error": "stopped", "terminated": "terminated"}
 _THROTTLED = {"RequestLimitExceeded", "Throttling", "ServiceUnavailable", "InternalError", "Unavailable"}
+# Quota refusals of providers without EC2's codes: Nova's 403 "Quota exceeded for cores: ...",
+# Azure's "... results in exceeding approved standardDSv3Family Cores quota".
+_QUOTA_TEXT = re.compile(r"quota exceeded|exceeding approved .*quota", re.I)
 _KWARG = re.compile(r"""kwargs\.(?:get|pop)\(\s*["'](\w+)["']""")  # an option a driver reads from **kwargs
 
 
@@ -98,28 +101,31 @@ class LibcloudBackend:
         return [(t, p) for t in types for p in places]
 
     def launch(self, count, itype, place, token, tagset, user_data) -> List[str]:
-        from libcloud.compute.base import NodeImage, NodeLocation, NodeSize
+        from libcloud.compute.base import NodeImage, NodeSize
 
         d = self.driver
         image = NodeImage(id=self.opts["image"], name=None, driver=d)
         size = NodeSize(id=itype.name, name=itype.name, ram=itype.memory, disk=None, bandwidth=None,
                         price=itype.price, driver=d)
         ud_kw, tag_kw = KEYWORDS.get(self.provider, _DEFAULT_KEYWORDS)
-        kwargs = {tag_kw: dict(tagset), ud_kw: user_data}
-        if place:
-            kwargs["location"] = NodeLocation(id=place, name=place, country=None, driver=d)
+        kwargs = {tag_kw: dict(tagset), ud_kw: user_data, **(_placement(d, place) if place else {})}
         name = f"{tagset[tags.FACTORY]}-{tagset[tags.QUEUE]}".replace("_", "-").lower()
         if self.provider == "ec2":
             kwargs.update(ex_mincount=count, ex_maxcount=count, ex_clienttoken=client_token(token),
                           ex_terminate_on_shutdown=True)
-            if place:  # an availability zone: the driver wants a location object with it
-                kwargs.pop("location")
             if self.opts["market"] == "spot":
                 kwargs.update(ex_spot=True, ex_spot_max_price=self.opts["spot_max_price"])
             nodes = d.create_node(name=name, size=size, image=image, **kwargs)
             nodes = nodes if isinstance(nodes, list) else [nodes]
         else:
-            nodes = [d.create_node(name=f"{name}-{i}", size=size, image=image, **kwargs) for i in range(count)]
+            nodes = []
+            for i in range(count):
+                try:
+                    nodes.append(d.create_node(name=f"{name}-{i}", size=size, image=image, **kwargs))
+                except Exception:
+                    if not nodes:
+                        raise
+                    break  # the nodes made count (a quota filled up); the next call meets the refusal
         crash_hook(nodes)
         return [n.id for n in nodes]
 
@@ -186,7 +192,7 @@ class LibcloudBackend:
     def kind(self, exc) -> str:
         if _code(exc) in FALLBACK:
             return "fallback"
-        if _code(exc) in QUOTA:
+        if _code(exc) in QUOTA or _QUOTA_TEXT.search(str(getattr(exc, "message", "") or exc)):
             return "quota"
         return "transient" if self.transient(exc) else "fatal"
 
@@ -195,6 +201,21 @@ class LibcloudBackend:
         text = " ".join(str(getattr(exc, "message", "") or exc).split())
         code = _code(exc)
         return text if text.startswith(code) else f"{code}: {text}"
+
+
+def _placement(driver, place: str) -> dict:
+    """A zone as the driver takes it: OpenStack's (and Rackspace's) by name, the EC2 family's
+    as a location carrying the zone (a bare location is silently ignored), others' (azure_arm:
+    a region) as a location."""
+    from libcloud.compute.base import NodeLocation
+    from libcloud.compute.drivers.ec2 import BaseEC2NodeDriver, ExEC2AvailabilityZone
+
+    if "ex_availability_zone" in inspect.signature(driver.create_node).parameters:
+        return {"ex_availability_zone": place}
+    location = NodeLocation(id=place, name=place, country=None, driver=driver)
+    if isinstance(driver, BaseEC2NodeDriver):
+        location.availability_zone = ExEC2AvailabilityZone(place, "available", driver.region_name)
+    return {"location": location}
 
 
 def _family(cls) -> set:

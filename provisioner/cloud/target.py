@@ -157,7 +157,7 @@ class CloudTarget(Target):
                 size //= 2
                 continue
             ids += got
-            done += size
+            done += len(got)  # a provider launching one node a call may stop short at a quota
             if probing and refused is None:
                 size *= 2
         if refused is None:

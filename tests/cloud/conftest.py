@@ -252,3 +252,12 @@ def join_all(pool, client, cpus=8, memory=32768, now=None):
             t = {x["Key"]: x["Value"] for x in i.get("Tags", [])}
             add_machine(pool, i["InstanceId"], cpus, memory, 0, t, now or time.time())
 
+
+
+@pytest.fixture
+def nova():
+    from .nova import Nova
+
+    fake = Nova()
+    yield fake
+    fake.close()

@@ -64,3 +64,12 @@ def test_libcloud_ec2_under_a_vcpu_quota_launches_what_fits(cloud_world, proxy, 
     d = world.cycle()["LC"]
     assert d.action == "submit" and d.count == 2 and len(instances(ec2)) == 2
     assert proxy.sizes == [5, 2, 2, 1]
+
+
+def test_libcloud_ec2_launches_in_the_zone_given(cloud_world, proxy, ec2):
+    proxy.namespace = True
+    port = proxy.url.rsplit(":", 1)[1]
+    world = cloud_world(QUEUE.format(port=port, ami=AMI) + "batchsubmit.libcloud.zones = us-east-1c\n")
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    assert world.cycle()["LC"].count == 1
+    assert [i["Placement"]["AvailabilityZone"] for i in instances(ec2)] == ["us-east-1c"]

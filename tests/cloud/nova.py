@@ -1,0 +1,84 @@
+"""A fake OpenStack Nova (compute API v2.1) on loopback, for libcloud's real OpenStack driver.
+
+It answers what that driver sends for create_node, list_nodes and destroy_node, in Nova's
+own JSON (servers, their metadata and user data, availability zone), and refuses a server
+over its instance quota with Nova's 403 "Quota exceeded for instances". Servers stay
+BUILD: joining the pool is the emulated pool's part. Every request is kept for asserts.
+"""
+import base64
+import datetime
+import http.server
+import json
+import threading
+import uuid
+
+
+class Nova:
+    def __init__(self, quota: int = 1000):
+        self.quota = quota
+        self.servers = {}
+        self.requests = []  # (method, path, body)
+        self.lock = threading.Lock()
+        nova = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, code, body=None):
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                with nova.lock:
+                    nova.requests.append((self.command, self.path, body))
+                    self._answer(*nova.answer(self.command, self.path.split("?")[0], body))
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v2.1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def answer(self, method, path, body):
+        parts = path.split("/")[2:]  # after /v2.1
+        if method == "POST" and parts == ["servers"]:
+            return self._create(body["server"])
+        if method == "GET" and parts == ["servers", "detail"]:
+            return 200, {"servers": list(self.servers.values())}
+        if len(parts) == 2 and parts[0] == "servers" and parts[1] in self.servers:
+            if method == "GET":
+                return 200, {"server": self.servers[parts[1]]}
+            if method == "DELETE":
+                del self.servers[parts[1]]
+                return 204, None
+        return 404, {"itemNotFound": {"message": f"{path} could not be found", "code": 404}}
+
+    def _create(self, spec):
+        if len(self.servers) >= self.quota:
+            return 403, {"forbidden": {"code": 403, "message": f"Quota exceeded for instances: Requested 1, "
+                                                               f"but already used {len(self.servers)} of "
+                                                               f"{self.quota} instances"}}
+        sid = str(uuid.uuid4())
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.servers[sid] = {
+            "id": sid, "name": spec["name"], "status": "BUILD", "metadata": spec.get("metadata", {}),
+            "flavor": {"id": spec["flavorRef"]}, "image": {"id": spec["imageRef"]}, "addresses": {},
+            "hostId": "", "tenant_id": "pilots", "user_id": "factory", "created": now, "updated": now,
+            "links": [{"rel": "self", "href": f"{self.url}/servers/{sid}"}],
+            "OS-EXT-AZ:availability_zone": spec.get("availability_zone", "nova"),
+            "user_data": spec.get("user_data")}
+        return 202, {"server": {"id": sid, "links": [], "adminPass": "unused"}}
+
+    def user_data(self, sid) -> str:
+        return base64.b64decode(self.servers[sid]["user_data"]).decode()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
