@@ -22,6 +22,8 @@ KEYWORDS = {"azure_arm": ("ex_customdata", "ex_tags")}
 _STATES = {"pending": "pending", "starting": "pending", "running": "running", "rebooting": "running",
            "stopping": "stopping", "stopped": "stopped", "suspended": "stopped", "paused": "stopped",
            "error": "stopped", "terminated": "terminated"}
+# libcloud's OpenStack driver for Nova API 2.x pages through the servers; the 1.x ones do not.
+OPENSTACK_API = "2.2"
 _THROTTLED = {"RequestLimitExceeded", "Throttling", "ServiceUnavailable", "InternalError", "Unavailable"}
 # Quota refusals of providers without EC2's codes: Nova's 403 "Quota exceeded for cores: ...",
 # Azure's "... results in exceeding approved standardDSv3Family Cores quota".
@@ -48,6 +50,8 @@ class LibcloudBackend:
         self.opts, self.services = opts, services
         self.provider = opts["provider"].lower()
         self.driver_options = {k[len("driver."):]: _value(v) for k, v in opts.items() if k.startswith("driver.")}
+        if self.provider == "openstack":
+            self.driver_options.setdefault("api_version", OPENSTACK_API)
         # one listing per account: the key, or the credentials file that names it
         self.key = ("libcloud", self.provider, opts["key"], opts["credentials_file"],
                     tuple(sorted(self.driver_options.items())))
@@ -88,6 +92,11 @@ class LibcloudBackend:
             raise ProvisionerError(f"{where}provider: libcloud has no compute provider {self.provider!r}") from None
         check_create_node(cls, self.provider, where)
         check_driver_options(cls, self.provider, self.driver_options, where)
+        version = str(self.driver_options.get("api_version"))
+        if self.provider == "openstack" and not version.startswith("2."):
+            raise ProvisionerError(f"{where}driver.api_version: libcloud's OpenStack {version} driver lists only "
+                                   f"Nova's first page of servers (1,000 by default), so VMs past it would go "
+                                   f"unseen; leave it unset for {OPENSTACK_API}")
         if self.opts["credentials_file"]:
             try:
                 self._credentials()

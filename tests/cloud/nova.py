@@ -1,21 +1,24 @@
 """A fake OpenStack Nova (compute API v2.1) on loopback, for libcloud's real OpenStack driver.
 
 It answers what that driver sends for create_node, list_nodes and destroy_node, in Nova's
-own JSON (servers, their metadata and user data, availability zone), and refuses a server
-over its instance quota with Nova's 403 "Quota exceeded for instances". Servers stay
-BUILD: joining the pool is the emulated pool's part. Every request is kept for asserts.
+own JSON (servers, their metadata and user data, availability zone), lists servers in
+pages of ``page_size`` with Nova's ``servers_links`` (Nova's default limit is 1,000), and
+refuses a server over its instance quota with Nova's 403 "Quota exceeded for instances".
+Servers stay BUILD: joining the pool is the emulated pool's part. Every request is kept
+for asserts.
 """
 import base64
 import datetime
 import http.server
 import json
 import threading
+import urllib.parse
 import uuid
 
 
 class Nova:
-    def __init__(self, quota: int = 1000):
-        self.quota = quota
+    def __init__(self, quota: int = 1000, page_size: int = 1000):
+        self.quota, self.page_size = quota, page_size
         self.servers = {}
         self.requests = []  # (method, path, body)
         self.lock = threading.Lock()
@@ -36,9 +39,10 @@ class Nova:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
+                path, _, query = self.path.partition("?")
                 with nova.lock:
                     nova.requests.append((self.command, self.path, body))
-                    self._answer(*nova.answer(self.command, self.path.split("?")[0], body))
+                    self._answer(*nova.answer(self.command, path, body, urllib.parse.parse_qs(query)))
 
             do_GET = do_POST = do_DELETE = _handle
 
@@ -46,12 +50,12 @@ class Nova:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v2.1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    def answer(self, method, path, body):
+    def answer(self, method, path, body, query):
         parts = path.split("/")[2:]  # after /v2.1
         if method == "POST" and parts == ["servers"]:
             return self._create(body["server"])
         if method == "GET" and parts == ["servers", "detail"]:
-            return 200, {"servers": list(self.servers.values())}
+            return 200, self._page(query)
         if len(parts) == 2 and parts[0] == "servers" and parts[1] in self.servers:
             if method == "GET":
                 return 200, {"server": self.servers[parts[1]]}
@@ -59,6 +63,18 @@ class Nova:
                 del self.servers[parts[1]]
                 return 204, None
         return 404, {"itemNotFound": {"message": f"{path} could not be found", "code": 404}}
+
+    def _page(self, query):
+        ids = list(self.servers)
+        marker = query.get("marker", [None])[0]
+        start = ids.index(marker) + 1 if marker in ids else 0
+        limit = min(int(query.get("limit", [self.page_size])[0]), self.page_size)
+        page = ids[start:start + limit]
+        out = {"servers": [self.servers[i] for i in page]}
+        if len(page) == limit:  # Nova links a next page whenever a page is full
+            out["servers_links"] = [{"rel": "next", "href": f"{self.url}/servers/detail?marker={page[-1]}"
+                                                            f"&limit={limit}"}]
+        return out
 
     def _create(self, spec):
         if len(self.servers) >= self.quota:

@@ -44,6 +44,27 @@ def test_nodes_are_created_tagged_with_user_data_in_the_zone_listed_and_terminat
     assert sum(method == "DELETE" for method, _, _ in nova.requests) == 3
 
 
+def test_every_page_of_servers_is_listed(cloud_world, nova):
+    nova.page_size = 2
+    world = cloud_world(openstack_queue(nova))
+    world.pool.schedd().add_jobs(40, RequestCpus=1, RequestMemory=2048)
+    assert world.cycle()["OS"].count == 5
+    before = len(nova.requests)
+    assert world.cycle()["OS"].pilots.states == {"booting": 5}  # not the first page's 2, relaunching 3
+    pages = [path for method, path, _ in nova.requests[before:] if "/servers/detail" in path]
+    assert len(pages) == 3 and "marker=" in pages[-1]
+
+
+def test_the_openstack_1_x_drivers_that_read_one_page_are_refused(write_conf, emulated, nova):
+    import pytest
+
+    from provisioner.errors import ConfigErrors
+
+    with pytest.raises(ConfigErrors, match=r"\[OS\] batchsubmit.libcloud.driver.api_version: libcloud's OpenStack "
+                                           r"1.1 driver lists only Nova's first page of servers"):
+        emulated(write_conf(openstack_queue(nova, "batchsubmit.libcloud.driver.api_version = 1.1\n")))
+
+
 def test_a_nova_quota_launches_what_fits_and_does_not_pause_the_queue(cloud_world, nova, caplog):
     nova.quota = 3
     world = cloud_world(openstack_queue(nova))
