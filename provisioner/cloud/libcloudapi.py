@@ -21,7 +21,7 @@ _DEFAULT_KEYWORDS = ("ex_userdata", "ex_metadata")
 KEYWORDS = {"azure_arm": ("ex_customdata", "ex_tags")}
 _STATES = {"pending": "pending", "starting": "pending", "running": "running", "rebooting": "running",
            "stopping": "stopping", "stopped": "stopped", "suspended": "stopped", "paused": "stopped",
-           "error": "stopped", "terminated": "terminated"}
+           "error": "error", "terminated": "terminated"}
 # libcloud's OpenStack driver for Nova API 2.x pages through the servers; the 1.x ones do not.
 OPENSTACK_API = "2.2"
 _THROTTLED = {"RequestLimitExceeded", "Throttling", "ServiceUnavailable", "InternalError", "Unavailable"}

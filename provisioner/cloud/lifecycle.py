@@ -3,7 +3,8 @@
 requested (a ledger intent) -> booting (an instance, no startd yet) -> idle | busy
 (its startd is in the pool, matched by the instance id it advertises) -> draining
 (drain asked, jobs still running) -> drained -> terminated. A VM that has not joined
-within the boot timeout is ``failed``; one whose startd vanished is ``lost``.
+within the boot timeout, or that the cloud put in error first, is ``failed``; one whose
+startd vanished is ``lost``.
 
 The per-queue ``Tracker`` remembers what one cycle cannot see (when a VM joined,
 which VMs the factory itself terminated) and runs the black-hole guard.
@@ -33,7 +34,7 @@ class Instance:
     queue: str
     launch_id: str
     type: str
-    state: str  # the cloud's: pending, running, stopping, stopped, shutting-down, terminated
+    state: str  # the cloud's: pending, running, stopping, stopped, shutting-down, terminated, error
     launched: float
     draining: bool = False  # tagged provisioner:state=draining
 
@@ -63,6 +64,8 @@ def classify(inst: Instance, ads: list, now: float, boot_timeout: float, was_joi
         return TERMINATED
     if inst.state in ("stopping", "stopped"):
         return DRAINED  # powered itself off (idle shutdown): only terminating it is left
+    if inst.state == "error":  # the cloud gave up on it (Nova: "No valid host was found")
+        return LOST if was_joined else FAILED
     if ads:
         draining = inst.draining or any(ad.get("Draining") for ad in ads)
         busy = any(ad.get("Activity") in ("Busy", "Retiring") or ad.get("State") == "Claimed" for ad in ads)

@@ -250,7 +250,8 @@ class CloudTarget(Target):
         t = self.tracker()
         out = []
         done = drain.finished(ctx.pilots.records, ctx.now, t.lost_since, self.opts["boot_timeout"])
-        failed = [vm.id for vm in done if vm.state == lifecycle.FAILED]
+        failed = [vm.id for vm in done if vm.state == lifecycle.FAILED and vm.instance.state != "error"]
+        broken = [vm.id for vm in done if vm.state == lifecycle.FAILED and vm.instance.state == "error"]
         orphans = t.orphans
         orphan_done = [vm.id for vm in drain.finished(orphans, ctx.now, t.orphans_lost, self.opts["boot_timeout"])]
         orphan_drain = [vm for vm in orphans if vm.state in (lifecycle.IDLE, lifecycle.BUSY)]
@@ -259,7 +260,9 @@ class CloudTarget(Target):
             self._terminate(ids, "cleanup")
             if failed:
                 out.append(("terminate", failed, f"boot timeout: not in the pool after {self.opts['boot_timeout']}s"))
-            rest = [i for i in ids if i not in failed and i not in orphan_done]
+            if broken:
+                out.append(("terminate", broken, "boot failure: the cloud put them in error"))
+            rest = [i for i in ids if i not in failed and i not in broken and i not in orphan_done]
             if rest:
                 out.append(("terminate", rest, "drained"))
             if orphan_done:

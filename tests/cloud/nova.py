@@ -4,7 +4,7 @@ It answers what that driver sends for create_node, list_nodes and destroy_node, 
 own JSON (servers, their metadata and user data, availability zone), lists servers in
 pages of ``page_size`` with Nova's ``servers_links`` (Nova's default limit is 1,000), and
 refuses a server over its instance quota with Nova's 403 "Quota exceeded for instances".
-Servers stay BUILD: joining the pool is the emulated pool's part. Every request is kept
+Servers stay BUILD (or ERROR, given a ``fault``): joining the pool is the emulated pool's part. Every request is kept
 for asserts.
 """
 import base64
@@ -19,6 +19,7 @@ import uuid
 class Nova:
     def __init__(self, quota: int = 1000, page_size: int = 1000):
         self.quota, self.page_size = quota, page_size
+        self.fault = None  # set: new servers go to ERROR with this fault, as the scheduler does
         self.servers = {}
         self.requests = []  # (method, path, body)
         self.lock = threading.Lock()
@@ -90,6 +91,8 @@ class Nova:
             "links": [{"rel": "self", "href": f"{self.url}/servers/{sid}"}],
             "OS-EXT-AZ:availability_zone": spec.get("availability_zone", "nova"),
             "user_data": spec.get("user_data")}
+        if self.fault:
+            self.servers[sid].update(status="ERROR", fault={"code": 500, "message": self.fault})
         return 202, {"server": {"id": sid, "links": [], "adminPass": "unused"}}
 
     def user_data(self, sid) -> str:

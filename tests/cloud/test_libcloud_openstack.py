@@ -44,6 +44,20 @@ def test_nodes_are_created_tagged_with_user_data_in_the_zone_listed_and_terminat
     assert sum(method == "DELETE" for method, _, _ in nova.requests) == 3
 
 
+def test_servers_the_scheduler_puts_in_error_are_boot_failures_that_trip_the_guard(cloud_world, nova):
+    nova.fault = "No valid host was found. There are not enough hosts available."
+    world = cloud_world(openstack_queue(nova, "batchsubmit.libcloud.guard_failures = 3\n"))
+    world.pool.schedd().add_jobs(16, RequestCpus=1, RequestMemory=2048)
+    assert world.cycle()["OS"].count == 2
+    d = world.cycle()["OS"]  # both in ERROR: failed at once, not after the boot timeout
+    assert d.pilots.states == {"failed": 2} and d.count == 2 and nova.servers.keys() == set(d.ids)
+    assert world.cycle()["OS"].pilots.states == {"failed": 2}
+    d = world.cycle()["OS"]
+    assert d.note.startswith("paused: black-hole guard: 4 boot failures") and nova.servers == {}
+    notes = [a["note"] for a in world.ledger.actions() if a["action"] == "terminate"]
+    assert notes == ["boot failure: the cloud put them in error"] * 2
+
+
 def test_every_page_of_servers_is_listed(cloud_world, nova):
     nova.page_size = 2
     world = cloud_world(openstack_queue(nova))
