@@ -175,7 +175,7 @@ class Tracker:
             vm.state = classify(inst, vm.machines, now, boot_timeout, inst.id in self.joined)
             if vm.state in JOINED:
                 self.lost_since.pop(inst.id, None)
-                if inst.id not in self.joined:
+                if inst.id not in self.joined and vm.machines:  # not one stopped before its startd was seen
                     # the startd's own start, not now: after a restart every VM is seen anew
                     started = vm.machines[0].get("DaemonStartTime")
                     self.joined[inst.id] = (started if isinstance(started, (int, float)) else now, inst.launched)

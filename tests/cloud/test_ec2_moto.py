@@ -123,3 +123,13 @@ def test_orphans_of_a_removed_queue_are_drained_terminated_and_reported(cloud_wo
     assert instances(ec2, **{tags.QUEUE: "OLD"}) == []
     notes = [a["note"] for a in again.ledger.actions() if a["queue"] == "KEPT"]
     assert any("orphaned" in n for n in notes)
+
+
+def test_a_vm_stopped_before_its_startd_was_seen_is_terminated_not_a_crash(cloud_world, moto, ec2):
+    world = cloud_world(ec2_queue(endpoint=moto))
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    assert world.cycle()["CLOUD"].count == 1
+    ec2.stop_instances(InstanceIds=[i["InstanceId"] for i in instances(ec2)])  # powered off, e.g. idle shutdown
+    d = world.cycle()["CLOUD"]
+    assert d.pilots.states == {"drained": 1}
+    assert ("terminate", "drained") in [(a["action"], a["note"]) for a in world.ledger.actions()]
