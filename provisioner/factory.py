@@ -90,16 +90,25 @@ class Factory:
         keys = {(q.wms.family, q.wms.source_key()) for q in due}
         keys |= {(q.batch.family, q.batch.source_key()) for q in counted}
         snaps = {}
+        # A bug in one plugin is logged with its traceback and skips the queues it touches;
+        # the other queues go on, as they would under APF's thread per queue.
         for key in sorted(keys, key=repr):
             try:
                 snaps[key] = self.sources[key].read(now)
             except SourceError as exc:
                 snaps[key] = exc
-        pilots = {}
+            except Exception as exc:
+                log.exception("status source %s failed", key)
+                snaps[key] = SourceError(f"internal error: {exc!r}")
+        pilots, broken = {}, {}
         for q in counted:
             snap = snaps[(q.batch.family, q.batch.source_key())]
             if not isinstance(snap, SourceError):
-                pilots[q.name] = q.batch.pilots(snap)
+                try:
+                    pilots[q.name] = q.batch.pilots(snap)
+                except Exception as exc:
+                    log.exception("queue=%s batch status failed", q.name)
+                    broken[q.name] = exc
         # Unknown while a queue's pilots could not be read: a cap that cannot be checked holds.
         total = None if len(pilots) < len(counted) else sum(p.pending + p.running for p in pilots.values())
         decisions = []
@@ -111,14 +120,21 @@ class Factory:
             if failed is not None:
                 d = Decision(q.name, now, action="skip", note=f"status unavailable, skipping cycle: {failed}")
                 log.warning("queue=%s %s", q.name, d.note)
+            elif q.name in broken:
+                d = Decision(q.name, now, action="skip", note=f"internal error, skipping cycle: {broken[q.name]!r}")
             else:
-                ctx = Context(q.name, now, q.wms.work(wsnap), pilots[q.name], total)
-                d = q.decide(ctx)
-                if not dry_run:
-                    q.act(d, ctx, self.ledger)
-                if d.action == "submit" and total is not None:
-                    total += d.count
-                log.info(format_decision(d, dry_run))
+                try:
+                    ctx = Context(q.name, now, q.wms.work(wsnap), pilots[q.name], total)
+                    d = q.decide(ctx)
+                    if not dry_run:
+                        q.act(d, ctx, self.ledger)
+                except Exception as exc:
+                    log.exception("queue=%s cycle failed", q.name)
+                    d = Decision(q.name, now, action="skip", note=f"internal error, skipping cycle: {exc!r}")
+                else:
+                    if d.action == "submit" and total is not None:
+                        total += d.count
+                    log.info(format_decision(d, dry_run))
             if not dry_run:
                 self.ledger.record_decision(d)
             decisions.append(d)

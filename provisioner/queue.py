@@ -83,6 +83,9 @@ class Queue:
                 self.paused_until, self.pause_reason = ctx.now + pause, str(exc)
             d.action, d.count = "failed", 0
             return
+        except Exception as exc:  # a bug: what it made carries the launch id, as after a crash
+            ledger.complete(launch_id, [], "interrupted", f"internal error: {exc!r}")
+            raise
         ledger.complete(launch_id, d.ids)
         d.count = len(d.ids)
         recheck = self.target.recheck_after(d.action, d.ids)

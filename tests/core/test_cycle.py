@@ -109,6 +109,48 @@ def test_schedd_down_skips_without_deciding(write_conf, emulated):
     assert ledger.last_decisions()["LOCAL_B"]["action"] == "submit"
 
 
+def test_a_bug_in_one_queues_plugin_skips_that_queue_and_the_others_go_on(write_conf, emulated, caplog):
+    factory, pool, clock, ledger = emulated(write_conf(QUEUES))
+    pool.schedd().add_jobs(4, TargetQueue="A")
+    pool.schedd().add_jobs(4, TargetQueue="B")
+    a, b, c = factory.queues
+
+    def bug(*args):
+        raise KeyError("EnteredCurrentStatus")
+
+    for broken in ("batch.pilots", "decide", "target.submit"):
+        owner = a.batch if broken == "batch.pilots" else a.target if broken == "target.submit" else a
+        original = getattr(owner, broken.split(".")[-1])
+        setattr(owner, broken.split(".")[-1], bug)
+        with caplog.at_level("ERROR", logger="provisioner"):
+            d = by_queue(factory.cycle())
+        setattr(owner, broken.split(".")[-1], original)
+        assert d["CE_A"].action == "skip", broken
+        assert d["CE_A"].note == "internal error, skipping cycle: KeyError('EnteredCurrentStatus')", broken
+        assert "Traceback" in caplog.text and "KeyError: 'EnteredCurrentStatus'" in caplog.text
+        assert d["KEEP_C"].action in ("submit", "none") and ledger.last_decisions()["CE_A"]["action"] == "skip"
+        caplog.clear()
+        clock.advance_to(clock.now() + 60)
+    assert by_queue(factory.cycle())["CE_A"].action == "submit"
+    assert pool.schedd().calls["submit"] >= 2  # B and C submitted while A was broken
+    failed = [r for r in ledger.actions("CE_A") if r["state"] == "interrupted"]
+    assert [r["note"] for r in failed] == ["internal error: KeyError('EnteredCurrentStatus')"]  # not left open
+
+
+def test_a_bug_in_a_status_source_skips_the_queues_reading_it(write_conf, emulated, monkeypatch, caplog):
+    factory, pool, clock, ledger = emulated(write_conf(QUEUES))
+    pool.schedd().add_jobs(4, TargetQueue="B")
+    source = factory.queues[0].wms.source
+    monkeypatch.setattr(source, "read", lambda now: {}["JobStatus"])
+    with caplog.at_level("ERROR", logger="provisioner"):
+        d = factory.cycle()
+    assert {x.action for x in d} == {"skip"} and "KeyError: 'JobStatus'" in caplog.text
+    assert d[0].note == "status unavailable, skipping cycle: internal error: KeyError('JobStatus')"
+    monkeypatch.undo()
+    clock.advance_to(clock.now() + 60)
+    assert by_queue(factory.cycle())["LOCAL_B"].count == 4
+
+
 def test_queues_cycle_on_their_own_intervals(write_conf, emulated):
     factory, pool, clock, _ = emulated(write_conf(
         "[FAST]\nbatchsubmitplugin = CondorLocal\napfqueue.sleep = 30\n"
