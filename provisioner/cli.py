@@ -73,6 +73,7 @@ def cmd_check_config(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from provisioner import winddown
     from provisioner.daemon import ledger_path
     from provisioner.ledger import Ledger
 
@@ -84,14 +85,16 @@ def cmd_status(args) -> int:
     ledger = Ledger(path, cfg.factory_id)
     last = ledger.last_decisions()
     rows = [("QUEUE", "WAITING", "PENDING", "RUNNING", "WHEN", "DECISION", "REASON")]
-    for q in cfg.queues:
-        d = last.get(q.name)
+    names = [q.name for q in cfg.queues]
+    removed = [n for n in winddown.remembered(ledger) if n not in names and n in last]
+    for name in names + removed:
+        d = last.get(name)
         if d is None:
-            rows.append((q.name, "-", "-", "-", "-", "never decided", ""))
+            rows.append((name, "-", "-", "-", "-", "never decided", ""))
             continue
         when = time.strftime("%H:%M:%S", time.localtime(d["time"]))
         act = f"{d['action']} {d['count']}" if d["action"] in ("submit", "retire") else d["action"]
-        rows.append((q.name, _n(d["idle"]), _n(d["pending"]), _n(d["pilots_running"]), when, act,
+        rows.append((name, _n(d["idle"]), _n(d["pending"]), _n(d["pilots_running"]), when, act,
                      d["reason"]))
     widths = [max(len(str(r[i])) for r in rows) for i in range(6)]
     for r in rows:

@@ -71,6 +71,12 @@ def remember(ledger, queues) -> None:
             ledger.put_state(KEY + q.name, {"path": q.cfg.path, **kept})
 
 
+def remembered(ledger) -> List[str]:
+    """The VM queues whose options the ledger keeps: the configured ones, and removed ones
+    still winding down (or not yet found so by a restart)."""
+    return sorted(key[len(KEY):] for key in ledger.states(KEY))
+
+
 def forget(ledger, name: str) -> None:
     ledger.drop_state(KEY + name)
 

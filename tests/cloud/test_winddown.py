@@ -5,6 +5,7 @@ import logging
 
 from provisioner import config as configmod
 from provisioner import daemon as daemon_mod
+from provisioner.cli import main
 from provisioner.cloud import tags
 from provisioner.cloud.emulator import add_machine, negotiate
 from provisioner.condor.emulator import RUNNING
@@ -93,7 +94,7 @@ def test_a_removed_queue_whose_account_another_queue_reads_is_not_kept(write_con
 
 
 def test_a_queue_removed_while_the_factory_was_stopped_is_wound_down_after_the_restart(
-        write_conf, tmp_path, moto, ec2, caplog):
+        write_conf, tmp_path, moto, ec2, caplog, capsys):
     conf = write_conf("[DEFAULT]\nbatchsubmit.ec2.idle_shutdown = 900\n" + ec2_queue("OLD", endpoint=moto) + LOCAL)
     world = CloudWorld(conf, tmp_path)
     world.ledger.close()
@@ -114,6 +115,9 @@ def test_a_queue_removed_while_the_factory_was_stopped_is_wound_down_after_the_r
     assert _cycle(d, world)["OLD"].pilots.states == {"busy": 1}  # as read, before it is drained
     assert [ad.get("Draining") for ad in world.pool.machines.values()] == [True]
     assert _cycle(d, world)["OLD"].pilots.states == {"draining": 1}
+    assert main(["status", "--conf", conf]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "removed from the configuration: 1 VMs left" in rows["OLD"] and "LOCAL" in rows
     schedd.finish(work)
     negotiate(world.pool)
     _cycle(d, world)
@@ -121,6 +125,8 @@ def test_a_queue_removed_while_the_factory_was_stopped_is_wound_down_after_the_r
     _cycle(d, world)
     assert [q.name for q in d.factory.queues] == ["LOCAL"] and d.ledger.states("winddown/") == {}
     d.ledger.close()
+    assert main(["status", "--conf", conf]) == 0
+    assert "OLD" not in capsys.readouterr().out
     d = _daemon(world, conf)  # nothing is left to wind down
     assert [q.name for q in d.factory.queues] == ["LOCAL"]
     d.ledger.close()
