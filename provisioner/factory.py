@@ -98,7 +98,8 @@ class Factory:
             except SourceError as exc:
                 snaps[key] = exc
             except Exception as exc:
-                log.exception("status source %s failed", key)
+                readers = ", ".join(p.queue.name for p in self.sources[key].consumers)
+                log.exception("status source of %s failed", readers)  # its key may hold credentials
                 snaps[key] = SourceError(f"internal error: {exc!r}")
         pilots, broken = {}, {}
         for q in counted:

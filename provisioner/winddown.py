@@ -63,11 +63,14 @@ class WindingDown(Queue):
 
 
 def remember(ledger, queues) -> None:
-    """Keep each VM queue's options for a restart that finds the queue removed."""
+    """Keep each VM queue's options for a restart that finds the queue removed: those its
+    plugins read, not the rest of its section ([DEFAULT]'s helper keys, other plugins' keys)."""
     for q in queues:
         if q.batch.can_wind_down and not isinstance(q, WindingDown):
             secrets = sorted(k for spec in q.cfg.plugins for k, v in spec.effective().items() if v == "********")
-            kept = {"secrets": secrets} if secrets else {"options": q.cfg.raw}
+            prefixes = tuple(f"{spec.family}.{n}." for spec in q.cfg.plugins for n in {spec.name, spec.written})
+            read = {k: v for k, v in q.cfg.raw.items() if k in configmod.QUEUE_OPTIONS or k.startswith(prefixes)}
+            kept = {"secrets": secrets} if secrets else {"options": read}
             ledger.put_state(KEY + q.name, {"path": q.cfg.path, **kept})
 
 

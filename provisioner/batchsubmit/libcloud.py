@@ -1,5 +1,5 @@
 """VMs on a libcloud compute provider whose driver takes user data and tags (ec2,
-openstack, azure_arm, rackspace, ...): the driver's options come from
+openstack, rackspace, ...): the driver's options come from
 ``batchsubmit.libcloud.driver.<option>`` in the queue."""
 from provisioner.cloud.libcloudapi import LibcloudBackend
 from provisioner.cloud.target import OPTIONS, CloudTarget
@@ -10,12 +10,12 @@ class Libcloud(CloudTarget):
     name = "libcloud"
     option_prefixes = ("instance_type.", "driver.")
     options = {**OPTIONS,
-               "provider": Option("str", required=True, help="libcloud provider name: ec2, openstack, azure_arm, ..."),
+               "provider": Option("str", required=True, help="libcloud provider name: openstack, ec2, rackspace, ..."),
                "key": Option("secret", None, help="the provider's key (user, access key id)"),
                "secret": Option("secret", None, help="the provider's secret"),
                "credentials_file": Option("str", None, help="file with key = ... and secret = ... lines"),
                "image": Option("str", required=True, help="image id"),
-               "zones": Option("list", [], help="availability zones (azure_arm: locations) in preference order")}
+               "zones": Option("list", [], help="availability zones in preference order")}
 
     @classmethod
     def make_backend(cls, queue, opts, services):

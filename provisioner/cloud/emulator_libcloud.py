@@ -4,9 +4,8 @@ Contract, for the simulator and the demo: ``services.extra["libcloud"] =
 driver_factory(ec2)`` makes every Libcloud queue, whatever its provider, launch into
 the same emulated cloud as the EC2 queues. The driver answers the NodeDriver calls
 ``provisioner/cloud/libcloudapi.py`` makes: ``create_node`` (one node per call, or
-``ex_mincount`` of them for the ``ec2`` provider; tags from ``ex_metadata``,
-``ex_tags`` or ``ex_labels``; user data from ``ex_userdata`` or ``ex_customdata``;
-``ex_spot``; an availability zone from ``location``), ``list_nodes(ex_filters)``,
+``ex_mincount`` of them for the ``ec2`` provider; tags from ``ex_metadata``; user data
+from ``ex_userdata``; ``ex_spot``; an availability zone from ``location``), ``list_nodes(ex_filters)``,
 ``destroy_node`` and ``ex_create_tags``. Nodes carry their tags in ``extra["tags"]``
 and their size in ``extra["instance_type"]``; states map as libcloud's EC2 driver maps them. An EC2 error comes back as libcloud's
 ``BaseHTTPError`` with the code first in its message, as libcloud's drivers put it.
@@ -31,14 +30,13 @@ class EmulatedDriver:
     def __init__(self, ec2, provider: str):
         self.ec2, self.provider = ec2, provider
 
-    def create_node(self, name, size, image, location=None, ex_userdata=None, ex_customdata=None,
-                    ex_metadata=None, ex_tags=None, ex_labels=None, ex_mincount=1, ex_maxcount=1,
-                    ex_clienttoken=None, ex_spot=False, **ignored):
-        tagset = ex_metadata or ex_tags or ex_labels or {}
+    def create_node(self, name, size, image, location=None, ex_userdata=None, ex_metadata=None, ex_mincount=1,
+                    ex_maxcount=1, ex_clienttoken=None, ex_spot=False, **ignored):
+        tagset = ex_metadata or {}
         # another provider's image ids are not AMI ids: only EC2's are checked as EC2 checks them
         ami = image.id if self.provider == "ec2" else "ami-emulated"
         req = dict(ImageId=ami, InstanceType=size.id, MinCount=ex_mincount, MaxCount=ex_maxcount,
-                   ClientToken=ex_clienttoken, UserData=ex_userdata or ex_customdata or "",
+                   ClientToken=ex_clienttoken, UserData=ex_userdata or "",
                    TagSpecifications=[{"ResourceType": "instance",
                                        "Tags": [{"Key": k, "Value": v} for k, v in tagset.items()]}])
         if location is not None:

@@ -16,18 +16,16 @@ from provisioner.cloud.lifecycle import Instance
 from provisioner.errors import ProvisionerError
 from provisioner.plugins import did_you_mean
 
-# Per provider: (user-data keyword, tags keyword) of create_node; most take these:
-_DEFAULT_KEYWORDS = ("ex_userdata", "ex_metadata")
-KEYWORDS = {"azure_arm": ("ex_customdata", "ex_tags")}
+# The create_node keywords of the user data and the tags; a driver without them is refused.
+USER_DATA, TAGS = "ex_userdata", "ex_metadata"
 _STATES = {"pending": "pending", "starting": "pending", "running": "running", "rebooting": "running",
            "stopping": "stopping", "stopped": "stopped", "suspended": "stopped", "paused": "stopped",
            "error": "error", "terminated": "terminated"}
 # libcloud's OpenStack driver for Nova API 2.x pages through the servers; the 1.x ones do not.
 OPENSTACK_API = "2.2"
 _THROTTLED = {"RequestLimitExceeded", "Throttling", "ServiceUnavailable", "InternalError", "Unavailable"}
-# Quota refusals of providers without EC2's codes: Nova's 403 "Quota exceeded for cores: ...",
-# Azure's "... results in exceeding approved standardDSv3Family Cores quota".
-_QUOTA_TEXT = re.compile(r"quota exceeded|exceeding approved .*quota", re.I)
+# Quota refusals of providers without EC2's codes: Nova's 403 "Quota exceeded for cores: ...".
+_QUOTA_TEXT = re.compile(r"quota exceeded", re.I)
 _KWARG = re.compile(r"""kwargs\.(?:get|pop)\(\s*["'](\w+)["']""")  # an option a driver reads from **kwargs
 
 
@@ -93,10 +91,11 @@ class LibcloudBackend:
         check_create_node(cls, self.provider, where)
         check_driver_options(cls, self.provider, self.driver_options, where)
         version = str(self.driver_options.get("api_version"))
-        if self.provider == "openstack" and not version.startswith("2."):
-            raise ProvisionerError(f"{where}driver.api_version: libcloud's OpenStack {version} driver lists only "
-                                   f"Nova's first page of servers (1,000 by default), so VMs past it would go "
-                                   f"unseen; leave it unset for {OPENSTACK_API}")
+        if self.provider == "openstack" and version not in ("2.0", "2.1", "2.2"):
+            why = (f"libcloud's OpenStack {version} driver lists only Nova's first page of servers (1,000 by "
+                   f"default), so VMs past it would go unseen" if version in ("1.0", "1.1")
+                   else f"libcloud has no OpenStack driver for API version {version}")
+            raise ProvisionerError(f"{where}driver.api_version: {why}; leave it unset for {OPENSTACK_API}")
         if self.opts["credentials_file"]:
             try:
                 self._credentials()
@@ -116,8 +115,7 @@ class LibcloudBackend:
         image = NodeImage(id=self.opts["image"], name=None, driver=d)
         size = NodeSize(id=itype.name, name=itype.name, ram=itype.memory, disk=None, bandwidth=None,
                         price=itype.price, driver=d)
-        ud_kw, tag_kw = KEYWORDS.get(self.provider, _DEFAULT_KEYWORDS)
-        kwargs = {tag_kw: dict(tagset), ud_kw: user_data, **(_placement(d, place) if place else {})}
+        kwargs = {TAGS: dict(tagset), USER_DATA: user_data, **(_placement(d, place) if place else {})}
         name = f"{tagset[tags.FACTORY]}-{tagset[tags.QUEUE]}".replace("_", "-").lower()
         if self.provider == "ec2":
             kwargs.update(ex_mincount=count, ex_maxcount=count, ex_clienttoken=client_token(token),
@@ -163,7 +161,7 @@ class LibcloudBackend:
         return out
 
     def _launch_time(self, launch_id, iid) -> float:
-        """For drivers whose nodes carry no creation time (libcloud's azure_arm): the
+        """For drivers whose nodes carry no creation time: the
         ledger's time of the launch that tagged the node, else when this factory first saw it,
         so a node that never joins still reaches its boot timeout."""
         if iid not in self._launched:  # looked up once, not at every listing
@@ -214,8 +212,7 @@ class LibcloudBackend:
 
 def _placement(driver, place: str) -> dict:
     """A zone as the driver takes it: OpenStack's (and Rackspace's) by name, the EC2 family's
-    as a location carrying the zone (a bare location is silently ignored), others' (azure_arm:
-    a region) as a location."""
+    as a location carrying the zone (a bare location is silently ignored), others' as a location."""
     from libcloud.compute.base import NodeLocation
     from libcloud.compute.drivers.ec2 import BaseEC2NodeDriver, ExEC2AvailabilityZone
 
@@ -240,15 +237,20 @@ def _family(cls) -> set:
 
 
 def check_create_node(cls, provider, where) -> None:
-    """A provider whose driver cannot be given the user data (the wrapper that joins a VM to
-    the pool) and the tags (how a restarted factory finds its VMs) is refused at start-up."""
-    ud_kw, tag_kw = KEYWORDS.get(provider, _DEFAULT_KEYWORDS)
+    """A provider whose driver needs more than this target gives to create a node, or cannot
+    be given the user data (the wrapper that joins a VM to the pool) and the tags (how a
+    restarted factory finds its VMs), is refused at start-up."""
+    needed = [n for n, p in list(inspect.signature(cls.create_node).parameters.items())[4:]
+              if p.default is p.empty and p.kind == p.POSITIONAL_OR_KEYWORD]
+    if needed:  # azure_arm: auth, ex_resource_group
+        raise ProvisionerError(f"{where}provider: {provider} is not supported: libcloud's {provider} driver needs "
+                               f"{', '.join(needed)} to create a node, which this target does not give")
     taken = set()
     for klass in _family(cls):
         create = klass.__dict__.get("create_node")
         if create is not None:
             taken |= set(inspect.signature(create).parameters)
-    for kw, what in ((ud_kw, "user data"), (tag_kw, "tags")):
+    for kw, what in ((USER_DATA, "user data"), (TAGS, "tags")):
         if kw not in taken:
             raise ProvisionerError(f"{where}provider: {provider} is not supported: this target cannot give its "
                                    f"VMs their {what} through libcloud's {provider} driver")

@@ -108,7 +108,12 @@ def test_profile_from_a_credentials_file_launches_against_moto(cloud_world, moto
                                          "(did you mean 'region'?)"),
     ("ec2", "driver.key = AKIA", "driver.key: libcloud's ec2 driver gets it from the key option"),
     ("azure_arm", "key = tenant\nbatchsubmit.libcloud.secret = subscription",
-     "driver.key: required by libcloud's azure_arm driver"),
+     "provider: azure_arm is not supported: libcloud's azure_arm driver needs auth, ex_resource_group to create "
+     "a node, which this target does not give"),
+    ("openstack", "driver.api_version = 1.1", "driver.api_version: libcloud's OpenStack 1.1 driver lists only "
+     "Nova's first page of servers (1,000 by default), so VMs past it would go unseen; leave it unset for 2.2"),
+    ("openstack", "driver.api_version = 2.3", "driver.api_version: libcloud has no OpenStack driver for API version "
+                                              "2.3; leave it unset for 2.2"),
     ("gce", "key = sa@project.iam", "provider: gce is not supported: this target cannot give its VMs their user data "
                                     "through libcloud's gce driver"),
     ("digitalocean", "key = token", "provider: digitalocean is not supported: this target cannot give its VMs "
@@ -120,6 +125,20 @@ def test_a_libcloud_driver_option_the_driver_would_drop_or_lacks_is_one_line(wri
     conf = write_conf(libcloud_queue("LC", provider, "img-1", f"batchsubmit.libcloud.{extra}"))
     assert main(["check-config", "--conf", conf]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path}/queues.conf: [LC] batchsubmit.libcloud.{error}\n"
+
+
+def test_a_parameter_a_driver_requires_and_lacks_is_one_line():
+    from provisioner.cloud.libcloudapi import check_driver_options
+    from provisioner.errors import ProvisionerError
+
+    class Driver:  # as a driver built Driver(key, secret, subscription_id)
+        def __init__(self, key, secret, subscription_id, region="here"):
+            pass
+
+    with pytest.raises(ProvisionerError, match=r"^batchsubmit.libcloud.driver.subscription_id: required by "
+                                               r"libcloud's x driver$"):
+        check_driver_options(Driver, "x", {"region": "there"}, "batchsubmit.libcloud.")
+    check_driver_options(Driver, "x", {"subscription_id": "s"}, "batchsubmit.libcloud.")
 
 
 def test_the_driver_options_libcloud_drivers_take_pass(write_conf):

@@ -197,25 +197,20 @@ def test_a_fallback_after_some_chunks_started_launches_only_the_rest_and_records
     assert d.action == "submit" and sorted(d.ids) == sorted(i.id for i in live)  # the ledger knows every VM
 
 
-AZURE = """batchsubmit.libcloud.boot_timeout = 600
-batchsubmit.libcloud.driver.key = app-id
-batchsubmit.libcloud.driver.secret = app-secret
-"""
-
-
 def test_a_libcloud_node_without_a_creation_time_still_reaches_its_boot_timeout(write_conf, tmp_path):
     from provisioner.cloud import emulator_libcloud
 
-    class NoCreatedAt(emulator_libcloud.EmulatedDriver):  # as libcloud's azure_arm and gce drivers
+    class NoCreatedAt(emulator_libcloud.EmulatedDriver):  # as some libcloud drivers' nodes
         def _node(self, desc):
             node = super()._node(desc)
             node.created_at = None
             return node
 
     holder = {}
-    w = CloudWorld(write_conf(libcloud_queue("AZ", "azure_arm", "img", AZURE)), tmp_path, {"libcloud": lambda provider, *a, **k: holder["driver"]})
+    w = CloudWorld(write_conf(libcloud_queue("OS", "openstack", "img", "batchsubmit.libcloud.boot_timeout = 600\n")),
+                   tmp_path, {"libcloud": lambda provider, *a, **k: holder["driver"]})
     emulated = EmulatedEC2(w.clock, w.pool, boot_time=60, boot_failure_rate=1.0)  # an image that never joins
-    holder["driver"] = NoCreatedAt(emulated, "azure_arm")
+    holder["driver"] = NoCreatedAt(emulated, "openstack")
     w.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
     w.cycle(300)
     (first,) = emulated.instances

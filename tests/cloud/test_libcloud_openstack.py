@@ -105,8 +105,6 @@ def test_quota_refusals_are_told_from_other_refusals_by_their_text():
     backend = LibcloudBackend({"provider": "openstack", "key": None, "credentials_file": None}, None)
     for message, kind in [
         ("403 Forbidden Quota exceeded for cores: Requested 8, but already used 96 of 100 cores", "quota"),
-        ("OperationNotAllowed: Operation could not be completed as it results in exceeding approved "
-         "standardDSv3Family Cores quota.", "quota"),
         ("403 Forbidden Policy doesn't allow os_compute_api:servers:create to be performed.", "fatal"),
         ("409 Conflict", "fatal"),
     ]:

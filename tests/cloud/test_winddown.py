@@ -132,6 +132,17 @@ def test_a_queue_removed_while_the_factory_was_stopped_is_wound_down_after_the_r
     d.ledger.close()
 
 
+def test_only_the_options_a_queue_reads_are_kept(write_conf, tmp_path, moto):
+    conf = write_conf("[DEFAULT]\nos_password = TOPSECRET-1\nbatchsubmit.libcloud.secret = TOPSECRET-2\n"
+                      "batchsubmit.ec2.idle_shutdown = 900\n" + ec2_queue("EC", endpoint=moto))
+    world = CloudWorld(conf, tmp_path)
+    kept = world.ledger.get_state("winddown/EC")["options"]
+    world.ledger.close()
+    assert kept["batchsubmit.ec2.idle_shutdown"] == "900" and kept["batchsubmitplugin"] == "EC2"
+    assert not [k for k in kept if k in ("os_password", "batchsubmit.libcloud.secret")]
+    assert b"TOPSECRET" not in (tmp_path / "ledger.sqlite").read_bytes()
+
+
 def test_options_holding_secrets_stay_out_of_the_ledger_and_the_restart_says_so(write_conf, tmp_path, caplog):
     from .test_libcloud_moto import QUEUE as LIBCLOUD
 

@@ -145,6 +145,7 @@ def test_a_bug_in_a_status_source_skips_the_queues_reading_it(write_conf, emulat
     with caplog.at_level("ERROR", logger="provisioner"):
         d = factory.cycle()
     assert {x.action for x in d} == {"skip"} and "KeyError: 'JobStatus'" in caplog.text
+    assert "status source of CE_A, LOCAL_B, KEEP_C failed" in caplog.text  # not its key: it may hold credentials
     assert d[0].note == "status unavailable, skipping cycle: internal error: KeyError('JobStatus')"
     monkeypatch.undo()
     clock.advance_to(clock.now() + 60)
