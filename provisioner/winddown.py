@@ -13,7 +13,7 @@ import logging
 from typing import List
 
 from provisioner import config as configmod
-from provisioner.errors import ProvisionerError
+from provisioner.errors import ConfigError, ProvisionerError
 from provisioner.queue import Queue
 from provisioner.sched.base import Context
 from provisioner.source import Source
@@ -72,6 +72,32 @@ def remember(ledger, queues) -> None:
             read = {k: v for k, v in q.cfg.raw.items() if k in configmod.QUEUE_OPTIONS or k.startswith(prefixes)}
             kept = {"secrets": secrets} if secrets else {"options": read}
             ledger.put_state(KEY + q.name, {"path": q.cfg.path, **kept})
+
+
+def moved(ledger, queues, services) -> List[ConfigError]:
+    """VM queues that now read another cloud account or collector than the one they last
+    launched on, while VMs of theirs are still there: a queue's VMs are known by its name
+    on its account, so those would go unmanaged. One listing of the old account each."""
+    out = []
+    for q in queues:
+        kept = ledger.get_state(KEY + q.name)
+        if not (q.batch.can_wind_down and kept and "options" in kept):
+            continue
+        try:
+            old = Queue(configmod.queue_from_items(q.name, kept["path"], kept["options"]), services)
+            if (old.batch.family, old.batch.source_key()) == (q.batch.family, q.batch.source_key()):
+                continue
+            left = old.batch.open_source().read(services.clock.now())[0].get(q.name, [])
+        except ProvisionerError as exc:  # the old account cannot be read: it may hold VMs or none
+            log.warning("queue=%s reads another cloud account or collector than before; whether VMs of it are "
+                        "left on the previous one cannot be told: %s", q.name, str(exc).splitlines()[0])
+            continue
+        if left:
+            out.append(ConfigError(q.cfg.path, q.name, None, f"its cloud account or collector changed while "
+                                   f"{len(left)} of its VMs are on the previous one, where they would go "
+                                   f"unmanaged: give the queue a new name (the old one then winds them down) "
+                                   f"or restore its previous account"))
+    return out
 
 
 def remembered(ledger) -> List[str]:

@@ -160,3 +160,39 @@ def test_options_holding_secrets_stay_out_of_the_ledger_and_the_restart_says_so(
             "batchsubmit.libcloud.secret)") in caplog.text
     assert "testing-secret-key" not in caplog.text
     d.ledger.close()
+
+
+def test_a_queue_moved_to_another_account_while_its_vms_remain_is_refused_until_renamed(
+        write_conf, tmp_path, moto, ec2, caplog):
+    import pytest
+
+    from provisioner.errors import ConfigErrors
+
+    conf = write_conf(ec2_queue("Q", endpoint=moto) + LOCAL)
+    world = CloudWorld(conf, tmp_path)
+    world.ledger.close()
+    d = _daemon(world, conf)
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    _cycle(d, world)
+    (vm,) = [i["InstanceId"] for i in instances(ec2)]
+    west = "batchsubmit.ec2.region = us-west-2\n"
+    write_conf(ec2_queue("Q", endpoint=moto, extra=west) + LOCAL)
+    with caplog.at_level(logging.ERROR, logger="provisioner"):
+        d.reload()  # refused: the running configuration stays
+    assert ("[Q]: its cloud account or collector changed while 1 of its VMs are on the previous one, where they "
+            "would go unmanaged: give the queue a new name") in caplog.text
+    d.ledger.close()
+    with pytest.raises(ConfigErrors, match=r"\[Q\]: its cloud account or collector changed while 1 of its VMs"):
+        _daemon(world, conf)  # a restart is refused too
+
+    world.pool.schedd().jobs.clear()  # no work: Q2 launches nothing on us-west-2
+    write_conf(ec2_queue("Q2", endpoint=moto, extra=west) + LOCAL)  # renamed: Q winds its VM down
+    d = _daemon(world, conf)
+    assert sorted(q.name for q in d.factory.queues) == ["LOCAL", "Q", "Q2"]
+    _cycle(d, world)
+    _cycle(d, world)
+    assert instances(ec2) == [] and ("terminate", [vm]) in [(a["action"], json.loads(a["ids"]))
+                                                            for a in d.ledger.actions("Q")]
+    d.ledger.close()
+    write_conf(ec2_queue("Q2", endpoint=moto) + LOCAL)  # moved back: nothing of it is left on us-west-2
+    _daemon(world, conf).ledger.close()
