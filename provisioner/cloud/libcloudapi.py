@@ -90,6 +90,10 @@ class LibcloudBackend:
             raise ProvisionerError(f"{where}provider: libcloud has no compute provider {self.provider!r}") from None
         check_create_node(cls, self.provider, where)
         check_driver_options(cls, self.provider, self.driver_options, where)
+        if self.provider != "openstack" and _one_page(cls):
+            raise ProvisionerError(f"{where}provider: {self.provider} is not supported: libcloud's {self.provider} "
+                                   f"driver lists only the first page of servers (1,000 by default), so VMs past it "
+                                   f"would go unseen")
         version = str(self.driver_options.get("api_version"))
         if self.provider == "openstack" and version not in ("2.0", "2.1", "2.2"):
             why = (f"libcloud's OpenStack {version} driver lists only Nova's first page of servers (1,000 by "
@@ -210,8 +214,15 @@ class LibcloudBackend:
         return text if text.startswith(code) else f"{code}: {text}"
 
 
+def _one_page(cls) -> bool:
+    """A driver built on libcloud's OpenStack 1.1 one, whose listing reads one page (rackspace)."""
+    from libcloud.compute.drivers.openstack import OpenStack_1_1_NodeDriver
+
+    return issubclass(cls, OpenStack_1_1_NodeDriver) and cls.list_nodes is OpenStack_1_1_NodeDriver.list_nodes
+
+
 def _placement(driver, place: str) -> dict:
-    """A zone as the driver takes it: OpenStack's (and Rackspace's) by name, the EC2 family's
+    """A zone as the driver takes it: OpenStack's by name, the EC2 family's
     as a location carrying the zone (a bare location is silently ignored), others' as a location."""
     from libcloud.compute.base import NodeLocation
     from libcloud.compute.drivers.ec2 import BaseEC2NodeDriver, ExEC2AvailabilityZone

@@ -110,6 +110,8 @@ def test_profile_from_a_credentials_file_launches_against_moto(cloud_world, moto
     ("azure_arm", "key = tenant\nbatchsubmit.libcloud.secret = subscription",
      "provider: azure_arm is not supported: libcloud's azure_arm driver needs auth, ex_resource_group to create "
      "a node, which this target does not give"),
+    ("rackspace", "key = user", "provider: rackspace is not supported: libcloud's rackspace driver lists only the "
+                                "first page of servers (1,000 by default), so VMs past it would go unseen"),
     ("openstack", "driver.api_version = 1.1", "driver.api_version: libcloud's OpenStack 1.1 driver lists only "
      "Nova's first page of servers (1,000 by default), so VMs past it would go unseen; leave it unset for 2.2"),
     ("openstack", "driver.api_version = 2.3", "driver.api_version: libcloud has no OpenStack driver for API version "
