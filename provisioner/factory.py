@@ -42,12 +42,12 @@ class Factory:
         self.monitors = list(monitors)
         self.queues: List[Queue] = build_queues(config, services)
         self.sources: Dict = {}
-        problems = winddown.moved(ledger, self.queues, services)
+        problems, unsure = winddown.moved(ledger, self.queues, services)
         if problems:
             raise ConfigErrors(problems)
         for q in self.queues:
             self._subscribe(q)
-        winddown.remember(ledger, self.queues)
+        winddown.remember(ledger, self.queues, unsure)
         for qcfg in removed:
             self._wind_down(qcfg)
 

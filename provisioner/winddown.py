@@ -10,7 +10,7 @@ options are kept in the ledger (``remember``) unless they hold a secret, which t
 ledger must not: such a queue, removed while the factory was stopped, is reported.
 """
 import logging
-from typing import List
+from typing import List, Set, Tuple
 
 from provisioner import config as configmod
 from provisioner.errors import ConfigError, ProvisionerError
@@ -62,11 +62,11 @@ class WindingDown(Queue):
         return d
 
 
-def remember(ledger, queues) -> None:
+def remember(ledger, queues, unsure=frozenset()) -> None:
     """Keep each VM queue's options for a restart that finds the queue removed: those its
     plugins read, not the rest of its section ([DEFAULT]'s helper keys, other plugins' keys)."""
     for q in queues:
-        if q.batch.can_wind_down and not isinstance(q, WindingDown):
+        if q.batch.can_wind_down and not isinstance(q, WindingDown) and q.name not in unsure:
             secrets = sorted(k for spec in q.cfg.plugins for k, v in spec.effective().items() if v == "********")
             prefixes = tuple(f"{spec.family}.{n}." for spec in q.cfg.plugins for n in {spec.name, spec.written})
             read = {k: v for k, v in q.cfg.raw.items() if k in configmod.QUEUE_OPTIONS or k.startswith(prefixes)}
@@ -74,30 +74,39 @@ def remember(ledger, queues) -> None:
             ledger.put_state(KEY + q.name, {"path": q.cfg.path, **kept})
 
 
-def moved(ledger, queues, services) -> List[ConfigError]:
-    """VM queues that now read another cloud account or collector than the one they last
-    launched on, while VMs of theirs are still there: a queue's VMs are known by its name
-    on its account, so those would go unmanaged. One listing of the old account each."""
-    out = []
+def moved(ledger, queues, services) -> Tuple[List[ConfigError], Set[str]]:
+    """(problems, unsure): VM queues that now read another cloud account or collector than
+    the one their VMs are on, while some are still there (a queue's VMs are known by its
+    name on its account, so those would go unmanaged); and the queues for which that could
+    not be told, whose kept options ``remember`` must not replace (the next start or reload
+    tells). Lists an account only when a queue's source changed."""
+    problems, unsure = [], set()
     for q in queues:
         kept = ledger.get_state(KEY + q.name)
         if not (q.batch.can_wind_down and kept and "options" in kept):
             continue
         try:
             old = Queue(configmod.queue_from_items(q.name, kept["path"], kept["options"]), services)
-            if (old.batch.family, old.batch.source_key()) == (q.batch.family, q.batch.source_key()):
-                continue
-            left = old.batch.open_source().read(services.clock.now())[0].get(q.name, [])
-        except ProvisionerError as exc:  # the old account cannot be read: it may hold VMs or none
-            log.warning("queue=%s reads another cloud account or collector than before; whether VMs of it are "
-                        "left on the previous one cannot be told: %s", q.name, str(exc).splitlines()[0])
+        except ProvisionerError as exc:
+            log.warning("queue=%s: its kept options no longer load, so a change of its cloud account cannot be "
+                        "told: %s", q.name, str(exc).splitlines()[0])
+            continue
+        if (old.batch.family, old.batch.source_key()) == (q.batch.family, q.batch.source_key()):
+            continue
+        try:
+            left = q.batch.unmanaged_by(old.batch)
+        except ProvisionerError as exc:
+            unsure.add(q.name)
+            log.warning("queue=%s: whether its options now name another cloud account than the VMs it launched "
+                        "cannot be told (checked again at the next start or reload): %s", q.name,
+                        str(exc).splitlines()[0])
             continue
         if left:
-            out.append(ConfigError(q.cfg.path, q.name, None, f"its cloud account or collector changed while "
-                                   f"{len(left)} of its VMs are on the previous one, where they would go "
-                                   f"unmanaged: give the queue a new name (the old one then winds them down) "
-                                   f"or restore its previous account"))
-    return out
+            problems.append(ConfigError(q.cfg.path, q.name, None, f"its cloud account or collector changed while "
+                                        f"{left} of its VMs are on the previous one, where they would go "
+                                        f"unmanaged: give the queue a new name (the old one then winds them down) "
+                                        f"or restore its previous account"))
+    return problems, unsure
 
 
 def remembered(ledger) -> List[str]:

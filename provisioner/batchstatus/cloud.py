@@ -67,6 +67,29 @@ class CloudBatchStatus(BatchStatus):
         backend = spec.cls.make_backend(self.queue, spec.opts, self.services)
         return CloudInstances(self.source_key(), backend, self.services, spec.opts["retry_budget"])
 
+    def unmanaged_by(self, old) -> int:
+        """How many VMs of this queue, launched under its previous configuration (``old``, its
+        batch status), this one would not manage: those the previous account lists that this
+        one's does not, or all of them when the collector changed. Lists instances only (the
+        old collector may be gone); SourceError if an account cannot be listed."""
+        def listed(status):
+            spec = status._target()
+            backend = spec.cls.make_backend(status.queue, spec.opts, status.services)
+            budget = retry.Budget(self.services.clock, self.services.extra.get("sleep", time.sleep),
+                                  spec.opts["retry_budget"], is_transient=backend.transient)
+            try:
+                instances = budget.call(backend.list, self.services.factory_id)
+            except Exception as exc:
+                raise SourceError(f"{backend.key[0]} instances: {backend.describe(exc)}") from None
+            return {i.id for i in instances if i.queue == self.queue.name}
+
+        before = listed(old)
+        if not before:
+            return 0
+        if old.source_key()[-1] != self.source_key()[-1]:  # the collector its VMs joined
+            return len(before)
+        return len(before - listed(self))
+
     def pilots(self, snapshot):
         by_queue, machines = snapshot
         opts = self._target().opts

@@ -3,12 +3,15 @@ launching nothing, until its VMs are drained and terminated (against moto over H
 import json
 import logging
 
+import pytest
+
 from provisioner import config as configmod
 from provisioner import daemon as daemon_mod
 from provisioner.cli import main
 from provisioner.cloud import tags
 from provisioner.cloud.emulator import add_machine, negotiate
 from provisioner.condor.emulator import RUNNING
+from provisioner.errors import ConfigErrors
 from provisioner.services import Services
 
 from .conftest import CloudWorld, ec2_queue, instances, join_all
@@ -164,10 +167,6 @@ def test_options_holding_secrets_stay_out_of_the_ledger_and_the_restart_says_so(
 
 def test_a_queue_moved_to_another_account_while_its_vms_remain_is_refused_until_renamed(
         write_conf, tmp_path, moto, ec2, caplog):
-    import pytest
-
-    from provisioner.errors import ConfigErrors
-
     conf = write_conf(ec2_queue("Q", endpoint=moto) + LOCAL)
     world = CloudWorld(conf, tmp_path)
     world.ledger.close()
@@ -196,3 +195,45 @@ def test_a_queue_moved_to_another_account_while_its_vms_remain_is_refused_until_
     d.ledger.close()
     write_conf(ec2_queue("Q2", endpoint=moto) + LOCAL)  # moved back: nothing of it is left on us-west-2
     _daemon(world, conf).ledger.close()
+
+
+def _one_vm(world, conf, queue_text, ec2):
+    write_conf_text(world, queue_text)
+    d = _daemon(world, conf)
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    _cycle(d, world)
+    world.pool.schedd().jobs.clear()
+    assert len(instances(ec2)) == 1
+    d.ledger.close()
+
+
+def write_conf_text(world, queue_text):
+    (world.tmp_path / "queues.conf").write_text("[DEFAULT]\napfqueue.sleep = 60\n" + queue_text)
+
+
+def test_a_changed_option_that_names_the_same_account_is_no_move(write_conf, tmp_path, moto, ec2):
+    conf = write_conf(LOCAL)
+    world = CloudWorld(conf, tmp_path)
+    world.ledger.close()
+    _one_vm(world, conf, ec2_queue("Q", endpoint=moto) + LOCAL, ec2)
+    write_conf_text(world, ec2_queue("Q", endpoint=moto.replace("127.0.0.1", "localhost")) + LOCAL)
+    _daemon(world, conf).ledger.close()  # another endpoint URL, the same VMs listed: accepted
+    write_conf_text(world, ec2_queue("Q", endpoint=moto, extra="batchsubmit.ec2.collectorhost = cm2.example.org\n")
+                    + LOCAL)
+    with pytest.raises(ConfigErrors, match=r"\[Q\]: its cloud account or collector changed while 1 of its VMs"):
+        _daemon(world, conf)  # its VMs joined the other collector
+
+
+def test_a_move_that_cannot_be_told_is_checked_again_at_the_next_start(write_conf, tmp_path, proxy, ec2, caplog):
+    conf = write_conf(LOCAL)
+    world = CloudWorld(conf, tmp_path)
+    world.ledger.close()
+    _one_vm(world, conf, ec2_queue("Q", endpoint=proxy.url) + LOCAL, ec2)
+    write_conf_text(world, ec2_queue("Q", endpoint=proxy.url, extra="batchsubmit.ec2.region = us-west-2\n") + LOCAL)
+    proxy.fail("DescribeInstances", "Unavailable", 503, times=1000)
+    with caplog.at_level(logging.WARNING, logger="provisioner"):
+        _daemon(world, conf).ledger.close()  # the previous account cannot be listed: started, with a warning
+    assert "queue=Q: whether its options now name another cloud account" in caplog.text
+    proxy.faults.clear()
+    with pytest.raises(ConfigErrors, match=r"\[Q\]: its cloud account or collector changed while 1 of its VMs"):
+        _daemon(world, conf)
