@@ -5,7 +5,8 @@ from provisioner.status import Pilots
 
 class BatchStatus(Plugin, StatusPlugin):
     family = "batchstatus"
-    #: its pilots outlive a removed queue and need the factory to end them (VMs): see winddown
+    #: its pilots outlive a removed queue and need the factory to end them (VMs): see winddown;
+    #: such a plugin also answers ``unmanaged_by`` (batchstatus/cloud.py)
     can_wind_down = False
     #: set on the status of a removed queue kept to end its pilots
     winding_down = False
