@@ -1,4 +1,5 @@
 """Pilots as Slurm array tasks on a remote cluster reached by SSH (BOSCO's use case)."""
+import logging
 import re
 import shlex
 
@@ -6,6 +7,8 @@ from provisioner.batchsubmit.base import Target
 from provisioner.errors import ProvisionerError, TargetError
 from provisioner.options import Option
 from provisioner.remote import slurm, ssh
+
+log = logging.getLogger("provisioner")
 
 # Options the factory sets itself: overriding them would lose the pilots' identity.
 _RESERVED = {"--array", "--comment", "--job-name", "--output", "--parsable", "--chdir", "-a", "-J", "-o", "-D"}
@@ -36,6 +39,10 @@ class SSHSlurm(Target):
         "sbatch_args": Option("list", [], help="extra sbatch options, comma list, one option per item"),
         "workdir": Option("str", None, help="remote directory for pilot output (default: the home)"),
     }
+
+    def __init__(self, queue, opts, services):
+        super().__init__(queue, opts, services)
+        self._array_limit = None  # the cluster's MaxArraySize, once an array has reached it
 
     def _where(self, option: str) -> str:
         return f"{self.namespace()}{option}"
@@ -69,10 +76,26 @@ class SSHSlurm(Target):
             env["APFMON"] = self.services.monitor_url
         script = slurm.pilot_script(q.executable, self.arguments(), env)
         conn = ssh.connections(self.services).get(endpoint(self.opts))
-        try:
-            return slurm.submit(conn, n, script, slurm.identity(self.services.factory_id, q.name, launch_id),
+
+        def send(count):
+            return slurm.submit(conn, count, script, slurm.identity(self.services.factory_id, q.name, launch_id),
                                 job_name=q.name, partition=self.opts["partition"], workdir=self.opts["workdir"],
                                 extra=self.opts["sbatch_args"])
+
+        try:
+            if self._array_limit is None:
+                try:
+                    return send(n)
+                except slurm.SlurmError as exc:
+                    if slurm.ARRAY_TOO_LARGE not in str(exc):
+                        raise
+                    self._array_limit = slurm.max_array_size(conn)  # asked once, when first reached
+                    if n <= self._array_limit:
+                        raise
+            if n > self._array_limit:
+                log.warning("queue=%s submits %d of %d pilots: the cluster's MaxArraySize is %d", q.name,
+                            self._array_limit, n, self._array_limit)
+            return send(min(n, self._array_limit))
         except ProvisionerError as exc:
             raise TargetError(str(exc)) from None
 

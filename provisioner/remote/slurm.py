@@ -5,6 +5,7 @@ Each pilot is a task of an array job whose ``--comment`` carries its identity,
 ``provisioner:<factory>:<queue>:<launch id>``; squeue reads that field back.
 Queue names cannot hold ``:`` (see config), so the split below is exact.
 """
+import re
 import shlex
 from collections import defaultdict
 from dataclasses import dataclass
@@ -82,6 +83,19 @@ def submit(conn, n: int, script: str, comment: str, job_name: str, partition: Op
     if not job.isdigit():
         raise SlurmError(f"{conn.endpoint}: sbatch answered {out.strip()[:80]!r}, not a job id")
     return [f"{job}_{i}" for i in range(n)]
+
+
+# sbatch's refusal of an array larger than the cluster's MaxArraySize (1001 unless set)
+ARRAY_TOO_LARGE = "Invalid job array specification"
+
+
+def max_array_size(conn) -> int:
+    """The cluster's MaxArraySize: an array's task indices run below it."""
+    out = _check(conn, "scontrol", conn.run(["scontrol", "show", "config"]))
+    found = re.search(r"^MaxArraySize\s*=\s*(\d+)\s*$", out, re.M)
+    if found is None:
+        raise SlurmError(f"{conn.endpoint}: scontrol show config names no MaxArraySize")
+    return int(found.group(1))
 
 
 def tasks(conn, user: str, factory_id: str) -> Dict[str, List[Task]]:

@@ -205,6 +205,7 @@ def slurm_cluster(remote_root, missing):
                  "TaskPlugin=task/none\nJobAcctGatherType=jobacct_gather/none\n"
                  "AccountingStorageType=accounting_storage/none\nSelectType=select/cons_tres\n"
                  "SelectTypeParameters=CR_Core\nMpiDefault=none\nReturnToService=2\n"
+                 "MaxArraySize=6\n"  # small, so that a test reaches it
                  f"StateSaveLocation={state}\nSlurmdSpoolDir={state}/slurmd\n"
                  f"SlurmctldPidFile={state}/slurmctld.pid\nSlurmdPidFile={state}/slurmd.pid\n"
                  f"SlurmctldLogFile={state}/slurmctld.log\nSlurmdLogFile={state}/slurmd.log\n"

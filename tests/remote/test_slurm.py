@@ -64,6 +64,19 @@ def test_submit_is_one_sbatch_creating_tasks_that_carry_the_identity(build, endp
     assert {k for _, k in seen.values()} == {"provisioner:test-factory:SA:test-factory-7"}
 
 
+def test_an_array_over_the_clusters_max_array_size_is_cut_to_it(build, endpoint, slurm, calls, caplog):
+    factory, _, clock = build(queues(endpoint, slurm.workdir, "[SA]\n"))
+    target = factory.queues[0].target
+    with caplog.at_level("WARNING", logger="provisioner"):
+        ids = target.submit(9, ctx(clock), "big")  # the test cluster's MaxArraySize is 6
+    assert [c[0] for c in calls] == ["sbatch", "scontrol", "sbatch"] and "--array=0-5" in calls[-1]
+    assert len(ids) == 6 and set(ids) <= set(slurm.tasks())
+    assert "queue=SA submits 6 of 9 pilots: the cluster's MaxArraySize is 6" in caplog.text
+    del calls[:]
+    assert len(target.submit(7, ctx(clock), "again")) == 6 and [c[0] for c in calls] == ["sbatch"]  # learnt once
+    assert len(target.submit(2, ctx(clock), "small")) == 2
+
+
 def test_status_groups_per_queue_with_one_squeue_per_cycle(build, endpoint, slurm, calls):
     sections = ("schedplugin = Ready, MaxToRun\n[SA]\nwmsqueue = A\nsched.maxtorun.maximum = 3\n"
                 "[SB]\nwmsqueue = B\nsched.maxtorun.maximum = 2\n")
