@@ -1,4 +1,5 @@
 """What the HTCondor targets share: rendering, one-transaction submit, retire idle."""
+import logging
 import os
 import shlex
 import time
@@ -7,6 +8,8 @@ from provisioner import render
 from provisioner.batchsubmit.base import Target
 from provisioner.errors import ProvisionerError, TargetError, TemplateValueError
 from provisioner.options import Option
+
+log = logging.getLogger("provisioner")
 
 
 def _absolute(path):
@@ -100,6 +103,11 @@ class CondorTarget(Target):
             self.prepare(ctx.now, launch_id)
         except (ProvisionerError, OSError) as exc:
             raise TargetError(f"submit not attempted: {_one_line(exc)}") from None
+        limit = self.services.condor.max_jobs_per_submission()
+        if n > limit:
+            log.warning("queue=%s submits %d of %d pilots: MAX_JOBS_PER_SUBMISSION is %d", self.queue.name, limit,
+                        n, limit)
+            n = limit
         try:
             result = self._schedd().submit(htcondor2.Submit(text), count=n)
         except Exception as exc:  # HTCondorException, or a refused description

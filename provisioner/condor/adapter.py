@@ -1,8 +1,8 @@
 """The only place that talks to real HTCondor daemons, through htcondor2.
 
 Everything else receives an object with ``schedd(name, pool)``,
-``collector(pool)`` and ``drain(machine, pool, reason)``; the emulator in
-``emulator.py`` offers the same calls.
+``collector(pool)``, ``drain(machine, pool, reason)`` and
+``max_jobs_per_submission()``; the emulator in ``emulator.py`` offers the same calls.
 """
 import logging
 import warnings
@@ -29,6 +29,11 @@ class HTCondor:
 
     def collector(self, pool=None):
         return self._h.Collector(pool)
+
+    def max_jobs_per_submission(self) -> int:
+        """MAX_JOBS_PER_SUBMISSION as this host's configuration sets it (20,000 by default):
+        a schedd refuses a whole transaction of more jobs."""
+        return int(self._h.param.get("MAX_JOBS_PER_SUBMISSION", 20000))
 
     def drain(self, machine, pool=None, reason=None, check_expr=None):
         """Gracefully drain the startd of ``machine``: running jobs finish (within their

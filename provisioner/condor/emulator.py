@@ -79,6 +79,9 @@ class Schedd:
         if not isinstance(description, htcondor2.Submit):
             raise TypeError("description must be an htcondor2.Submit object")
         count = max(1, count)
+        if count > self.pool.jobs_per_submission:  # as the schedd, which refuses the whole transaction
+            raise htcondor2.HTCondorException(f"Failed to queue {count} jobs: over MAX_JOBS_PER_SUBMISSION "
+                                              f"({self.pool.jobs_per_submission})")
         cluster = next(self._clusters)
         now = int(self.pool.clock.now())
         for ad in _v1().Submit(str(description)).jobs(count=count, clusterid=cluster):
@@ -199,6 +202,7 @@ class Pool:
         self.machines: Dict[str, classad2.ClassAd] = {}
         self._collector = Collector(self)
         self.removed: List[classad2.ClassAd] = []
+        self.jobs_per_submission = 20000  # the schedds' MAX_JOBS_PER_SUBMISSION
 
     # The two calls of provisioner.condor.adapter.HTCondor.
     def schedd(self, name: Optional[str] = None, pool: Optional[str] = None) -> Schedd:
@@ -210,6 +214,9 @@ class Pool:
 
     def collector(self, pool: Optional[str] = None) -> Collector:
         return self._collector
+
+    def max_jobs_per_submission(self) -> int:
+        return self.jobs_per_submission
 
     def drain(self, machine: str, pool: Optional[str] = None, reason: Optional[str] = None,
               check_expr: Optional[str] = None) -> str:

@@ -152,6 +152,18 @@ def test_a_bug_in_a_status_source_skips_the_queues_reading_it(write_conf, emulat
     assert by_queue(factory.cycle())["LOCAL_B"].count == 4
 
 
+def test_a_submission_is_cut_to_max_jobs_per_submission(write_conf, emulated, caplog):
+    factory, pool, clock, ledger = emulated(write_conf(QUEUES))
+    pool.jobs_per_submission = 2  # the schedd refuses a transaction of more jobs
+    pool.schedd().add_jobs(3, TargetQueue="B")
+    with caplog.at_level("WARNING", logger="provisioner"):
+        d = by_queue(factory.cycle())
+    assert (d["LOCAL_B"].action, d["LOCAL_B"].count) == ("submit", 2)
+    assert "queue=LOCAL_B submits 2 of 3 pilots: MAX_JOBS_PER_SUBMISSION is 2" in caplog.text
+    clock.advance_to(clock.now() + 60)
+    assert by_queue(factory.cycle())["LOCAL_B"].count == 1  # the rest, next cycle
+
+
 def test_queues_cycle_on_their_own_intervals(write_conf, emulated):
     factory, pool, clock, _ = emulated(write_conf(
         "[FAST]\nbatchsubmitplugin = CondorLocal\napfqueue.sleep = 30\n"
