@@ -66,23 +66,27 @@ def remember(ledger, queues, unsure=frozenset()) -> None:
     """Keep each VM queue's options for a restart that finds the queue removed: those its
     plugins read, not the rest of its section ([DEFAULT]'s helper keys, other plugins' keys)."""
     for q in queues:
-        if q.batch.can_wind_down and not isinstance(q, WindingDown) and q.name not in unsure:
+        if q.batch.can_wind_down and not isinstance(q, WindingDown):
             secrets = sorted(k for spec in q.cfg.plugins for k, v in spec.effective().items() if v == "********")
             prefixes = tuple(f"{spec.family}.{n}." for spec in q.cfg.plugins for n in {spec.name, spec.written})
             read = {k: v for k, v in q.cfg.raw.items() if k in configmod.QUEUE_OPTIONS or k.startswith(prefixes)}
-            kept = {"secrets": secrets} if secrets else {"options": read}
-            ledger.put_state(KEY + q.name, {"path": q.cfg.path, **kept})
+            kept = {"path": q.cfg.path, **({"secrets": secrets} if secrets else {"options": read})}
+            if q.name in unsure:  # the options it may have left VMs under, for the next check
+                before = ledger.get_state(KEY + q.name)
+                kept["previous"] = before.get("previous") or {"path": before["path"], "options": before["options"]}
+            ledger.put_state(KEY + q.name, kept)
 
 
 def moved(ledger, queues, services) -> Tuple[List[ConfigError], Set[str]]:
     """(problems, unsure): VM queues that now read another cloud account or collector than
     the one their VMs are on, while some are still there (a queue's VMs are known by its
     name on its account, so those would go unmanaged); and the queues for which that could
-    not be told, whose kept options ``remember`` must not replace (the next start or reload
-    tells). Lists an account only when a queue's source changed."""
+    not be told, whose previous options ``remember`` keeps beside the current ones (the next
+    start or reload tells). Lists an account only when a queue's source changed."""
     problems, unsure = [], set()
     for q in queues:
         kept = ledger.get_state(KEY + q.name)
+        kept = kept and kept.get("previous", kept)  # the options a check could not yet tell from
         if not (q.batch.can_wind_down and kept and "options" in kept):
             continue
         try:

@@ -232,8 +232,12 @@ def test_a_move_that_cannot_be_told_is_checked_again_at_the_next_start(write_con
     write_conf_text(world, ec2_queue("Q", endpoint=proxy.url, extra="batchsubmit.ec2.region = us-west-2\n") + LOCAL)
     proxy.fail("DescribeInstances", "Unavailable", 503, times=1000)
     with caplog.at_level(logging.WARNING, logger="provisioner"):
-        _daemon(world, conf).ledger.close()  # the previous account cannot be listed: started, with a warning
+        d = _daemon(world, conf)  # the previous account cannot be listed: started, with a warning
     assert "queue=Q: whether its options now name another cloud account" in caplog.text
+    kept = d.ledger.get_state("winddown/Q")  # the current options (a removal winds down the new account)
+    assert kept["options"]["batchsubmit.ec2.region"] == "us-west-2"
+    assert "batchsubmit.ec2.region" not in kept["previous"]["options"]  # and those the next check tells from
+    d.ledger.close()
     proxy.faults.clear()
     with pytest.raises(ConfigErrors, match=r"\[Q\]: its cloud account or collector changed while 1 of its VMs"):
         _daemon(world, conf)
