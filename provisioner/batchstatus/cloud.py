@@ -19,18 +19,24 @@ _PROJECTION = ["Name", "Machine", "State", "Activity", "Draining", "Cpus", "Memo
                "DaemonStartTime", attributes.QUEUE, attributes.LAUNCH, tags.INSTANCE_ATTR]
 
 
+def list_instances(backend, services, budget_seconds):
+    """The account's instances tagged for this factory: one listing, retried within the budget;
+    SourceError if the account cannot be listed."""
+    budget = retry.Budget(services.clock, services.extra.get("sleep", time.sleep), budget_seconds,
+                          is_transient=backend.transient)
+    try:
+        return budget.call(backend.list, services.factory_id)
+    except Exception as exc:
+        raise SourceError(f"{backend.key[0]} instances: {backend.describe(exc)}") from None
+
+
 class CloudInstances(Source):
     def __init__(self, key, backend, services, budget_seconds):
         super().__init__(key)
         self.backend, self.services, self.budget_seconds = backend, services, budget_seconds
 
     def read(self, now):
-        budget = retry.Budget(self.services.clock, self.services.extra.get("sleep", time.sleep),
-                              self.budget_seconds, is_transient=self.backend.transient)
-        try:
-            instances = budget.call(self.backend.list, self.services.factory_id)
-        except Exception as exc:
-            raise SourceError(f"{self.key[0]} instances: {self.backend.describe(exc)}") from None
+        instances = list_instances(self.backend, self.services, self.budget_seconds)
         collector = self.key[-1]
         try:
             machines = lifecycle.startds(self.services, collector, _PROJECTION)
@@ -75,12 +81,7 @@ class CloudBatchStatus(BatchStatus):
         def listed(status):
             spec = status._target()
             backend = spec.cls.make_backend(status.queue, spec.opts, status.services)
-            budget = retry.Budget(self.services.clock, self.services.extra.get("sleep", time.sleep),
-                                  spec.opts["retry_budget"], is_transient=backend.transient)
-            try:
-                instances = budget.call(backend.list, self.services.factory_id)
-            except Exception as exc:
-                raise SourceError(f"{backend.key[0]} instances: {backend.describe(exc)}") from None
+            instances = list_instances(backend, status.services, spec.opts["retry_budget"])
             return {i.id for i in instances if i.queue == self.queue.name}
 
         before = listed(old)
