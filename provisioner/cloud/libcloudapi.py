@@ -36,10 +36,13 @@ def _value(text: str):
     return int(text) if text.strip().isdigit() else text.strip()
 
 
+def _text(exc) -> str:
+    return str(getattr(exc, "message", "") or exc)
+
+
 def _code(exc) -> str:
     """The provider's error code: libcloud puts it first in the message ("Code: text")."""
-    text = str(getattr(exc, "message", "") or exc)
-    head = text.split(":", 1)[0].strip()
+    head = _text(exc).split(":", 1)[0].strip()
     return head if head and " " not in head else type(exc).__name__
 
 
@@ -203,13 +206,13 @@ class LibcloudBackend:
     def kind(self, exc) -> str:
         if _code(exc) in FALLBACK:
             return "fallback"
-        if _code(exc) in QUOTA or _QUOTA_TEXT.search(str(getattr(exc, "message", "") or exc)):
+        if _code(exc) in QUOTA or _QUOTA_TEXT.search(_text(exc)):
             return "quota"
         return "transient" if self.transient(exc) else "fatal"
 
     @staticmethod
     def describe(exc) -> str:
-        text = " ".join(str(getattr(exc, "message", "") or exc).split())
+        text = " ".join(_text(exc).split())
         code = _code(exc)
         return text if text.startswith(code) else f"{code}: {text}"
 
