@@ -90,15 +90,16 @@ def moved(ledger, queues, services) -> Tuple[List[ConfigError], Set[str]]:
         if not (q.batch.can_wind_down and kept and "options" in kept):
             continue
         try:
-            old = Queue(configmod.queue_from_items(q.name, kept["path"], kept["options"]), services)
+            previous = configmod.queue_from_items(q.name, kept["path"], kept["options"])
+            old = previous.batchstatus.cls(previous, previous.batchstatus.opts, services)  # all the check needs
         except ProvisionerError as exc:
             log.warning("queue=%s: its kept options no longer load, so a change of its cloud account cannot be "
                         "told: %s", q.name, str(exc).splitlines()[0])
             continue
-        if (old.batch.family, old.batch.source_key()) == (q.batch.family, q.batch.source_key()):
+        if (old.family, old.source_key()) == (q.batch.family, q.batch.source_key()):
             continue
         try:
-            left = q.batch.unmanaged_by(old.batch)
+            left = q.batch.unmanaged_by(old)
         except ProvisionerError as exc:
             unsure.add(q.name)
             log.warning("queue=%s: whether its options now name another cloud account than the VMs it launched "
