@@ -21,13 +21,14 @@ ENDPOINT_OPTIONS = {
     "passphrase_file": Option("secret", None, help="file whose first line is the key's passphrase"),
     "known_hosts": Option("str", required=True, help="known_hosts file pinning the host key"),
     "timeout": Option("int", 30, minimum=1, help="connect and per-command timeout (s)"),
+    "keepalive": Option("int", 60, minimum=0, help="seconds between keepalives on the kept connection (0: none)"),
 }
 
 
 def endpoint(opts) -> ssh.Endpoint:
     passphrase_file = opts["passphrase_file"].strip() if opts["passphrase_file"] else None
     return ssh.Endpoint(opts["host"], opts["port"], opts["user"], opts["key"].strip(), opts["known_hosts"],
-                        opts["timeout"], passphrase_file)
+                        opts["timeout"], passphrase_file, opts["keepalive"])
 
 
 class SSHSlurm(Target):

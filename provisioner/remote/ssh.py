@@ -29,6 +29,7 @@ class Endpoint:
     known_hosts: str
     timeout: float = 30.0
     passphrase_file: Optional[str] = None  # for a passphrase-protected key
+    keepalive: int = 60  # seconds; keeps a NAT or firewall from dropping the idle connection
 
     def __str__(self) -> str:
         return f"ssh {self.user}@{self.host}:{self.port}"
@@ -113,6 +114,7 @@ class Connection:
         except (paramiko.SSHException, OSError) as exc:
             client.close()
             raise SSHError(f"{ep}: unreachable: {_reason(exc)}") from None
+        client.get_transport().set_keepalive(ep.keepalive)
         return client
 
     def _channel(self) -> paramiko.Channel:

@@ -1,6 +1,10 @@
 """The SSH helper against a real sshd: key auth, pinned host keys, quoting, reconnects."""
 import dataclasses
 import os
+import select
+import socket
+import threading
+import time
 import uuid
 
 import pytest
@@ -107,3 +111,72 @@ def test_a_command_trickling_output_times_out_as_a_whole(endpoint):
             conn.run(["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo x; sleep 1; done"])
     finally:
         conn.close()
+
+
+class _Nat:
+    """A loopback TCP forwarder that, like a NAT, silently stops forwarding a connection
+    idle for ``idle`` seconds: its packets vanish, neither end is told."""
+
+    def __init__(self, port, idle):
+        self.port, self.idle = port, idle
+        self.accepted = self.cut = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.listen_port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            upstream = socket.create_connection(("127.0.0.1", self.port))
+            threading.Thread(target=self._forward, args=(client, upstream), daemon=True).start()
+
+    def _forward(self, a, b):
+        peer = {a: b, b: a}
+        last, cut = time.monotonic(), False
+        with a, b:
+            while True:
+                ready, _, _ = select.select([a, b], [], [], 0.1)
+                if not cut and time.monotonic() - last > self.idle:
+                    cut = True
+                    self.cut += 1
+                for sock in ready:
+                    try:
+                        data = sock.recv(65536)
+                        if data and not cut:
+                            peer[sock].sendall(data)
+                            last = time.monotonic()
+                    except OSError:  # an end reset the connection
+                        return
+                    if not data:
+                        return
+
+    def close(self):
+        self.server.close()
+
+
+@pytest.mark.parametrize("keepalive", [1, 0])
+def test_keepalives_keep_an_idle_connection_through_a_nat(endpoint, keepalive):
+    nat = _Nat(endpoint.port, idle=1.5)
+    ep = dataclasses.replace(endpoint, port=nat.listen_port, timeout=2, keepalive=keepalive,
+                             known_hosts=endpoint.known_hosts + "-nat")
+    with open(endpoint.known_hosts) as src, open(ep.known_hosts, "w") as dst:
+        dst.write(src.read().replace(f"]:{endpoint.port} ", f"]:{nat.listen_port} "))
+    conn = ssh.Connection(ep)
+    try:
+        assert conn.run(["true"])[0] == 0
+        time.sleep(2.5)  # the connection stays idle longer than the NAT keeps it
+        started = time.monotonic()
+        assert conn.run(["true"])[0] == 0
+        if keepalive:
+            assert (nat.accepted, nat.cut) == (1, 0)
+            assert time.monotonic() - started < 1
+        else:  # the dropped connection costs a whole timeout before a new one is opened
+            assert (nat.accepted, nat.cut) == (2, 1)
+            assert time.monotonic() - started >= 2
+    finally:
+        conn.close()
+        nat.close()
