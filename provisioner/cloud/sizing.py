@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from provisioner.cloud import lifecycle
+
 # cores, memory (MB), gpus, on-demand price per hour (USD, indicative)
 CATALOGUE = {
     "t3.medium": (2, 4096, 0, 0.0416), "t3.large": (2, 8192, 0, 0.0832), "t3.xlarge": (4, 16384, 0, 0.1664),
@@ -79,48 +81,106 @@ def shape(ad) -> Tuple[int, int, int]:
 
 @dataclass
 class Packing:
-    vms: Dict[str, int] = field(default_factory=dict)  # instance type -> VMs needed
+    vms: Dict[str, int] = field(default_factory=dict)  # instance type -> new VMs needed
     unfit: int = 0  # jobs no configured type can hold
+    used: int = 0  # open VMs (booting, or joined and idle) that take some of the jobs
+    unused: int = 0  # open VMs that take none
+    shapes: Dict[str, set] = field(default_factory=dict)  # instance type -> job shapes its new VMs take
+    fit_jobs: int = 0  # jobs some type can hold ...
+    fit_cpus: int = 0  # ... and their cores
 
     @property
     def total(self) -> int:
         return sum(self.vms.values())
 
+    @property
+    def net(self) -> int:
+        """New VMs to launch, else (negative) the open VMs that take no job. Of several
+        types, an idle VM the waiting jobs do not fit must not hold back the VM they need."""
+        return self.total or -self.unused
 
-def pack(jobs: Iterable, types: Sequence[InstanceType]) -> Packing:
+
+def pack(jobs: Iterable, types: Sequence[InstanceType], open_vms: Sequence[InstanceType] = ()) -> Packing:
     shapes: Dict[Tuple[int, int, int], int] = {}
     for ad in jobs:
         s = shape(ad)
         shapes[s] = shapes.get(s, 0) + 1
-    return pack_shapes(shapes, types)
+    return pack_shapes(shapes, types, open_vms)
 
 
-def pack_shapes(shapes: Dict[Tuple[int, int, int], int], types: Sequence[InstanceType]) -> Packing:
+def pack_shapes(shapes: Dict[Tuple[int, int, int], int], types: Sequence[InstanceType],
+                open_vms: Sequence[InstanceType] = ()) -> Packing:
+    """Jobs go first into the open VMs (of their own types), then into new ones."""
     out = Packing()
-    bins: Dict[str, List[List[int]]] = {t.name: [] for t in types}  # free [cpus, memory, gpus] per VM
+    existing = [[False, t.cpus, t.memory, t.gpus] for t in open_vms]  # [taken, free cpus, memory, gpus]
+    bins: Dict[str, List[list]] = {t.name: [] for t in types}  # [type, free cpus, memory, gpus] per new VM
     for s in sorted(shapes, reverse=True):  # decreasing: gpus-free shapes sort by cpus, then memory
         count = shapes[s]
         t = next((t for t in types if t.fits(s)), None)
         if t is None:
             out.unfit += count
             continue
-        for free in (free for typed in bins.values() for free in typed):  # first fit over open VMs
+        out.fit_jobs += count
+        out.fit_cpus += count * s[0]
+        for vm in (vm for group in (existing, *bins.values()) for vm in group):  # first fit over open VMs
             if count == 0:
                 break
-            k = min([count] + [free[i] // s[i] for i in range(3) if s[i]])
+            k = min([count] + [vm[i + 1] // s[i] for i in range(3) if s[i]])
             if k > 0:
                 for i in range(3):
-                    free[i] -= k * s[i]
+                    vm[i + 1] -= k * s[i]
                 count -= k
+                if isinstance(vm[0], str):
+                    out.shapes[vm[0]].add(s)
+                else:
+                    vm[0] = True
         if count:
             per_vm = min([count] + [(t.cpus, t.memory, t.gpus)[i] // s[i] for i in range(3) if s[i]])
             full, rest = divmod(count, per_vm)
-            new = full + (1 if rest else 0)
-            for i in range(new):
+            for i in range(full + (1 if rest else 0)):
                 n = per_vm if i < full else rest
-                bins[t.name].append([t.cpus - n * s[0], t.memory - n * s[1], t.gpus - n * s[2]])
+                bins[t.name].append([t.name, t.cpus - n * s[0], t.memory - n * s[1], t.gpus - n * s[2]])
+            out.shapes.setdefault(t.name, set()).add(s)
     out.vms = {name: len(b) for name, b in bins.items() if b}
+    out.used = sum(1 for vm in existing if vm[0])
+    out.unused = len(existing) - out.used
     return out
+
+
+def pack_work(work, types: Sequence[InstanceType], open_vms: Sequence[InstanceType] = ()) -> Packing:
+    """The idle jobs packed; a WMS that reports counts only: HTCondor's default request per job."""
+    if work.jobs or not work.idle:
+        return pack(work.jobs, types, open_vms)
+    return pack_shapes({(1, 1, 0): work.idle}, types, open_vms)
+
+
+def launch_plan(n: int, packing: Packing, types: Sequence[InstanceType]) -> List[Tuple[InstanceType, int]]:
+    """n new VMs as (type, count), by the packing: first the types that come later in
+    preference order (their jobs fit no earlier type, so no other VM can take them), then
+    the first type for VMs beyond the packing (launched ahead of jobs to come)."""
+    plan = []
+    for t in reversed(types):
+        k = min(n, packing.vms.get(t.name, 0))
+        if k:
+            plan.append([t, k])
+            n -= k
+    if n > 0:
+        if plan and plan[-1][0] is types[0]:
+            plan[-1][1] += n
+        else:
+            plan.append([types[0], n])
+    return [(t, k) for t, k in plan]
+
+
+def open_vms(pilots, types: Sequence[InstanceType]) -> List[InstanceType]:
+    """The VMs that will take idle jobs already (booting, or joined and idle), each as its
+    instance type; a type no longer configured counts as the first. A grid-universe target
+    (condorec2, one type) has no VM records: its pending pilots are the booting VMs."""
+    if not pilots.states:
+        return [types[0]] * pilots.pending
+    by_name = {t.name: t for t in types}
+    return [by_name.get(vm.instance.type, types[0]) for vm in pilots.records
+            if vm.state in (lifecycle.BOOTING, lifecycle.IDLE)]
 
 
 def queue_types(queue_cfg) -> List[InstanceType]:

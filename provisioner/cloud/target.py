@@ -96,25 +96,33 @@ class CloudTarget(Target):
     def submit(self, n, ctx, launch_id):
         text = userdata.render_user_data(self.queue, self.services, launch_id, self.opts)
         tagset = tags.for_launch(self.services.factory_id, self.queue.name, launch_id)
-        budget, ids, refusals, full = self.budget(), [], [], set()
-        for index, (itype, place) in enumerate(self.backend.choices(self.types())):
-            if itype.name in full:
-                continue  # a quota is regional: the type's other places are refused too
-            try:
-                if self._launch(n - len(ids), itype, place, f"{launch_id}-{index}", tagset, text, budget,
-                                launch_id, ids, refusals):
-                    break
-                full.add(itype.name)
-            except Exception as exc:
-                kind = self.backend.kind(exc)
-                if kind == "fallback":  # the next choice launches only what is still missing
-                    refusals.append(f"{itype.name}{'@' + place if place else ''}: {self.backend.describe(exc)}")
-                    continue
-                if ids:  # earlier chunks started: they go to the ledger; the error comes back next cycle
-                    log.error("queue=%s %s launch: %s after %d VMs started", self.queue.name, self.name,
-                              self.backend.describe(exc), len(ids))
-                    return ids
-                raise self._failure(exc, kind, "launch") from None
+        types = self.types()
+        packing = sizing.pack_work(ctx.work, types, sizing.open_vms(ctx.pilots, types))
+        budget, ids, refusals, full, attempts = self.budget(), [], [], set(), itertools.count()
+        for itype, count in sizing.launch_plan(n, packing, types):
+            want = len(ids) + count
+            # No capacity: the next types in preference order that hold the same jobs.
+            later = types[types.index(itype) + 1:]
+            shapes = packing.shapes.get(itype.name, ())
+            fallback = [t for t in later if all(t.fits(s) for s in shapes)]
+            for t, place in self.backend.choices([itype, *fallback]):
+                if t.name in full:
+                    continue  # a quota is regional: the type's other places are refused too
+                try:
+                    if self._launch(want - len(ids), t, place, f"{launch_id}-{next(attempts)}", tagset, text,
+                                    budget, launch_id, ids, refusals):
+                        break
+                    full.add(t.name)
+                except Exception as exc:
+                    kind = self.backend.kind(exc)
+                    if kind == "fallback":  # the next choice launches only what is still missing
+                        refusals.append(f"{t.name}{'@' + place if place else ''}: {self.backend.describe(exc)}")
+                        continue
+                    if ids:  # earlier chunks started: they go to the ledger; the error comes back next cycle
+                        log.error("queue=%s %s launch: %s after %d VMs started", self.queue.name, self.name,
+                                  self.backend.describe(exc), len(ids))
+                        return ids
+                    raise self._failure(exc, kind, "launch") from None
         if not ids:
             raise CloudError("nothing launched: " + "; ".join(refusals))
         if len(ids) < n:

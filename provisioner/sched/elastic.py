@@ -66,11 +66,13 @@ class Elastic(Step):
         p, w = ctx.pilots, ctx.work
         booting = p.states.get(lifecycle.BOOTING, 0) if p.states else p.pending
         idle = p.states.get(lifecycle.IDLE, 0)
-        needed = sizing.needed(w, self.types)
+        packing = sizing.pack_work(w, self.types, sizing.open_vms(p, self.types)) if self.types else None
+        # the VMs the idle jobs need, those open counted only when a job fits them
+        needed = packing.total + packing.used if packing else w.idle
         arrived, span = self._arrivals(ctx)
         coming = self._coming(arrived, span)
-        ahead = self._ahead(w, p, coming, needed, booting + idle)
-        out = needed + ahead - booting - idle
+        ahead = self._ahead(packing, p, coming, needed, booting + idle)
+        out = (packing.net if packing else needed - booting - idle) + ahead
         reason = f"needed={needed}"
         if coming:
             reason += f" coming={coming} ahead={ahead}"
@@ -143,18 +145,19 @@ class Elastic(Step):
         horizon = (self.soon or self.queue.interval) + self.opts["boot_time"]
         return round(arrived / span * horizon * self.opts["lead"])
 
-    def _ahead(self, work, pilots, coming, needed, spare_vms) -> int:
+    def _ahead(self, packing, pilots, coming, needed, spare_vms) -> int:
         """VMs for the jobs still to come, after the cores they will find free: on busy VMs
         (their startds advertise the unclaimed cores) and left over on the VMs counted for
-        the idle jobs. Jobs to come are assumed shaped like those waiting (or last waiting)."""
+        the idle jobs. Jobs to come are assumed shaped like those waiting (or last waiting)
+        that some instance type can hold."""
         if not coming:
             return 0
-        if not self.types:
+        if packing is None:
             return coming
         cpus = self.types[0].cpus
-        waiting = sum(sizing.shape(ad)[0] for ad in work.jobs)
-        if work.jobs:
-            self.per_job = waiting / len(work.jobs)
+        waiting = packing.fit_cpus
+        if packing.fit_jobs:
+            self.per_job = waiting / packing.fit_jobs
         free = sum(ad.get("Cpus") or 0 for vm in pilots.records
                    if getattr(vm, "state", None) == lifecycle.BUSY for ad in vm.machines)
         free += max(needed, spare_vms) * cpus - waiting

@@ -1,5 +1,6 @@
-"""VMs needed: the idle jobs packed into the queue's instance types, less the VMs that
-will take them already (booting, or joined and idle). Ignores its input.
+"""VMs needed: the idle jobs packed into the queue's instance types, after the VMs that
+will take them already (booting, or joined and idle, each with its own type's room).
+Ignores its input.
 
 Negative when more VMs sit idle than the idle jobs need: retire that many (only idle
 ones; the target drains them first). Jobs that fit no instance type are reported in
@@ -23,16 +24,13 @@ class VMDemand(Step):
             raise ProvisionerError(f"sched VMDemand: {exc}") from None
 
     def __call__(self, n, ctx):
-        if ctx.work.jobs or not ctx.work.idle:
-            packing = sizing.pack(ctx.work.jobs, self.types)
-        else:  # a WMS that reports counts only: HTCondor's default request per job
-            packing = sizing.pack_shapes({(1, 1, 0): ctx.work.idle}, self.types)
+        packing = sizing.pack_work(ctx.work, self.types, sizing.open_vms(ctx.pilots, self.types))
         states = ctx.pilots.states
         if states:
             booting, idle = states.get(lifecycle.BOOTING, 0), states.get(lifecycle.IDLE, 0)
         else:  # a grid-universe target (condorec2): its pending pilots are the booting VMs
             booting, idle = ctx.pilots.pending, 0
-        out = packing.total - booting - idle
+        out = packing.net
         if out < 0:
             out = max(out, -idle)
         vms = " ".join(f"{k}:{v}" for k, v in packing.vms.items()) or "none"

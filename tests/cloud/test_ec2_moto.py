@@ -133,3 +133,29 @@ def test_a_vm_stopped_before_its_startd_was_seen_is_terminated_not_a_crash(cloud
     d = world.cycle()["CLOUD"]
     assert d.pilots.states == {"drained": 1}
     assert ("terminate", "drained") in [(a["action"], a["note"]) for a in world.ledger.actions()]
+
+
+def test_each_instance_type_is_launched_for_the_jobs_packed_into_it(cloud_world, moto, ec2):
+    world = cloud_world(ec2_queue(endpoint=moto, types="c5.2xlarge, r5.2xlarge"))
+    schedd = world.pool.schedd()
+    schedd.add_jobs(1, RequestCpus=4, RequestMemory=30000)  # fits r5 (64 GB), not c5 (16 GB)
+    schedd.add_jobs(10, RequestCpus=1, RequestMemory=2048)  # 4 share the r5, 6 need a c5
+    d = world.cycle()["CLOUD"]
+    assert d.action == "submit" and d.count == 2
+    assert sorted(i["InstanceType"] for i in instances(ec2)) == ["c5.2xlarge", "r5.2xlarge"]
+    assert world.cycle()["CLOUD"].action == "none"  # each booting VM is counted for its own jobs
+
+
+def test_an_idle_vm_the_waiting_job_does_not_fit_holds_back_no_launch(cloud_world, moto, ec2):
+    world = cloud_world(ec2_queue(endpoint=moto, types="c5.2xlarge, r5.2xlarge"))
+    schedd = world.pool.schedd()
+    small = schedd.add_jobs(1, RequestCpus=1, RequestMemory=2048)
+    assert world.cycle()["CLOUD"].count == 1
+    join_all(world.pool, ec2, cpus=8, memory=16384, now=world.clock.now())
+    schedd.finish(small)  # the c5 is idle when a job only an r5 holds arrives
+    schedd.add_jobs(1, RequestCpus=2, RequestMemory=30000)
+    d = world.cycle()["CLOUD"]
+    assert d.action == "submit" and d.count == 1, d.reason
+    assert sorted(i["InstanceType"] for i in instances(ec2)) == ["c5.2xlarge", "r5.2xlarge"]
+    d = world.cycle()["CLOUD"]  # the r5 boots for the job; the idle c5 is surplus
+    assert d.action == "retire" and d.count == 1

@@ -32,7 +32,7 @@ def jobs(n, cpus=1):
 
 def vm(state, idle_since=None, free_cpus=0, launched=0.0):
     ads = [{"Machine": "m", "EnteredCurrentState": idle_since, "Cpus": free_cpus}] if state in (IDLE, BUSY) else []
-    return VM(SimpleNamespace(id="i-1", launched=launched), ads, state)
+    return VM(SimpleNamespace(id="i-1", launched=launched, type="c5.2xlarge"), ads, state)
 
 
 def ctx(now, idle_jobs=(), running=0, vms=(), submitted=()):
@@ -99,6 +99,15 @@ def test_a_burst_launches_ahead_for_the_jobs_expected_until_a_vm_launched_next_c
     assert step(0, ctx(60, jobs(61), vms=busy, submitted=BURST))[0] == 8 + 9
     step = elastic(boot_time=180, patience=False, recheck=0)  # next decision in an interval: 144 jobs
     assert step(0, ctx(60, jobs(61), vms=busy, submitted=BURST))[0] == 8 + 12
+
+
+def test_jobs_no_instance_type_holds_change_nothing_in_a_burst(elastic):
+    plain = elastic(lead=1.0, boot_time=180, patience=False)
+    expected = plain(0, ctx(60, jobs(61), submitted=BURST))
+    step = elastic(lead=1.0, boot_time=180, patience=False)
+    huge = jobs(100, cpus=64)  # c5.2xlarge has 8 cores
+    n, reason = step(0, ctx(60, jobs(61) + huge, submitted=BURST + [0] * 100))
+    assert (n, reason) == expected
 
 
 @pytest.mark.parametrize("case", ["one cluster", "a trickle"])
