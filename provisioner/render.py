@@ -2,6 +2,7 @@
 
 Every configured value goes through a filter that escapes it for its place or
 refuses it: no value can end a line, close a quote or expand a submit macro.
+Configuration lines for VMs (``config``) are HTCondor configuration: macros are theirs.
 """
 import functools
 import os
@@ -17,6 +18,8 @@ _KEY = re.compile(r"^\+?[A-Za-z_][A-Za-z0-9_.]*$")
 # Names HTCondor reads as submit-language statements, not as ``name = value``.
 _STATEMENTS = {"queue", "if", "elif", "else", "endif"}
 _BREAKS = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A '$' that condor_submit would expand: $(name), or a function such as $ENV(...) or $INT(...).
+_MACRO = re.compile(r"(\$+)(?=\(|[A-Za-z_][A-Za-z0-9_]*\()")
 
 
 class PerPilot:
@@ -31,11 +34,31 @@ class PerPilot:
 def _plain(value) -> str:
     if isinstance(value, PerPilot):
         return _plain(value.prefix) + PerPilot.JOB_ID + _plain(value.suffix)
+    text = _line(value)
+
+    def escape(match):
+        # $(DOLLAR) is HTCondor's escape for a '$'; any other '$' is kept as it is. Two
+        # spellings have no escape: '$$(', a match-time macro, and the text '$(DOLLAR)'.
+        if len(match.group(1)) > 1:
+            raise TemplateValueError(f"value {text!r} contains '$$' before '(': HTCondor would expand it "
+                                     f"from the machine at match time")
+        if text[match.end():match.end() + 8].upper() == "(DOLLAR)":
+            raise TemplateValueError(f"value {text!r} contains '$(DOLLAR)', which HTCondor always expands")
+        return "$(DOLLAR)"
+
+    return _MACRO.sub(escape, text)
+
+
+def _line(value) -> str:
     text = str(value)
     if _BREAKS.search(text):
         raise TemplateValueError(f"value {text!r} contains a line break or control character")
-    # $(DOLLAR) is HTCondor's own escape for a literal '$' in a submit file.
-    return text.replace("$", "$(DOLLAR)")
+    return text
+
+
+def config_line(value) -> str:
+    """One line of HTCondor configuration, macros and all: only a line break is refused."""
+    return _line(value)
 
 
 def submit_value(value) -> str:
@@ -99,7 +122,8 @@ def environment(directory: str = TEMPLATES) -> jinja2.Environment:
                              autoescape=False, keep_trailing_newline=True, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters.update(value=submit_value, string=classad_string, arguments=submit_arguments,
-                       environ=submit_environment, key=submit_key, yaml=yaml_string, sh=shell_word)
+                       environ=submit_environment, key=submit_key, yaml=yaml_string, sh=shell_word,
+                       config=config_line)
     return env
 
 

@@ -73,7 +73,11 @@ class CondorBatchStatus(BatchStatus):
         count = defaultdict(int)
         for ad in ads:
             count[ad.get("JobStatus")] += 1
-        return Pilots(pending=count[1], running=count[2], held=count[5], done=count[4], records=ads,
+        # As APF: a held pilot counts as pending, so MaxPending and MaxToRun see a site that
+        # holds every pilot (periodic_remove takes them out); transferring output and
+        # suspended pilots hold their slots, as running.
+        return Pilots(pending=count[1] + count[5], running=count[2] + count[6] + count[7], held=count[5],
+                      done=count[4], records=ads,
                       recent=list(self.source.ended[self.queue.name]))
 
 

@@ -4,8 +4,11 @@ import os
 import shlex
 import time
 
+import classad2
+
 from provisioner import render
 from provisioner.batchsubmit.base import Target
+from provisioner.condor import attributes
 from provisioner.errors import ProvisionerError, TargetError, TemplateValueError
 from provisioner.options import Option
 
@@ -24,6 +27,8 @@ COMMON_OPTIONS = {
     "environ": Option("str", "", help="extra environment, space separated K=V"),
     "scheddhost": Option("str", None, help="schedd to submit to (default: batchstatus.condor's)"),
     "collectorhost": Option("str", None),
+    "remove_held_after": Option("int", 3600, minimum=0, help="seconds a held pilot stays before the schedd "
+                                                            "removes it (0: kept)"),
 }
 
 
@@ -78,7 +83,7 @@ class CondorTarget(Target):
                       factory_id=self.services.factory_id, queue=q.name, batchqueue=q.batchqueue,
                       launch_id=launch_id, logurl=logurl, environment=env, proxy=self.opts["proxy"],
                       factory_jobid=render.PerPilot(f"{self.services.factory_id}#"),
-                      keep_done=max(600, 3 * q.interval),
+                      keep_done=max(600, 3 * q.interval), remove_held_after=self.opts["remove_held_after"],
                       outurl=logurl and render.PerPilot(f"{logurl}/", ".out"),
                       errurl=logurl and render.PerPilot(f"{logurl}/", ".err"),
                       attributes=self._attributes())
@@ -90,6 +95,14 @@ class CondorTarget(Target):
             self.description(0.0, "validate")
         except TemplateValueError as exc:
             raise ProvisionerError(f"{self.namespace().rstrip('.')}: {exc}") from None
+        if any(spec.family == "batchstatus" and spec.name == "condor" for spec in self.queue.plugins):
+            for option in ("scheddhost", "collectorhost"):
+                read = self.queue.option(f"batchstatus.condor.{option}")
+                if self.opts[option] is not None and self.opts[option] != read:
+                    # Pilots the status never reads would count as none: a new batch every cycle.
+                    raise ProvisionerError(f"{self.namespace()}{option}: {self.opts[option]} is not where "
+                                           f"batchstatus.condor.{option} reads the pilots ({read or 'local'}); "
+                                           f"set batchstatus.condor.{option}, which the target follows")
 
     def prepare(self, now: float, launch_id: str) -> None:
         """Files the submit needs in place (the log directory)."""
@@ -127,9 +140,12 @@ class CondorTarget(Target):
         # By constraint, not by ids: a pilot that started since the status read must stay.
         which = " || ".join(f"(ClusterId == {ad['ClusterId']} && ProcId == {ad['ProcId']})" for ad in chosen)
         ids = [_job_id(ad) for ad in chosen]
+        # The schedd tests every job: this queue's attribute first spares it the ids for the others.
+        mine = (f"{attributes.QUEUE} =?= {classad2.quote(self.queue.name)} && "
+                f"{attributes.created_by(self.services.factory_id)}")
         try:
             schedd = self._schedd()
-            result = schedd.act(htcondor2.JobAction.Remove, f"JobStatus == 1 && ({which})",
+            result = schedd.act(htcondor2.JobAction.Remove, f"{mine} && JobStatus == 1 && ({which})",
                                 reason="retired by provisioner")
             if result.get("TotalSuccess", len(ids)) < len(ids):  # some were spared: say which (rare)
                 spared = schedd.query(f"JobStatus != 1 && JobStatus != 3 && ({which})", ["ClusterId", "ProcId"])

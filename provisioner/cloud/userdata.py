@@ -84,11 +84,11 @@ def render_user_data(queue_cfg, services, launch_id: str, opts: dict) -> str:
             why = getattr(exc, "strerror", None) or "not a text file"
             raise UserDataError("token_file", f"cannot read {opts['token_file']}: {why}") from None
     # The values written as HTCondor configuration, checked here to name their option.
-    for option, values in (("collector", [opts["collector"]] if opts["collector"] else []),
-                           ("condor_config", opts["condor_config"])):
+    for option, values, check in (("collector", [opts["collector"]] if opts["collector"] else [], render.submit_value),
+                                  ("condor_config", opts["condor_config"], render.config_line)):
         for value in values:
             try:
-                render.submit_value(value)
+                check(value)
             except TemplateValueError as exc:
                 hint = "; lines are separated by commas (\\, for a comma)" if option == "condor_config" else ""
                 raise UserDataError(option, f"{exc}{hint}") from None

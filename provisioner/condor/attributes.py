@@ -13,7 +13,7 @@ PILOT_PROJECTION = ["ClusterId", "ProcId", "JobStatus", "QDate", "EnteredCurrent
 
 def created_by(factory_id: str) -> str:
     """The constraint selecting what ``factory_id`` created, the id quoted as a string literal."""
-    return f"{FACTORY} == {classad2.quote(factory_id)}"
+    return f"{FACTORY} =?= {classad2.quote(factory_id)}"  # '==' on strings ignores case
 
 
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')

@@ -50,6 +50,7 @@ class Schedd:
         self.pool, self.name = pool, name
         self.jobs: Dict[str, classad2.ClassAd] = {}
         self._done: Set[str] = set()  # completed jobs kept by their LeaveJobInQueue
+        self._held: Set[str] = set()  # held jobs, checked against their PeriodicRemove
         self._clusters = itertools.count(1)
         self.down = False
         self.calls = {"query": 0, "submit": 0, "act": 0, "edit": 0}
@@ -145,6 +146,8 @@ class Schedd:
                 ad["JobCurrentStartDate"] = now
             ad["JobStatus"] = status
             ad["EnteredCurrentStatus"] = now
+            if status == HELD:
+                self._held.add(jid)
 
     def finish(self, ids: Iterable[str]) -> None:
         """Jobs complete; they leave the queue at once unless their LeaveJobInQueue holds."""
@@ -158,16 +161,29 @@ class Schedd:
         self.expire()
 
     def expire(self) -> None:
-        """Completed jobs whose LeaveJobInQueue no longer holds leave, as the schedd re-checks
-        it; ``time()`` in it reads the emulator's clock, not the wall clock."""
+        """Completed jobs whose LeaveJobInQueue no longer holds leave, and held jobs whose
+        PeriodicRemove holds, as the schedd's periodic checks would take them (only held
+        jobs are checked: the pilots' periodic_remove is about those); ``time()`` in them
+        reads the emulator's clock, not the wall clock."""
         now = str(int(self.pool.clock.now()))
+
+        def holds(ad, attr):
+            expr = ad.lookup(attr) if attr in ad else None
+            return expr is not None and classad2.ExprTree(str(expr).replace("time()", now)).eval(ad) is True
+
         for jid in list(self._done):
             ad = self.jobs.get(jid)
-            keep = ad.lookup("LeaveJobInQueue") if ad is not None and "LeaveJobInQueue" in ad else None
-            if keep is None or classad2.ExprTree(str(keep).replace("time()", now)).eval(ad) is not True:
+            if ad is None or not holds(ad, "LeaveJobInQueue"):
                 self._done.discard(jid)
                 if ad is not None:
                     self.pool.on_remove(self, self.jobs.pop(jid))
+        for jid in list(self._held):
+            ad = self.jobs.get(jid)
+            if ad is None or ad.get("JobStatus") != HELD:
+                self._held.discard(jid)
+            elif holds(ad, "PeriodicRemove"):
+                self._held.discard(jid)
+                self.pool.on_remove(self, self.jobs.pop(jid))
 
 
 class Collector:

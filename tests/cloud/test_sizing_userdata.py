@@ -1,6 +1,8 @@
 """Sizing by packing, and the rendered user-data."""
 import hashlib
+import os
 import subprocess
+import sys
 
 import classad2
 import pytest
@@ -24,6 +26,24 @@ def test_big_job_never_counts_toward_small_type_and_unfit_is_reported():
     types = sizing.resolve(["c5.large", "big"], {"big": "cpus=4 memory=20000 gpus=1"})
     p = sizing.pack_shapes({(1, 16000, 0): 1, (1, 1000, 0): 2, (1, 100, 2): 3}, types)
     assert p.vms == {"big": 1} and p.unfit == 3  # the small jobs fill the big VM's room
+
+
+def test_open_vms_take_the_jobs_that_fit_them_first_and_the_plan_follows_the_packing():
+    c5, r5 = types = sizing.resolve(["c5.2xlarge", "r5.2xlarge"], {})
+    shapes = {(4, 30000, 0): 1, (1, 2048, 0): 10}
+    p = sizing.pack_shapes(shapes, types, open_vms=[c5, c5])
+    # the big job opens an r5; the small ones go to the open c5s first
+    assert p.vms == {"r5.2xlarge": 1} and (p.used, p.unused) == (2, 0) and p.net == 1
+    assert p.shapes == {"r5.2xlarge": {(4, 30000, 0)}}
+    assert (p.fit_jobs, p.fit_cpus) == (11, 14)
+    assert sizing.pack_shapes({(1, 2048, 0): 2}, types, open_vms=[c5, c5]).net == -1
+    fresh = sizing.pack_shapes(shapes, types)  # the r5 takes 4 small jobs too, a c5 the rest
+    assert fresh.vms == {"c5.2xlarge": 1, "r5.2xlarge": 1}
+    assert fresh.shapes == {"r5.2xlarge": {(4, 30000, 0), (1, 2048, 0)}, "c5.2xlarge": {(1, 2048, 0)}}
+    # the type only its jobs fit goes first (a cap may cut the plan); launches beyond the
+    # packing (ahead of jobs to come) are of the first type
+    assert sizing.launch_plan(1, fresh, types) == [(r5, 1)]
+    assert sizing.launch_plan(4, fresh, types) == [(r5, 1), (c5, 3)]
 
 
 @given(st.dictionaries(st.tuples(st.integers(1, 8), st.integers(1, 40000), st.integers(0, 1)),
@@ -53,6 +73,21 @@ def test_user_data_has_safety_net_and_no_cloud_secrets(write_conf, monkeypatch):
     assert "MAXJOBRETIREMENTTIME = 43200" in conf  # a graceful drain lets jobs run to the VM's end
     assert any("shutdown -P +720" in " ".join(c) for c in doc["runcmd"])
     assert "do-not-leak" not in text and "testing" not in text
+
+
+def test_condor_config_lines_reach_the_vm_as_htcondor_configuration(write_conf, tmp_path):
+    cfg = configmod.load(write_conf(ec2_queue(extra="batchsubmit.ec2.condor_config = NUM_CPUS = $(VM_CORES), "
+                                                    "START = $(START) && Owner == \"atlas\"\n")))
+    q = cfg.queues[0]
+    conf = yaml.safe_load(render_user_data(q, Services("fac", None, None), "fac-7",
+                                           q.batchsubmit.opts))["write_files"][0]["content"]
+    path = tmp_path / "condor_config"
+    path.write_text("VM_CORES = 6\nSTART = True\n" + conf)
+    # read back by HTCondor's own configuration parser, as the VM's startd will
+    read = subprocess.run([sys.executable, "-c", "import htcondor2; p = htcondor2.param; "
+                           "print(p['NUM_CPUS']); print(p['START'])"],
+                          env={**os.environ, "CONDOR_CONFIG": str(path)}, capture_output=True, text=True)
+    assert read.stdout.splitlines() == ["6", 'True && Owner == "atlas"'], read.stderr
 
 
 @pytest.mark.parametrize("good", [True, False])

@@ -59,6 +59,14 @@ def test_the_factory_constraint_quotes_the_id():
     assert len(schedd.query(attributes.created_by(odd), ["ClusterId"])) == 2
 
 
+def test_a_target_submitting_where_the_status_does_not_read_is_refused(write_conf, emulated):
+    with pytest.raises(ConfigErrors, match=r"\[LOCAL\] batchsubmit.condorlocal.scheddhost: remote is not where "
+                                           r"batchstatus.condor.scheddhost reads the pilots \(local\)"):
+        emulated(write_conf(LOCAL + "batchsubmit.condorlocal.scheddhost = remote\n"))
+    emulated(write_conf(LOCAL + "batchsubmit.condorlocal.scheddhost = remote\n"
+                                "batchstatus.condor.scheddhost = remote\n"))
+
+
 def test_a_factory_id_that_could_break_tags_or_constraints_is_refused(write_conf):
     with pytest.raises(ConfigErrors, match=r"\[Factory\] factoryid: letters, digits and _ \. @ \+ - only"):
         configmod.load(write_conf(LOCAL, factory_id='site "one"'))

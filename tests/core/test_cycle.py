@@ -1,4 +1,6 @@
 """Multi-queue cycles against the emulated pool: submit, cap, retire, one query per source."""
+import pytest
+
 from provisioner.condor.emulator import RUNNING, Schedd
 from provisioner.factory import Factory
 
@@ -220,9 +222,10 @@ def test_restarted_factory_finds_its_own_pilots(write_conf, emulated):
     assert d["LOCAL_B"].pilots.pending == 3 and d["LOCAL_B"].action == "none"
 
 
-def test_other_factories_pilots_are_not_ours(write_conf, emulated):
+@pytest.mark.parametrize("other", ["someone-else", "TEST-factory"])  # '==' on strings ignores case
+def test_other_factories_pilots_are_not_ours(write_conf, emulated, other):
     factory, pool, clock, _ = emulated(write_conf(QUEUES))
-    pool.schedd().add_jobs(2, TargetQueue="B", ProvisionerFactory="someone-else", ProvisionerQueue="LOCAL_B")
+    pool.schedd().add_jobs(2, TargetQueue="B", ProvisionerFactory=other, ProvisionerQueue="LOCAL_B")
     pool.schedd().add_jobs(2, TargetQueue="B")
     d = by_queue(factory.cycle())
     # Another factory's pilots are neither our work nor our supply.
@@ -260,3 +263,29 @@ def test_a_step_can_ask_for_its_queue_to_be_decided_sooner(write_conf, emulated)
     clock.advance_to(factory.next_wake())
     assert [d.queue for d in factory.cycle()] == ["BURST"]
     assert factory.next_wake() == clock.now() + 15  # a job came since its last look, and waits
+
+
+def test_held_pilots_count_as_pending_until_periodic_remove_takes_them(write_conf, emulated):
+    factory, pool, clock, ledger = emulated(write_conf("""
+        [CE]
+        wmsqueue = A
+        wmsstatus.condor.queueattribute = TargetQueue
+        executable = /bin/wrapper.sh
+        batchsubmitplugin = CondorCE
+        batchsubmit.condorce.gridresource = ce.example.org
+        schedplugin = Ready, MaxPerCycle, MaxPending
+        sched.maxpercycle.maximum = 10
+        sched.maxpending.maximum = 10
+    """))
+    schedd = pool.schedd()
+    schedd.add_jobs(100, TargetQueue="A")
+    assert factory.cycle()[0].count == 10
+    pilots = [f"{a['ClusterId']}.{a['ProcId']}" for a in schedd.query('ProvisionerQueue == "CE"')]
+    schedd.set_status(pilots, 5)  # the CE holds every pilot
+    clock.advance_to(clock.now() + 60)
+    d = factory.cycle()[0]
+    assert d.action == "none" and (d.pilots.pending, d.pilots.held) == (10, 10)  # no new batch to hold
+    clock.advance_to(clock.now() + 3600)
+    d = factory.cycle()[0]  # held for over an hour: the schedd removed them, the queue submits again
+    assert d.action == "submit" and d.count == 10 and d.pilots.held == 0
+    assert not schedd.query('ProvisionerQueue == "CE" && JobStatus == 5')
