@@ -82,7 +82,7 @@ def cmd_status(args) -> int:
     if not os.path.exists(path):
         print(f"no ledger yet at {path}: the factory has not run a cycle")
         return 0
-    ledger = Ledger(path, cfg.factory_id)
+    ledger = Ledger(path, cfg.factory_id, readonly=True)
     last = ledger.last_decisions()
     rows = [("QUEUE", "WAITING", "PENDING", "RUNNING", "WHEN", "DECISION", "REASON")]
     names = [q.name for q in cfg.queues]

@@ -62,6 +62,11 @@ QUEUE_OPTIONS = {
 # APF queue options kept for compatibility that this factory does not act on.
 QUEUE_IGNORED = {"monitorsection", "cleanlogs.keepdays", "apfqueue.autofill", "req", "apfqueue.crossjump"}
 
+# What APF's shipped queue files set in [DEFAULT] for features this factory lacks (GRAM and
+# ARC RSL, the Panda site's cloud and status, the old wrapper's options): ignored there.
+APF_DEFAULTS = re.compile(r"^((globusrsl|nordugridrsl)\..+|cloud|country|group|status|override|autofill"
+                          r"|cleanlogs\.maxdays|executable\.(wrapper\w+|specialcmd))$")
+
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")
 _INTERP = re.compile(r"%\(([^)]+)\)s")
 
@@ -131,11 +136,20 @@ def read_ini(path: str, errors: list, interpolate: bool = True) -> Optional[conf
     """The parsed file, or None with one ConfigError (unreadable, or at ``file:line``) added."""
     cp = configparser.ConfigParser(interpolation=configparser.BasicInterpolation() if interpolate else None)
     try:
-        with open(path) as fh:
-            cp.read_file(fh)
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         errors.append(ConfigError(path, None, None, f"cannot read: {exc.strerror}"))
         return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        errors.append(ConfigError(f"{path}:{line}", None, None, f"not UTF-8 (byte 0x{data[exc.start]:02x}): "
+                                                                "save the file as UTF-8"))
+        return None
+    try:
+        cp.read_string(text, source=path)
     except configparser.Error as exc:
         errors.append(_parse_error(path, exc))
         return None
@@ -223,9 +237,16 @@ def load(path: str) -> FactoryConfig:
     base = os.path.dirname(path)
     files = [f for f in (_queue_file(base, entry, path, errors) for entry in fopts["queueconf"]) if f]
     if fopts["queuedirconf"]:
-        files += sorted(glob.glob(os.path.join(base, fopts["queuedirconf"], "*.conf")))
-    if not files and not errors:
-        errors.append(ConfigError(path, "Factory", "queueconf", "no queue file given"))
+        qdir = os.path.join(base, fopts["queuedirconf"])
+        if os.path.isdir(qdir):
+            found = sorted(glob.glob(os.path.join(glob.escape(qdir), "*.conf")))
+            if not found and not fopts["queueconf"]:
+                errors.append(ConfigError(path, "Factory", "queuedirconf", f"no *.conf file in {qdir}"))
+            files += found
+        else:  # a typo would leave its queues out without a word
+            errors.append(ConfigError(path, "Factory", "queuedirconf", f"{qdir} is not a directory"))
+    elif not fopts["queueconf"]:
+        errors.append(ConfigError(path, "Factory", "queueconf", "no queue file given (queueConf or queueDirConf)"))
     queues: List[QueueConfig] = []
     seen: Dict[str, str] = {}
     for qpath in files:
@@ -252,10 +273,11 @@ def load(path: str) -> FactoryConfig:
 
 
 def _queue_file(base: str, entry: str, path: str, errors: list) -> Optional[str]:
-    """A queueConf entry as a path; APF also took ``file://`` paths and fetched URLs."""
+    """A queueConf entry as a path, relative to factory.conf; APF also took ``file://`` paths
+    (``file:///etc/q.conf``, ``file://q.conf``) and fetched URLs."""
     if entry.startswith("file://"):
-        return entry[len("file://"):]
-    if "://" in entry:
+        entry = entry[len("file://"):]
+    elif "://" in entry:
         errors.append(ConfigError(path, "Factory", "queueconf", f"{entry!r} is a URL: queue files are read "
                                                                 "from disk only (fetch it and name the file)"))
         return None
@@ -266,6 +288,7 @@ def _load_queues(path: str, errors: list) -> List[QueueConfig]:
     cp = read_ini(path, errors)
     if cp is None:
         return []
+    _check_defaults(cp, path, errors)
     defaults = set(cp.defaults())
     out = []
     for section in cp.sections():
@@ -273,6 +296,29 @@ def _load_queues(path: str, errors: list) -> List[QueueConfig]:
         if q is not None:
             out.append(q)
     return out
+
+
+def _check_defaults(cp, path, errors) -> None:
+    """[DEFAULT] holds options of plugins some queues do not use and helper keys for %(x)s, which
+    its queues list as ignored; any other key there is a typo, which would go unnoticed."""
+    values = [*cp.defaults().values(), *(cp.get(s, k, raw=True) for s in cp.sections() for k in cp.options(s))]
+    helpers = {cp.optionxform(m) for v in values for m in _INTERP.findall(v)}
+    known = {}  # family -> plugin names, listed once: entry points are slow to list
+    for key in cp.defaults():
+        if key in QUEUE_OPTIONS or key in QUEUE_IGNORED or key in helpers or APF_DEFAULTS.match(key):
+            continue
+        family, _, rest = key.partition(".")
+        if family in plugins.FAMILIES and "." in rest:
+            if family not in known:
+                known[family] = {*plugins.names(family), *plugins.ALIASES.get(family, {}), *_APF_ONLY.get(family, ())}
+            name, _, sub = rest.partition(".")
+            if name not in known[family]:
+                close = difflib.get_close_matches(name, known[family], n=1, cutoff=0.6)
+                hint = f" (did you mean '{family}.{close[0]}.{sub}'?)" if close else ""
+                errors.append(ConfigError(path, "DEFAULT", key, f"no {family} plugin is named {name!r}{hint}"))
+            continue
+        hint = plugins.did_you_mean(key, [*QUEUE_OPTIONS, *QUEUE_IGNORED])
+        errors.append(ConfigError(path, "DEFAULT", key, f"unknown option{hint}"))
 
 
 def _plugin(family, name, path, section, key, errors) -> Optional[PluginSpec]:
@@ -292,7 +338,8 @@ def _plugin(family, name, path, section, key, errors) -> Optional[PluginSpec]:
 _APF_ONLY = {"batchsubmit": ("condorgt2", "condorgt5", "condorgram", "condorcream", "condordeltacloud",
                              "condorgce", "condorssh", "condorbosco", "condorboinc", "condorlsf", "condorpbs"),
              "batchstatus": ("condorec2",),
-             "wmsstatus": ("panda",)}
+             "wmsstatus": ("panda",),
+             "sched": ("trivial", "simple", "simplenqueue")}
 
 
 def _misspelt_plugin(key: str, used) -> Optional[str]:

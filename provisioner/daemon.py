@@ -15,6 +15,10 @@ from provisioner.ledger import Ledger
 
 log = logging.getLogger("provisioner")
 
+# The longest single wait: select's timeout overflows near 292 years, and a factory with no
+# enabled queue has nothing due at all (inf); it looks again after this and waits on.
+_MAX_WAIT = 3600.0
+
 # Read once at start by the ledger and the monitors; a reload does not reopen or restart them.
 _AT_START = ("monitorurl", "factoryadminemail", "logserver.enabled", "logserver.address", "logserver.port",
              "baselogdir", "baselogdirurl", "statedir")
@@ -22,6 +26,18 @@ _AT_START = ("monitorurl", "factoryadminemail", "logserver.enabled", "logserver.
 
 def ledger_path(cfg) -> str:
     return os.path.join(cfg.state_dir, "ledger.sqlite")
+
+
+def _make_state_dir(cfg) -> None:
+    """The ledger's directory, created and writable, or ConfigErrors naming the option that set it."""
+    key = "statedir" if cfg.options["statedir"] else "baselogdir"
+    try:
+        os.makedirs(cfg.state_dir, exist_ok=True)
+    except OSError as exc:
+        raise ConfigErrors([ConfigError(cfg.path, "Factory", key, f"cannot create {cfg.state_dir}: "
+                                                                  f"{exc.strerror}")]) from None
+    if not os.access(cfg.state_dir, os.W_OK | os.X_OK):  # sqlite would say only "unable to open"
+        raise ConfigErrors([ConfigError(cfg.path, "Factory", key, f"cannot write in {cfg.state_dir}")])
 
 
 def monitors_for(cfg) -> list:
@@ -44,6 +60,8 @@ class Daemon:
         self.conf_path, self.cfg = conf_path, cfg
         self.make_services = make_services
         self.once, self.dry_run = once, dry_run
+        if not dry_run:
+            _make_state_dir(cfg)
         self.services = make_services(cfg)
         # A dry run leaves no trace, not even an empty ledger.
         self.ledger = Ledger(None if dry_run else ledger_path(cfg), cfg.factory_id)
@@ -70,7 +88,7 @@ class Daemon:
     def _sleep(self, seconds: float) -> None:
         """Until the next cycle is due or a signal arrives, whichever comes first."""
         if seconds > 0:
-            select.select([self._wake_r], [], [], seconds)
+            select.select([self._wake_r], [], [], min(seconds, _MAX_WAIT))
         try:
             while os.read(self._wake_r, 4096):
                 pass
@@ -87,9 +105,12 @@ class Daemon:
             services = self.make_services(cfg)
             factory = Factory(cfg, services, self.ledger, self.monitors,
                               winddown.removed(self.ledger, self.factory.queues, cfg))
-        except ProvisionerError as exc:
-            for line in str(exc).splitlines():
-                log.error("reload refused, keeping the running configuration: %s", line)
+        except Exception as exc:
+            if isinstance(exc, ProvisionerError):
+                for line in str(exc).splitlines():
+                    log.error("reload refused, keeping the running configuration: %s", line)
+            else:  # a bug, here or in a plugin: the factory goes on as it was
+                log.exception("reload refused, keeping the running configuration: %r", exc)
             if services is not None and services is not self.services:
                 services.close()
             return
@@ -102,7 +123,10 @@ class Daemon:
         if old is not services:
             old.close()  # the old SSH sessions would otherwise stay open with their threads
         for monitor in self.monitors:
-            monitor.reconfigure(cfg)
+            try:
+                monitor.reconfigure(cfg)
+            except Exception:  # a monitor must never stop the factory
+                log.exception("monitor %s failed", monitor.name)
         log.info("configuration reloaded: %d queues", len(factory.queues))
 
     def run(self) -> int:

@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import sqlite3
+import urllib.parse
 from typing import Dict, List, Optional
 
 from provisioner.errors import ProvisionerError
@@ -25,8 +26,13 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 
 
 class Ledger:
-    def __init__(self, path: Optional[str], factory_id: str):
-        """``path`` None keeps the ledger in memory (simulations)."""
+    def __init__(self, path: Optional[str], factory_id: str, readonly: bool = False):
+        """``path`` None keeps the ledger in memory (simulations); ``readonly``: only read an
+        existing ledger, as ``provisioner status`` does, which may not write the directory."""
+        self.factory_id = factory_id
+        if readonly:
+            self.db = _open_readonly(path)
+            return
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.db = sqlite3.connect(path or ":memory:", isolation_level=None)
@@ -39,7 +45,6 @@ class Ledger:
             # Safe to move aside: a fresh ledger draws a new epoch and finds the VMs by their tags.
             raise ProvisionerError(f"ledger {path}: {exc}; move it aside to start a new one (the factory"
                                    " finds its VMs and pilots again without it)") from None
-        self.factory_id = factory_id
         # Launch ids are "<factory>-<epoch>-<n>": a fresh ledger (deleted, or a new host) draws
         # a new epoch, so its ids never repeat the old ones on VMs or in cloud client tokens.
         self.epoch = self.get_state("ledger.epoch")
@@ -115,3 +120,23 @@ class Ledger:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _open_readonly(path: str) -> sqlite3.Connection:
+    """The ledger opened without writing anything (no WAL switch, schema or epoch)."""
+    path = os.path.abspath(path)
+    # A WAL ledger is read through its -shm file. With none (the factory stopped) and none to be
+    # made (a directory this process may not write, where no writer can be at work either),
+    # sqlite reads it only as immutable.
+    immutable = not os.path.exists(path + "-shm") and not os.access(os.path.dirname(path), os.W_OK)
+    uri = "file:" + urllib.parse.quote(path) + ("?immutable=1" if immutable else "?mode=ro")
+    try:
+        db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        try:
+            db.execute("SELECT 1 FROM decisions LIMIT 1")  # where a failure to open shows
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+    except sqlite3.DatabaseError as exc:
+        raise ProvisionerError(f"ledger {path}: cannot read it: {exc}") from None
+    return db

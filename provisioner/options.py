@@ -24,11 +24,14 @@ class Option:
 
     def parse(self, raw: Optional[str]) -> Any:
         """Turn the INI text into a typed value; raise ValueError with a short reason."""
-        if raw is None or raw.strip() in ("None", "none"):  # APF read both as None
-            if self.required:
-                raise ValueError("a value is required")
+        text = None if raw is None else raw.strip()
+        if self.required and text in (None, "", "None", "none"):
+            raise ValueError("a value is required")
+        if text in (None, "None", "none"):  # APF read both as None
             return self.default
-        text = raw.strip()
+        if not text and self.type == "str" and self.default:
+            # Empty is neither the default nor a value: `logserver.address =` would listen everywhere.
+            raise ValueError(f"must not be empty (leave the option out for its default, {self.default})")
         value: Any
         if self.type == "int":
             try:

@@ -45,7 +45,14 @@ def load(family: str, name: str):
         return importlib.import_module(f"provisioner.{family}.{key}").PLUGIN
     eps = _entry_points(family)
     if key in eps:
-        return eps[key].load()
+        ep = eps[key]
+        try:
+            return ep.load()
+        except Exception as exc:  # whatever a third party's import raises is a broken install here
+            dist = f" of {ep.dist.name} {ep.dist.version}" if ep.dist else ""
+            why = (str(exc).splitlines() or [""])[0]
+            raise LookupError(f"{family} plugin {name.strip()!r}: entry point {ep.name} = {ep.value}{dist} fails "
+                              f"to load: {type(exc).__name__}: {why}") from None
     hint = did_you_mean(key, names(family))
     raise LookupError(f"unknown {family} plugin {name!r}{hint}")
 

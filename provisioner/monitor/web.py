@@ -121,8 +121,8 @@ class WebMonitor(Monitor):
                                                   d.count if d.action == "submit" else 0))
 
     def reconfigure(self, cfg):
-        """A queue gone from the configuration leaves the page and the metrics."""
-        names = {q.name for q in cfg.queues}
+        """A queue gone from the configuration, or disabled, leaves the page and the metrics."""
+        names = {q.name for q in cfg.enabled_queues}
         with self.lock:
             for gone in [q for q in self.last if q not in names]:
                 del self.last[gone]

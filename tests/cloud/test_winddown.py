@@ -137,7 +137,8 @@ def test_a_queue_removed_while_the_factory_was_stopped_is_wound_down_after_the_r
 
 def test_only_the_options_a_queue_reads_are_kept(write_conf, tmp_path, moto):
     conf = write_conf("[DEFAULT]\nos_password = TOPSECRET-1\nbatchsubmit.libcloud.secret = TOPSECRET-2\n"
-                      "batchsubmit.ec2.idle_shutdown = 900\n" + ec2_queue("EC", endpoint=moto))
+                      "batchsubmit.ec2.idle_shutdown = 900\n" + ec2_queue("EC", endpoint=moto)
+                      + LOCAL + "batchsubmit.condorlocal.environ = OS_PASSWORD=%(os_password)s\n")
     world = CloudWorld(conf, tmp_path)
     kept = world.ledger.get_state("winddown/EC")["options"]
     world.ledger.close()

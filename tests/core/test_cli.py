@@ -1,6 +1,10 @@
 """The CLI as a user runs it: run --once on the emulated pool, dry-run, status."""
+import os
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from provisioner.cli import main
 
@@ -50,3 +54,57 @@ def test_apf_factory_conf_with_file_url_and_proxy_profile(tmp_path, capsys):
         "atlas-production", str(tmp_path / "x509up")))
     r = run("run", "--conf", str(fac), "--emulate", "--once", "--dry-run")
     assert r.returncode == 0 and "queue=BNL idle=120" in r.stderr and "would submit 120" in r.stderr, r.stderr
+
+
+def read_only(path, missing) -> list:
+    """A command prefix under which ``path`` cannot be written, even by root, who ignores modes."""
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        return []
+    mount = ["sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"', str(path)]
+    for unshare in (["unshare", "-m"], ["unshare", "-r", "-m"]):
+        if shutil.which("unshare") and subprocess.run([*unshare, *mount, "true"]).returncode == 0:
+            return [*unshare, *mount]
+    missing("a read-only directory for root needs unshare -m (util-linux) and the right to use it")
+
+
+def test_status_reads_a_ledger_it_cannot_write(write_conf, tmp_path, missing):
+    conf = write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n")
+    assert run("run", "--conf", conf, "--emulate", "--once").returncode == 0
+    prefix = read_only(tmp_path / "logs", missing)
+    try:
+        s = subprocess.run([*prefix, sys.executable, "-m", "provisioner", "status", "--conf", conf],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        (tmp_path / "logs").chmod(0o755)
+    assert s.returncode == 0, s.stderr
+    (row,) = s.stdout.splitlines()[1:]
+    assert row.startswith("Q ") and " submit 142 " in row
+
+
+@pytest.mark.parametrize("line, key, why", [
+    ("statedir = queues.conf/state", "statedir", "cannot create {base}/queues.conf/state: Not a directory"),
+    ("baseLogDir = queues.conf/logs", "baselogdir", "cannot create {base}/queues.conf/logs: Not a directory"),
+])
+def test_a_ledger_directory_that_cannot_be_made_is_one_line_naming_the_option(write_conf, capsys, line, key, why):
+    conf = write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n")
+    with open(conf) as fh:
+        text = fh.read().replace("baseLogDir = logs\n", "")
+    with open(conf, "w") as fh:
+        fh.write(text + line + "\n")
+    assert main(["run", "--once", "--emulate", "--conf", conf]) == 2
+    base = os.path.dirname(conf)
+    assert capsys.readouterr().err.splitlines() == [f"error: {conf}: [Factory] {key}: {why.format(base=base)}"]
+
+
+def test_a_ledger_directory_that_cannot_be_written_is_one_line(write_conf, tmp_path, missing):
+    conf = write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n", "statedir = state\n")
+    (tmp_path / "state").mkdir()
+    prefix = read_only(tmp_path / "state", missing)
+    try:
+        r = subprocess.run([*prefix, sys.executable, "-m", "provisioner", "run", "--once", "--emulate", "--conf",
+                            conf], capture_output=True, text=True, timeout=60)
+    finally:
+        (tmp_path / "state").chmod(0o755)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [f"error: {conf}: [Factory] statedir: cannot write in {tmp_path}/state"]

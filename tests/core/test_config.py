@@ -89,6 +89,33 @@ def test_interpolation_error_names_the_option(write_conf):
     assert len(errs) == 1 and "[Q] executable.arguments:" in errs[0] and "nothere" in errs[0]
 
 
+LOCAL = "batchsubmitplugin = CondorLocal"
+
+
+@pytest.mark.parametrize("factory_line, queue, where, message", [
+    ("logserver.address =", LOCAL, "factory.conf: [Factory] logserver.address",
+     "must not be empty (leave the option out for its default, 127.0.0.1)"),
+    ("baseLogDir =", LOCAL, "factory.conf: [Factory] baselogdir",
+     "must not be empty (leave the option out for its default, logs)"),
+    ("", LOCAL + "\nwmsstatusplugin =", "queues.conf: [Q] wmsstatusplugin",
+     "must not be empty (leave the option out for its default, Condor)"),
+    ("", "batchsubmitplugin =", "queues.conf: [Q] batchsubmitplugin", "a value is required"),
+    ("", "batchsubmitplugin = CondorCE\nbatchsubmit.condorce.gridresource =",
+     "queues.conf: [Q] batchsubmit.condorce.gridresource", "a value is required"),
+])
+def test_an_empty_value_is_not_taken_for_the_default_or_for_a_value(write_conf, capsys, factory_line, queue,
+                                                                     where, message):
+    conf = write_conf(f"[Q]\n{queue}\n")
+    with open(conf) as fh:
+        text = fh.read().replace("baseLogDir = logs\n", "")  # the default
+    with open(conf, "w") as fh:
+        fh.write(text + factory_line + "\n")
+    for args in (["check-config", "--conf", conf], ["run", "--once", "--emulate", "--conf", conf]):
+        assert main(args) == 2
+        (err,) = capsys.readouterr().err.splitlines()
+        assert err == f"error: {os.path.dirname(conf)}/{where}: {message}"
+
+
 def test_factory_section_errors(tmp_path):
     (tmp_path / "q.conf").write_text("[Q]\nbatchsubmitplugin = CondorLocal\n")
     fac = tmp_path / "factory.conf"
@@ -110,11 +137,20 @@ def test_unreadable_and_malformed_files(tmp_path):
     assert errors_of(str(bad)) == [f"{bad}:3: not a 'key = value' line, a [section] header or a comment"]
 
 
+def test_a_file_not_in_utf8_is_one_line_naming_file_and_line(write_conf, capsys):
+    conf = write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n")
+    queues = conf.replace("factory.conf", "queues.conf")
+    with open(queues, "ab") as fh:
+        fh.write("# maintained by Jos\xe9\n".encode("latin-1"))
+    assert main(["check-config", "--conf", conf]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {queues}:5: not UTF-8 (byte 0xe9): save the file as UTF-8"]
+
+
 def test_interpolation_errors_name_the_key_not_the_value_and_default_once(write_conf):
     path = write_conf("""
         [DEFAULT]
-        vo = ATLAS
-        args = --vo=%(vvo)s
+        executable.defaultarguments = --vo=%(vvo)s
         [A]
         batchsubmitplugin = CondorLocal
         batchsubmit.condorlocal.proxy = s3cr%(x)stpass
@@ -125,7 +161,7 @@ def test_interpolation_errors_name_the_key_not_the_value_and_default_once(write_
     queues = path.replace("factory.conf", "queues.conf")
     errs = errors_of(path)
     assert sorted(errs) == sorted([
-        f"{queues}: [DEFAULT] args: %(vvo)s names no option of this section or [DEFAULT]",
+        f"{queues}: [DEFAULT] executable.defaultarguments: %(vvo)s names no option of this section or [DEFAULT]",
         f"{queues}: [A] batchsubmit.condorlocal.proxy: %(x)s names no option of this section or [DEFAULT]",
         f"{queues}: [B] batchsubmit.condorlocal.proxy: '%' must be followed by '%' or '(' (write %% for a literal %)"])
     assert not any("s3cr" in e or "tpass" in e for e in errs)
@@ -145,6 +181,60 @@ def test_a_misspelt_plugin_in_a_key_is_an_error_not_a_silently_dropped_cap(write
     queues = path.replace("factory.conf", "queues.conf")
     assert errors_of(path) == [f"{queues}: [A] sched.maxpercycel.maximum: no plugin of this queue is named so "
                                "(did you mean 'sched.maxpercycle.maximum'?)"]
+
+
+def test_queue_dir_conf_is_read_and_a_missing_or_empty_one_named(tmp_path):
+    (tmp_path / "q.conf").write_text("[Q]\nbatchsubmitplugin = CondorLocal\n")
+    (tmp_path / "queues.d").mkdir()
+    (tmp_path / "queues.d" / "r.conf").write_text("[R]\nbatchsubmitplugin = CondorLocal\n")
+    fac = tmp_path / "factory.conf"
+    fac.write_text("[Factory]\nfactoryId = f\nqueueConf = q.conf\nqueueDirConf = queues.d\n")
+    assert [q.name for q in configmod.load(str(fac)).queues] == ["Q", "R"]
+    fac.write_text("[Factory]\nfactoryId = f\nqueueConf = q.conf\nqueueDirConf = queues.dd\n")
+    assert errors_of(str(fac)) == [f"{fac}: [Factory] queuedirconf: {tmp_path}/queues.dd is not a directory"]
+    (tmp_path / "queues.d" / "r.conf").unlink()
+    fac.write_text("[Factory]\nfactoryId = f\nqueueDirConf = queues.d\n")
+    assert errors_of(str(fac)) == [f"{fac}: [Factory] queuedirconf: no *.conf file in {tmp_path}/queues.d"]
+    fac.write_text("[Factory]\nfactoryId = f\n")
+    assert errors_of(str(fac)) == [f"{fac}: [Factory] queueconf: no queue file given (queueConf or queueDirConf)"]
+
+
+def test_a_misspelt_key_in_default_is_an_error_and_apfs_shipped_default_loads(write_conf):
+    apf_default = """
+        [DEFAULT]
+        cleanlogs.keepdays = 7
+        monitorsection = apfmon-lancaster
+        sched.trivial.default = 0
+        sched.simple.default = 0
+        sched.activated.default = 0
+        sched.activated.testmode.allowed = True
+        batchsubmit.condorgt2.proxy = None
+        batchsubmit.condorec2.peaceful = True
+        globusrsl.gram2.queue = short
+        periodic_hold = periodic_hold=GlobusResourceUnavailableTime =!= UNDEFINED
+        grid = OSG
+        vo = ATLAS
+        executable.defaultarguments = --wrappergrid=%(grid)s --wrappervo=%(vo)s
+        cloud = US
+        status = online
+        override = True
+        [A]
+        batchsubmitplugin = CondorLocal
+        batchsubmit.condorlocal.condor_attributes = %(periodic_hold)s
+        [B]
+        batchsubmitplugin = CondorLocal
+        """
+    cfg = configmod.load(write_conf(apf_default))
+    assert {"globusrsl.gram2.queue", "periodic_hold", "sched.trivial.default"} <= set(cfg.queues[1].ignored)
+    typos = ("enabeld = False", "apfqueue.slep = 60", "sched.maxpercycel.maximum = 5", "sched.nosuch.x = 1")
+    path = write_conf(apf_default.replace("cloud = US", "\n        ".join(typos)))
+    queues = path.replace("factory.conf", "queues.conf")
+    assert errors_of(path) == [
+        f"{queues}: [DEFAULT] enabeld: unknown option (did you mean 'enabled'?)",
+        f"{queues}: [DEFAULT] apfqueue.slep: unknown option (did you mean 'apfqueue.sleep'?)",
+        f"{queues}: [DEFAULT] sched.maxpercycel.maximum: no sched plugin is named 'maxpercycel'"
+        " (did you mean 'sched.maxpercycle.maximum'?)",
+        f"{queues}: [DEFAULT] sched.nosuch.x: no sched plugin is named 'nosuch'"]
 
 
 def test_duplicate_queue_across_files(tmp_path):
@@ -268,11 +358,14 @@ def test_maxperfactory_takes_the_factory_maximum_unless_the_queue_sets_its_own(w
     assert "sched.maxperfactory.maximum = 100" in capsys.readouterr().out
 
 
-def test_queueconf_takes_apf_file_urls_and_refuses_http_ones(tmp_path):
+def test_queueconf_takes_apf_file_urls_and_refuses_http_ones(tmp_path, monkeypatch):
     (tmp_path / "q.conf").write_text("[Q]\nbatchsubmitplugin = CondorLocal\n")
     fac = tmp_path / "factory.conf"
     fac.write_text(f"[Factory]\nfactoryId = f\nqueueConf = file://{tmp_path}/q.conf\n")
     assert [q.name for q in configmod.load(str(fac)).queues] == ["Q"]
+    monkeypatch.chdir("/")  # relative to factory.conf, as every path of [Factory]
+    fac.write_text("[Factory]\nfactoryId = f\nqueueConf = file://q.conf\n")
+    assert [q.path for q in configmod.load(str(fac)).queues] == [str(tmp_path / "q.conf")]
     fac.write_text("[Factory]\nfactoryId = f\nqueueConf = q.conf, http://conf.example.org/queues.conf\n")
     assert errors_of(str(fac)) == [f"{fac}: [Factory] queueconf: 'http://conf.example.org/queues.conf' is a URL: "
                                    "queue files are read from disk only (fetch it and name the file)"]

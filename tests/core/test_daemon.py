@@ -124,7 +124,45 @@ def test_sighup_reloads_and_a_bad_config_keeps_the_old(write_conf, daemon, tmp_p
     line = d.wait_for("reload refused")
     assert "queues.conf: [A] batchstatus Cloud needs a VM target" in line
     assert d.proc.poll() is None
+    (tmp_path / "queues.conf").write_bytes(QUEUE.format(name="A", sleep=3600).encode() + b"# caf\xe9\n")
+    d.proc.send_signal(signal.SIGHUP)
+    line = d.wait_for("reload refused")
+    assert "queues.conf:4: not UTF-8 (byte 0xe9)" in line
+    assert d.proc.poll() is None
     d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(10) == 0
+
+
+def test_a_factory_with_no_enabled_queue_idles_until_signalled(write_conf, daemon):
+    d = daemon(write_conf(QUEUE.format(name="A", sleep=60), factory_extra="enablequeues = False\n"))
+    d.wait_for("started with 0 queues")
+    d.proc.send_signal(signal.SIGHUP)  # it waits for signals: nothing is ever due
+    d.wait_for("configuration reloaded: 0 queues")
+    d.proc.send_signal(signal.SIGTERM)
+    d.wait_for("stopped after 0 cycles")
+    assert d.proc.wait(10) == 0
+
+
+def test_a_reload_disabling_every_queue_leaves_the_factory_idle(write_conf, daemon, tmp_path):
+    d = daemon(write_conf(QUEUE.format(name="A", sleep=3600)))
+    d.wait_for("queue=A ")
+    (tmp_path / "queues.conf").write_text(QUEUE.format(name="A", sleep=3600) + "enabled = False\n")
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_for("configuration reloaded: 0 queues")
+    d.proc.send_signal(signal.SIGHUP)  # still there, waiting
+    d.wait_for("configuration reloaded: 0 queues")
+    d.proc.send_signal(signal.SIGTERM)
+    d.wait_for("stopped after 1 cycles")
+    assert d.proc.wait(10) == 0
+
+
+def test_an_interval_past_what_select_takes_still_waits(write_conf, daemon):
+    d = daemon(write_conf(QUEUE.format(name="A", sleep=10_000_000_000)))
+    d.wait_for("queue=A ")
+    d.proc.send_signal(signal.SIGHUP)  # a reload comes only once the loop has waited
+    d.wait_for("configuration reloaded: 1 queues")
+    d.proc.send_signal(signal.SIGTERM)
+    d.wait_for("stopped after 2 cycles")  # the reloaded queue cycles at once
     assert d.proc.wait(10) == 0
 
 
@@ -186,6 +224,50 @@ def test_reload_closes_what_it_replaces_and_keeps_the_factory_id(write_conf, tmp
         d.reload()
     assert "[Factory] factoryid: changes only at a restart" in caplog.text
     assert d.cfg.factory_id == "test-factory" and len(heard.configs) == 1
+    d.ledger.close()
+
+
+def test_a_reload_failing_unexpectedly_is_refused_with_its_traceback(write_conf, tmp_path, caplog):
+    made = []
+
+    def make_services(cfg):
+        if made:
+            raise RuntimeError("a bug while building")
+        made.append(Services(cfg.factory_id, WallClock(), Pool(WallClock()), log_dir=cfg.log_dir))
+        return made[-1]
+
+    conf = write_conf(QUEUE.format(name="A", sleep=60))
+    d = daemon_mod.Daemon(conf, configmod.load(conf), make_services)
+    (tmp_path / "queues.conf").write_text(QUEUE.format(name="A", sleep=60) + QUEUE.format(name="B", sleep=60))
+    with caplog.at_level(logging.ERROR, logger="provisioner"):
+        d.reload()
+    (record,) = caplog.records
+    assert record.getMessage().startswith("reload refused, keeping the running configuration: RuntimeError(")
+    assert record.exc_info is not None
+    assert d.services is made[0] and [q.name for q in d.factory.queues] == ["A"]
+    d.ledger.close()
+
+
+class Broken(Monitor):
+    name = "broken"
+
+    def on_cycle(self, now, decisions):
+        pass
+
+    def reconfigure(self, cfg):
+        raise RuntimeError("a bug in a monitor")
+
+
+def test_a_monitor_failing_on_reload_never_stops_the_factory(write_conf, tmp_path, caplog):
+    conf = write_conf(QUEUE.format(name="A", sleep=60))
+    d = daemon_mod.Daemon(conf, configmod.load(conf), cli.service_maker(emulate=True))
+    heard = Heard()
+    d.monitors += [Broken(), heard]
+    (tmp_path / "queues.conf").write_text(QUEUE.format(name="A", sleep=60) + QUEUE.format(name="B", sleep=60))
+    with caplog.at_level(logging.ERROR, logger="provisioner"):
+        d.reload()
+    assert "monitor broken failed" in caplog.text
+    assert [q.name for q in d.factory.queues] == ["A", "B"] and len(heard.configs) == 1
     d.ledger.close()
 
 

@@ -1,7 +1,10 @@
 """Third-party plugins load through entry points, found by the real importlib.metadata."""
+import logging
 import sys
 
+from provisioner import cli
 from provisioner import config as configmod
+from provisioner import daemon
 from provisioner import plugins
 
 
@@ -34,3 +37,25 @@ def test_entry_point_sched_step_is_used_by_name(tmp_path, write_conf, emulated, 
     (d,) = factory.cycle()
     assert [(s.step, s.n) for s in d.steps] == [("ready", 9), ("half", 4)] and d.count == 4
     sys.modules.pop("site_policy", None)
+
+
+def test_an_entry_point_that_fails_to_import_is_one_line_and_a_refused_reload(tmp_path, write_conf, monkeypatch,
+                                                                             capsys, caplog):
+    dist = tmp_path / "site" / "site_policy-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: site-policy\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[provisioner.sched]\nmystep = site_policy_gone.mod:Step\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    good = "[Q]\nbatchsubmitplugin = CondorLocal\n"
+    conf = write_conf(good)
+    d = daemon.Daemon(conf, configmod.load(conf), cli.service_maker(emulate=True))
+    write_conf(good + "schedplugin = Ready, MyStep\n")
+    why = ("[Q] schedplugin: sched plugin 'MyStep': entry point mystep = site_policy_gone.mod:Step of site-policy 1.0"
+           " fails to load: ModuleNotFoundError: No module named 'site_policy_gone'")
+    assert cli.main(["check-config", "--conf", conf]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {conf.replace('factory.conf', 'queues.conf')}: {why}"]
+    with caplog.at_level(logging.ERROR, logger="provisioner"):
+        d.reload()
+    assert f"reload refused, keeping the running configuration: {tmp_path}/queues.conf: {why}" in caplog.text
+    assert [name for name, _ in d.factory.queues[0].steps] == ["ready"]  # the running chain
+    d.ledger.close()

@@ -100,9 +100,13 @@ def test_silent_monitor_never_delays_the_cycle_and_stop_leaves_no_thread(write_c
     assert "the rest of this cycle goes unreported" in caplog.text
 
 
+# B's submissions fail at the schedd, which refuses the grid type.
+BAD_SUBMIT = "batchsubmit.condorlocal.condor_attributes = universe = grid, grid_resource = bogus x\n"
+
+
 def test_apfmon_quotes_names_and_reports_why_a_submit_failed(write_conf, emulated, recorder):
     url, calls = recorder
-    conf = write_conf(QUEUES + "batchsubmit.condorlocal.scheddhost = nowhere\n", factory_id="apf+test@bnl")
+    conf = write_conf(QUEUES + BAD_SUBMIT, factory_id="apf+test@bnl")
     factory, pool, *_ = emulated(conf)
     mon = APFMon(url, "apf+test@bnl", factory.config.queues)
     factory.monitors.append(mon)
@@ -183,6 +187,22 @@ def test_reload_announces_new_queues_and_forgets_removed_ones(write_conf, emulat
         assert 'queue="C"' in metrics and 'queue="B"' not in metrics
     finally:
         apf.stop()
+        web.stop()
+
+
+def test_a_queue_disabled_by_a_reload_leaves_the_status_page_and_metrics(write_conf, emulated, tmp_path):
+    factory, *_ = emulated(write_conf(QUEUES))
+    web = WebMonitor("test-factory", str(tmp_path), port=0)
+    factory.monitors.append(web)
+    web.start()
+    try:
+        factory.cycle()
+        web.reconfigure(configmod.load(write_conf(QUEUES.replace("[B]\n", "[B]\nenabled = False\n"))))
+        assert sorted(json.loads(get(web, "/status.json")[2])) == ["A"]
+        metrics = get(web, "/metrics")[2].decode()
+        assert 'queue="A"' in metrics and 'queue="B"' not in metrics
+        assert get(web, "/plot/B.png")[0] == 404
+    finally:
         web.stop()
 
 
@@ -274,7 +294,7 @@ def test_a_large_log_is_sent_whole_in_chunks(tmp_path):
 
 
 def test_status_page_says_why_a_submit_failed(write_conf, emulated):
-    factory, pool, _, ledger = emulated(write_conf(QUEUES + "batchsubmit.condorlocal.scheddhost = nowhere\n"))
+    factory, pool, _, ledger = emulated(write_conf(QUEUES + BAD_SUBMIT))
     mon = WebMonitor("test-factory", "unused", port=0)
     factory.monitors.append(mon)
     mon.start()
