@@ -16,10 +16,16 @@ when they have no children.
 The demand persists across cycles; the step returns the rounded demand less
 (booting + joined), so a negative result retires idle VMs (drained first by the
 target).
+
+VM queues only (``batchstatusplugin = Cloud``): COBalD reads each drone's
+utilisation from its startd, which here only the VM lifecycle provides. A pilot's
+batch status knows only that the pilot runs, so every pilot would count as busy
+and the demand would rise for ever; such a queue is refused.
 """
 import math
 
 from provisioner.cloud import lifecycle
+from provisioner.errors import ProvisionerError
 from provisioner.options import Option
 from provisioner.sched.base import Step
 
@@ -39,13 +45,16 @@ class Cobald(Step):
 
     def __init__(self, queue, opts, services):
         super().__init__(queue, opts, services)
+        if queue.batchstatus.name != "cloud":
+            raise ProvisionerError(f"sched Cobald: needs the VM states of batchstatusplugin = Cloud (busy VMs are "
+                                   f"its utilisation); batchstatus {queue.batchstatus.name} has none")
         self.demand = 0.0
         self.last = None
 
     def __call__(self, n, ctx):
         o, p = self.opts, ctx.pilots
         joined = p.running
-        busy = p.states.get(lifecycle.BUSY, 0) + p.states.get(lifecycle.DRAINING, 0) if p.states else p.running
+        busy = p.states.get(lifecycle.BUSY, 0) + p.states.get(lifecycle.DRAINING, 0)
         share = busy / joined if joined else 1.0
         interval = ctx.now - self.last if self.last is not None else self.queue.interval
         self.last = ctx.now

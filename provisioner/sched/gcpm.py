@@ -6,8 +6,14 @@ jobs they can run, keeps ``idle`` extra workers ready (the idle buffer), never
 more than ``max``, and removes workers that sit idle. Here: the idle jobs packed
 into the queue's instance types, plus ``buffer`` VMs, less what is booting or
 idle; a negative result retires idle VMs beyond the buffer.
+
+VM queues only (``batchstatusplugin = Cloud``): the buffer is counted in idle VMs,
+and only the VM lifecycle tells an idle worker from a busy one. A pilot's batch
+status does not, so on a pilot queue every cycle would see no idle worker and
+submit the buffer again; such a queue is refused.
 """
 from provisioner.cloud import lifecycle, sizing
+from provisioner.errors import ProvisionerError
 from provisioner.options import Option
 from provisioner.sched.base import Step
 
@@ -19,7 +25,10 @@ class Gcpm(Step):
 
     def __init__(self, queue, opts, services):
         super().__init__(queue, opts, services)
-        self.types = sizing.types_or_pilots(queue)
+        if queue.batchstatus.name != "cloud":
+            raise ProvisionerError(f"sched Gcpm: needs the VM states of batchstatusplugin = Cloud (its buffer is "
+                                   f"of idle VMs); batchstatus {queue.batchstatus.name} has none")
+        self.types = sizing.queue_types(queue)
 
     def __call__(self, n, ctx):
         p = ctx.pilots

@@ -6,7 +6,8 @@ max/curb``, ``running_glideins_per_entry max``) and its element loop
 (glideinFrontendElement: "since it takes a few cycles to stabilize, ask for only
 one third"). Per entry and cycle:
 
-    effective idle E = idle jobs the entry can run
+    effective idle E = idle jobs the entry can run (on a VM queue: those that fit one
+                       of its instance types; a pilot's size is not known here)
     requested idle  = ceil(E / ramp_up) + reserve_idle        (0 when E = 0)
     requested idle  = min(requested idle, max_idle)
     halved          when the pool's idle glideins >= curb_vms_idle
@@ -19,7 +20,7 @@ remove-excess mode); running glideins leave on their own idle timeout.
 """
 import math
 
-from provisioner.cloud import lifecycle
+from provisioner.cloud import lifecycle, sizing
 from provisioner.options import Option
 from provisioner.sched.base import Step
 
@@ -38,11 +39,13 @@ class GlideinWMS(Step):
 
     def __init__(self, queue, opts, services):
         super().__init__(queue, opts, services)
+        self.types = sizing.types_or_pilots(queue)
         self.excess_cycles = 0
 
     def __call__(self, n, ctx):
-        o, p = self.opts, ctx.pilots
-        effective = ctx.work.idle
+        o, p, w = self.opts, ctx.pilots, ctx.work
+        # the packing's unfit jobs, as VMDemand reports them; a WMS giving counts only: all fit
+        effective = w.idle - sizing.pack(w.jobs, self.types).unfit if self.types and w.jobs else w.idle
         idle_vms = p.states.get(lifecycle.IDLE, 0)
         pending = p.pending
         if effective == 0:

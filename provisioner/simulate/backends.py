@@ -56,7 +56,9 @@ class Backend:
         """A machine ran its last job; pilots start their idle countdown."""
 
     def reference(self, queue: str) -> Tuple[int, int, float, float]:
-        """(cpus, memory, boot time, price) of the VMs the queue launches, for the bound."""
+        """(cpus, memory, boot time, price) of the VMs the queue launches, for the bound; the boot
+        time is the mean a VM draws (the least over the queue's types): the bound is what a
+        clairvoyant wastes in expectation on this cloud."""
         raise NotImplementedError
 
     def close(self, now: float) -> None:
@@ -104,7 +106,7 @@ class PilotSite(Backend):
 
     def reference(self, queue):
         sc = self.sim.scenario
-        return sc.pilot_cpus, sc.pilot_memory, sc.boot_time, sc.pilot_price
+        return sc.pilot_cpus, sc.pilot_memory, sc.for_type(self.ITYPE, "boot_time"), sc.pilot_price
 
     def _submitted(self, ids):
         now, sc = self.sim.clock.now(), self.sim.scenario
@@ -195,7 +197,7 @@ class Cloud(Backend):
             for t in qtypes:
                 self.types[t.name] = (t.cpus, t.memory, t.gpus, t.price)
             first = qtypes[0]
-            self.refs[q.name] = (first.cpus, first.memory, sim.scenario.for_type(first.name, "boot_time"),
+            self.refs[q.name] = (first.cpus, first.memory, min(sim.scenario.for_type(t.name, "boot_time") for t in qtypes),
                                  first.price)
         self.ec2 = emulator.EmulatedEC2(sim.clock, sim.pool, types=self.types,
                                         boot_time=lambda rng, itype: self._boot_time(itype), seed=sim.scenario.seed,
@@ -213,7 +215,7 @@ class Cloud(Backend):
         if queue in self.refs:
             return self.refs[queue]
         sc = self.sim.scenario
-        return sc.pilot_cpus, sc.pilot_memory, sc.boot_time, sc.pilot_price
+        return sc.pilot_cpus, sc.pilot_memory, sc.for_type(PilotSite.ITYPE, "boot_time"), sc.pilot_price
 
     def advance(self, now):
         calls = (self.ec2.calls.get("run_instances", 0), self.ec2.calls.get("terminate_instances", 0))

@@ -6,7 +6,9 @@ the VM the pool's matcher would pick (the fullest running VM it fits on, as
 that went idle most recently if that was at most one boot time ago (keeping it
 idle through the gap costs less than a new boot), else a new VM launched
 exactly one boot time earlier. A VM that goes idle with no such reuse coming
-stops at once.
+stops at once. The boot time is the mean a VM of the queue draws: with boot
+jitter the bound is the clairvoyant's expected waste, which a policy's lucky
+draws can undercut on a small trace by at most the jitter per VM.
 
 Wasted VM-hours are the hours a VM is billed with no job on it: its boot and
 the idle gaps it was kept through. Reusing the most recently idled VM first is

@@ -1,13 +1,14 @@
 """``provisioner simulate``: replay a job trace through the factory in virtual time."""
+import math
 import os
 import sys
 
 from provisioner.errors import InputError
-from provisioner.simulate import metrics, policies, report, traces
+from provisioner.simulate import metrics, policies, report, run, traces
 from provisioner.simulate.progress import Bar
-from provisioner.simulate.run import replay
 
 _SHOWN_PROBLEMS = 5
+_NAME = "simulate"  # the report's file names: simulate.png, .html, .txt
 
 
 def add_parser(sub) -> None:
@@ -29,13 +30,13 @@ def add_parser(sub) -> None:
 
 
 def cmd_simulate(args) -> int:
-    if args.hours is not None and args.hours <= 0:
-        raise InputError(f"--hours: must be more than 0, got {args.hours:g}")
+    if args.hours is not None and not (math.isfinite(args.hours) and args.hours > 0):
+        raise InputError(f"--hours: must be a number more than 0, got {args.hours:g}")
     jobs, problems = traces.load(args.trace, args.format)
     try:
-        os.makedirs(args.out, exist_ok=True)  # fail now, not after the replay
+        report.check_writable(args.out, _NAME)  # fail now, not after the replay
     except OSError as exc:
-        raise InputError(f"--out: cannot create {args.out}: {exc.strerror or exc}") from None
+        raise InputError(_out_error(args.out, exc)) from None
     for line in problems[:_SHOWN_PROBLEMS]:
         print(f"warning: {line}", file=sys.stderr)
     if len(problems) > _SHOWN_PROBLEMS:
@@ -44,11 +45,15 @@ def cmd_simulate(args) -> int:
         if name not in policies.POLICIES:
             print(f"error: unknown policy {name!r} (known: {', '.join(policies.POLICIES)})", file=sys.stderr)
             return 2
-    results = []
+    # every replay is set up before the first runs: an error in the last is not found an hour later
+    prepared = []
     for name in args.policy or [None]:
         bar = Bar(f"simulating {name or 'configured'}", enabled=False if args.quiet else None)
-        results.append(replay(args.conf, jobs, name, seed=args.seed, on_progress=bar.update,
-                              until=args.hours * 3600 if args.hours else None))
+        prepared.append((name, bar, run.prepare(args.conf, jobs, name, seed=args.seed, on_progress=bar.update,
+                                                until=args.hours * 3600 if args.hours else None)))
+    results = []
+    for name, bar, sim in prepared:
+        results.append(run.result(sim.run(), name))
         bar.close()
     rows = [row for r in results for row in report.rows(r.summaries, r.label)]
     text = report.table(rows)
@@ -59,11 +64,19 @@ def cmd_simulate(args) -> int:
         print(f"warning: {n} job(s) of queue {queue} fit no VM or pilot of the queue and never ran; "
               "they count in the waits as waiting to the end", file=sys.stderr)
     notes = [f"trace {os.path.basename(args.trace)}: {len(jobs)} jobs over {span:.1f} h"
+             + (f", the first {args.hours:g} h replayed" if args.hours else "")
              + (f", {len(problems)} trace line(s) skipped" if problems else "")
              + "".join(f", {n} too big for queue {q}" for q, n in sorted(unfit.items())),
              "prov = the part of the wait spent before the job's VM was launched and while it booted",
              "waste/bound = wasted VM-hours over the clairvoyant bound's (docs/simulate.md)"]
-    paths = report.write(args.out, "simulate", f"provisioner simulate: {os.path.basename(args.trace)}", text,
-                         [(r.label, r.sim.timeline) for r in results], notes)
+    try:
+        paths = report.write(args.out, _NAME, f"provisioner simulate: {os.path.basename(args.trace)}", text,
+                             [(r.label, r.sim.timeline) for r in results], notes)
+    except OSError as exc:  # checked before the replay, but the disk may have filled or changed since
+        raise InputError(_out_error(args.out, exc)) from None
     print("\n".join(["", *notes, "plot: " + paths[0], "report: " + paths[1]]))
     return 0
+
+
+def _out_error(out: str, exc: OSError) -> str:
+    return f"--out: cannot write to {exc.filename or out}: {exc.strerror or exc}"

@@ -148,7 +148,8 @@ class Simulation:
         for q in self.queues:
             if job.queue in (q.wmsqueue, q.name):
                 return q.name
-        raise InputError(f"trace job {job.id} targets queue {job.queue!r}, which no enabled queue serves")
+        where = job.line or f"trace job {job.id}"
+        raise InputError(f"{where}: queue {job.queue!r}: no enabled queue serves it (by section name or wmsqueue)")
 
     def _job_attrs(self, run) -> dict:
         q = next(q for q in self.queues if q.name == run.queue)

@@ -54,7 +54,8 @@ def summarise(sim) -> List[Summary]:
     """One Summary per queue, then the overall one (named "all")."""
     now = sim.clock.now()
     by_queue: Dict[str, list] = {q.name: [] for q in sim.queues}
-    for r in sim.runs:
+    submitted = [r for r in sim.runs if r.jid]  # a replay stopped by --hours never saw the later jobs
+    for r in submitted:
         by_queue[r.queue].append(r)
     vms: Dict[str, list] = {q.name: [] for q in sim.queues}
     for vm in sim.backend.vms():
@@ -69,16 +70,15 @@ def summarise(sim) -> List[Summary]:
     for b in bounds.values():
         total = total + b
     all_vms = [v for vs in vms.values() for v in vs]
-    out.append(_summary("all", sim.runs, all_vms, total, now))
+    out.append(_summary("all", submitted, all_vms, total, now))
     return out
 
 
 def _summary(name, runs, vms, b: Bound, now) -> Summary:
     waits, prov = [], []
     for r in runs:
-        if not r.jid:
-            continue  # not submitted before the replay stopped
-        wait = r.waited if r.started is not None or r.ended is not None else r.waited + now - r.idle_since
+        idle = r.machine is None and r.ended is None  # never started, or evicted and not yet restarted
+        wait = r.waited + (now - r.idle_since if idle else 0.0)
         waits.append(wait)
         prov.append(r.decision_wait + r.boot_wait if r.started is not None else wait)
     billed = sum(v.billed(now) for v in vms) / 3600.0
@@ -92,8 +92,8 @@ def _summary(name, runs, vms, b: Bound, now) -> Summary:
 
 
 def unfit(sim) -> Dict[str, int]:
-    """Per queue, the jobs that never ran because no VM (or pilot) of their queue can hold
-    them: they wait to the end of the replay and make its wait percentiles."""
+    """Per queue, the jobs submitted that never ran because no VM (or pilot) of their queue
+    can hold them: they wait to the end of the replay and make its wait percentiles."""
     from provisioner.cloud import sizing
 
     sc = sim.scenario
@@ -101,6 +101,6 @@ def unfit(sim) -> Dict[str, int]:
     types = {q.name: sizing.types_or_pilots(q) or [pilot] for q in sim.cfg.enabled_queues}
     out: Dict[str, int] = {}
     for r in sim.runs:
-        if r.started is None and not any(t.fits((r.job.cpus, r.job.memory, 0)) for t in types[r.queue]):
+        if r.jid and r.started is None and not any(t.fits((r.job.cpus, r.job.memory, 0)) for t in types[r.queue]):
             out[r.queue] = out.get(r.queue, 0) + 1
     return out

@@ -1,8 +1,10 @@
 """The simulation's outputs: a text table, a PNG plot and a self-contained HTML page."""
 import base64
+import errno
 import html
 import io
 import os
+import tempfile
 from typing import List, Sequence
 
 from provisioner.simulate.metrics import Summary
@@ -90,15 +92,36 @@ def html_page(title: str, table_text: str, png: bytes, notes: Sequence[str] = ()
             f"src=\"data:image/png;base64,{img}\"></body></html>\n")
 
 
+def paths(out_dir: str, name: str) -> List[str]:
+    """The files ``write`` writes: <name>.png, <name>.html and <name>.txt."""
+    return [os.path.join(out_dir, f"{name}.{ext}") for ext in ("png", "html", "txt")]
+
+
+def check_writable(out_dir: str, name: str) -> None:
+    """OSError unless ``write`` can write there: checked before a replay, not after it."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    for path in paths(out_dir, name):
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{name}-", dir=out_dir)
+    except OSError as exc:  # named by the directory: the probe's random name means nothing to the user
+        raise OSError(exc.errno, exc.strerror, out_dir) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def write(out_dir: str, name: str, title: str, table_text: str, runs, notes=()) -> List[str]:
     """Writes <name>.png, <name>.html and <name>.txt; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
     png = plot_png(runs, title)
-    paths = [os.path.join(out_dir, f"{name}.{ext}") for ext in ("png", "html", "txt")]
-    with open(paths[0], "wb") as fh:
+    files = paths(out_dir, name)
+    with open(files[0], "wb") as fh:
         fh.write(png)
-    with open(paths[1], "w") as fh:
+    with open(files[1], "w") as fh:
         fh.write(html_page(title, table_text, png, notes))
-    with open(paths[2], "w") as fh:
+    with open(files[2], "w") as fh:
         fh.write(table_text + "\n")
-    return paths
+    return files

@@ -1,5 +1,4 @@
 """One replay: a config (optionally rewritten to a named policy), a trace, a result."""
-import tempfile
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
@@ -19,15 +18,26 @@ class Result:
         return self.summaries[-1]
 
 
-def replay(conf_path: str, jobs, policy: Optional[str] = None, seed: Optional[int] = None,
-           on_cycle: Optional[Callable] = None, on_progress: Optional[Callable] = None,
-           until: Optional[float] = None) -> Result:
+def prepare(conf_path: str, jobs, policy: Optional[str] = None, seed: Optional[int] = None,
+            on_cycle: Optional[Callable] = None, on_progress: Optional[Callable] = None,
+            until: Optional[float] = None) -> Simulation:
+    """The replay set up, not yet run: every configuration or trace error is raised here."""
     sc = scenario.load(conf_path)
     if seed is not None:
         sc.seed = seed
-    with tempfile.TemporaryDirectory(prefix="provisioner-policy-") as workdir:
-        path = policies.apply(conf_path, policy, sc.boot_time, workdir) if policy else conf_path
-        cfg = configmod.load(path)
-    sim = Simulation(cfg, jobs, sc, backends.for_config(cfg), on_cycle=on_cycle, on_progress=on_progress,
-                     until=until).run()
+    cfg = configmod.load(conf_path)
+    if policy:
+        cfg = policies.apply(cfg, policy, sc.boot_time)
+    return Simulation(cfg, jobs, sc, backends.for_config(cfg), on_cycle=on_cycle, on_progress=on_progress,
+                      until=until)
+
+
+def result(sim: Simulation, policy: Optional[str] = None) -> Result:
+    """What a finished replay measured."""
     return Result(policy or "as configured", sim, metrics.summarise(sim))
+
+
+def replay(conf_path: str, jobs, policy: Optional[str] = None, seed: Optional[int] = None,
+           on_cycle: Optional[Callable] = None, on_progress: Optional[Callable] = None,
+           until: Optional[float] = None) -> Result:
+    return result(prepare(conf_path, jobs, policy, seed, on_cycle, on_progress, until).run(), policy)

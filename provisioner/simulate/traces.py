@@ -11,7 +11,7 @@ import json
 import math
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from provisioner.errors import InputError
@@ -31,6 +31,7 @@ class Job:
     cpus: int = 1
     memory: int = DEFAULT_MEMORY  # MB
     queue: Optional[str] = None  # the wmsqueue it targets; None: the first queue
+    line: Optional[str] = field(default=None, compare=False)  # "file:line" it came from, for messages
 
 
 def _open(path: str) -> str:
@@ -73,7 +74,7 @@ def normalise(jobs: List[Job]) -> List[Job]:
     """Sorted by submit time, the first at 0, ids renumbered in that order."""
     jobs = sorted(jobs, key=lambda j: (j.submit, j.id))
     t0 = jobs[0].submit
-    return [Job(i, j.submit - t0, j.runtime, j.cpus, j.memory, j.queue) for i, j in enumerate(jobs)]
+    return [Job(i, j.submit - t0, j.runtime, j.cpus, j.memory, j.queue, j.line) for i, j in enumerate(jobs)]
 
 
 # SWF 2.2 fields (1-based in the standard): 2 submit, 4 run time, 5 allocated
@@ -266,5 +267,5 @@ def parse_csv(text: str, path: str = "<csv>") -> Tuple[List[Job], List[str]]:
             problems.append(f"{path}:{lineno}: negative time or non-positive cpus/memory")
             continue
         queue = row[col["queue"]].strip() or None if col["queue"] is not None else None
-        jobs.append(Job(len(jobs), submit, runtime, cpus, memory, queue))
+        jobs.append(Job(len(jobs), submit, runtime, cpus, memory, queue, f"{path}:{lineno}"))
     return jobs, problems

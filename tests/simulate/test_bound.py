@@ -76,3 +76,10 @@ def test_no_policy_beats_the_bound_on_both_waste_and_wait(sim_conf, rows):
         s = replay(conf, jobs, name).overall
         assert s.finished == len(jobs), name
         assert s.wasted >= s.bound_wasted - 1e-9 or s.prov_max > 0, (name, s.wasted, s.bound_wasted)
+
+
+def test_a_queue_of_several_types_is_bounded_by_the_fastest_to_boot(sim_conf, simulate, queue_texts):
+    text = queue_texts["cloud"].replace("instance_types = c5.2xlarge", "instance_types = c5.2xlarge, c5.xlarge")
+    conf = sim_conf(text, boot_jitter=30, **{"boot_time.c5.xlarge": 100})
+    sim = simulate(conf, [traces.Job(0, 0.0, 60.0)])
+    assert sim.backend.reference("CLOUD") == (8, 16384, 100, 0.34)  # the first type's size and price

@@ -9,8 +9,10 @@ import sys
 
 import pytest
 
+from provisioner import config as configmod
 from provisioner.errors import ProvisionerError
-from provisioner.simulate import backends, metrics, traces
+from provisioner.simulate import backends, metrics, report, scenario, traces
+from provisioner.simulate.engine import Simulation
 from provisioner.simulate.run import replay
 from provisioner.simulate.traces import Job
 
@@ -129,6 +131,28 @@ def test_a_job_still_running_when_its_vm_is_interrupted_runs_again(sim_conf, sim
     assert [vm.interrupted for vm in sim.backend.vms()] == [True, False]
 
 
+def test_a_job_evicted_and_idle_when_the_replay_stops_waits_until_the_stop(sim_conf):
+    # the job waits 1..240, runs until its VM is interrupted at 290, then waits again
+    # (a new VM boots 300..480) when the replay stops at 400: both stretches count
+    conf = sim_conf("cloud")
+    sim = Simulation(configmod.load(conf), [Job(0, 1.0, 3600.0)], scenario.load(conf), InterruptFirst(50),
+                     until=400).run()
+    (run,) = sim.runs
+    stop = rel(sim, sim.clock.now())
+    assert run.runs == 1 and run.ended is None and run.machine is None and 290 < stop <= 400
+    assert metrics.summarise(sim)[-1].wait_max == (240 - 1) + (stop - 290)
+
+
+def test_a_replay_stopped_early_counts_and_bounds_only_the_jobs_submitted_before(sim_conf):
+    jobs = [Job(0, 0.0, 600.0), Job(1, 36000.0, 600.0), Job(2, 72000.0, 600.0, cpus=64)]
+    result = replay(sim_conf("cloud"), jobs, until=3600)
+    overall = result.overall
+    assert (overall.jobs, overall.finished) == (1, 1)
+    assert overall.bound_wasted * 3600 == pytest.approx(180)  # one boot, for the one job
+    assert metrics.unfit(result.sim) == {}  # the job no VM holds comes after the stop
+    assert report.rows(result.summaries)[-1][2] == "1"  # the jobs column: all done
+
+
 def test_a_pilot_timing_out_as_a_job_arrives_is_gone_before_matching(sim_conf, simulate):
     # the pilot runs A 240..250 and exits idle at 250 + 100 = 350, when B arrives
     conf = sim_conf("pilot", **{"pilot.idle_timeout": 100})
@@ -189,7 +213,7 @@ def test_same_seed_same_replay_across_processes(sim_conf, tmp_path):
 
 def test_a_job_for_a_queue_nobody_serves_is_an_error(sim_conf):
     conf = sim_conf("cloud")
-    with pytest.raises(ProvisionerError, match="'NOPE', which no enabled queue serves"):
+    with pytest.raises(ProvisionerError, match="^trace job 1: queue 'NOPE': no enabled queue serves it"):
         replay(conf, [Job(0, 0.0, 10.0), Job(1, 5.0, 10.0, queue="NOPE")])
 
 

@@ -6,11 +6,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from provisioner import cli
 from provisioner import config as configmod
 from provisioner import plugins
 from provisioner.cloud.lifecycle import BOOTING, BUSY, DRAINING, IDLE
+from provisioner.errors import ProvisionerError
 from provisioner.sched.base import Context
-from provisioner.simulate import policies
+from provisioner.simulate import policies, traces
 from provisioner.status import Pilots, Work
 
 
@@ -40,8 +42,22 @@ def cloud_queue(sim_conf):
     return configmod.load(sim_conf("cloud")).queues[0]
 
 
+@pytest.fixture
+def pilot_queue(sim_conf):
+    """The HTCondor pilot queue of the test config (batch status Condor: no VM states)."""
+    return configmod.load(sim_conf("pilot")).queues[0]
+
+
+# a pilot queue as GlideinWMS sees it: no instance types
+PILOTS = SimpleNamespace(batchsubmit=SimpleNamespace(name="condorlocal", opts={}))
+
+
 def jobs(n, cpus=1, memory=2048):
     return [{"RequestCpus": cpus, "RequestMemory": memory}] * n
+
+
+def glideinwms(queue=PILOTS, **opts):
+    return step("glideinwms", queue, **opts)
 
 
 # -- GlideinWMS -----------------------------------------------------------------------
@@ -56,17 +72,17 @@ def jobs(n, cpus=1, memory=2048):
     (400, 40, 60),
 ])
 def test_glideinwms_request(idle, pending, expect):
-    assert step("glideinwms")(999, ctx(idle=idle, pending=pending))[0] == expect
+    assert glideinwms()(999, ctx(idle=idle, pending=pending))[0] == expect
 
 
 def test_glideinwms_options_change_the_formula():
-    s = step("glideinwms", ramp_up=2.0, reserve_idle=0, max_idle=7)
+    s = glideinwms(ramp_up=2.0, reserve_idle=0, max_idle=7)
     assert s(0, ctx(idle=9))[0] == 5  # ceil(9/2)
     assert s(0, ctx(idle=20))[0] == 7
 
 
 def test_glideinwms_curb_halves_and_the_maxima_stop():
-    s = step("glideinwms", curb_vms_idle=3, max_vms_idle=6, max_running=50)
+    s = glideinwms(curb_vms_idle=3, max_vms_idle=6, max_running=50)
     assert s(0, ctx(idle=30, states={IDLE: 2}))[0] == 15  # ceil(30/3) + 5, under the curb
     assert s(0, ctx(idle=30, states={IDLE: 3}))[0] == 7  # 15 // 2
     assert s(0, ctx(idle=31, states={IDLE: 5}))[0] == 8  # (11 + 5) // 2
@@ -75,26 +91,37 @@ def test_glideinwms_curb_halves_and_the_maxima_stop():
 
 
 def test_glideinwms_removes_excess_only_after_consecutive_cycles():
-    s = step("glideinwms", remove_excess_cycles=3)
+    s = glideinwms(remove_excess_cycles=3)
     excess = ctx(idle=0, pending=4)
     assert [s(0, excess)[0] for _ in range(2)] == [0, 0]
     assert s(0, excess)[0] == -4  # the third cycle in a row
     assert s(0, excess)[0] == -4  # still in excess: still removed
-    s = step("glideinwms", remove_excess_cycles=3)
+    s = glideinwms(remove_excess_cycles=3)
     assert [s(0, excess)[0] for _ in range(2)] == [0, 0]
     assert s(0, ctx(idle=12, pending=9))[0] == 0  # request 9 = pending: the streak is broken
     assert [s(0, excess)[0] for _ in range(3)] == [0, 0, -4]
 
 
 def test_glideinwms_partial_excess():
-    s = step("glideinwms", remove_excess_cycles=1)
+    s = glideinwms(remove_excess_cycles=1)
     assert s(0, ctx(idle=3, pending=10))[0] == 6 - 10  # request ceil(3/3) + 5 = 6
+
+
+def test_glideinwms_effective_idle_is_the_jobs_a_vm_of_the_queue_can_run(cloud_queue):
+    s = glideinwms(cloud_queue)
+    # 64 cores: no c5.2xlarge (8 cores) runs them, so no effective idle, not even the reserve
+    assert s(0, ctx(idle=30, jobs=jobs(30, cpus=64)))[0] == 0
+    # 30 that fit and 30 that do not: ceil(30/3) + 5
+    n, reason = s(0, ctx(idle=60, jobs=jobs(30) + jobs(30, cpus=64)))
+    assert n == 10 + 5 and reason.startswith("effective_idle=30 "), reason
+    # a WMS that gives counts only: every job is taken to fit, as VMDemand takes them
+    assert s(0, ctx(idle=30))[0] == 10 + 5
 
 
 # -- COBalD ----------------------------------------------------------------------------
 
 def cobald(interval=100, **opts):
-    return step("cobald", SimpleNamespace(interval=interval), **opts)
+    return step("cobald", SimpleNamespace(interval=interval, batchstatus=SimpleNamespace(name="cloud")), **opts)
 
 
 def test_cobald_empty_pool_counts_as_fully_allocated_and_demand_rises():
@@ -212,9 +239,26 @@ def test_gcpm_retires_only_idle_workers(cloud_queue):
     assert step("gcpm", cloud_queue, buffer=0, maximum=2)(0, ctx(running=6, states={IDLE: 1, BUSY: 5}))[0] == -1
 
 
-def test_gcpm_on_pilots_counts_idle_jobs():
-    s = step("gcpm", SimpleNamespace(batchsubmit=SimpleNamespace(name="condorlocal", opts={})), buffer=2)
-    assert s(0, ctx(idle=7, pending=3))[0] == 7 + 2 - 3
+@pytest.mark.parametrize("name,why", [("gcpm", "its buffer is of idle VMs"),
+                                      ("cobald", "busy VMs are its utilisation")])
+def test_gcpm_and_cobald_refuse_a_queue_without_vm_states(pilot_queue, name, why):
+    """A pilot's batch status tells no idle pilot from a busy one: gcpm would submit its
+    buffer every cycle and COBalD would raise its demand for ever."""
+    with pytest.raises(ProvisionerError) as err:
+        step(name, pilot_queue)
+    assert str(err.value).endswith(f"needs the VM states of batchstatusplugin = Cloud ({why}); "
+                                   "batchstatus condor has none")
+
+
+@pytest.mark.parametrize("name", ["gcpm", "cobald"])
+def test_simulate_gcpm_or_cobald_on_a_pilot_queue_is_one_line_naming_the_queue(sim_conf, tmp_path, capsys, name):
+    conf = sim_conf("pilot")
+    trace = tmp_path / "two.csv"
+    trace.write_text("submit,runtime\n0,600\n30,600\n")
+    assert cli.main(["simulate", "--conf", conf, "--trace", str(trace), "--out", str(tmp_path / "out"), "--quiet",
+                     "--policy", name]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'queues.conf'}: [PILOT] sched "), err
 
 
 # -- APF: Ready, MaxPerCycle, MaxPending, APFRetire ----------------------------------------
@@ -259,9 +303,7 @@ def test_named_policy_config_loads_with_its_chain(sim_conf, tmp_path, name, queu
     # a [DEFAULT] chain and a queue's own chain are both replaced
     conf = sim_conf("[DEFAULT]\nschedplugin = Fixed\nsched.fixed.pilotspercycle = 3\n\n" + queue_texts["cloud"]
                     + "\n" + queue_texts["pilot"])
-    work = tmp_path / "work"
-    work.mkdir()
-    cfg = configmod.load(policies.apply(conf, name, 150.0, str(work)))
+    cfg = policies.apply(configmod.load(conf), name, 150.0)
     assert [q.name for q in cfg.queues] == ["CLOUD", "PILOT"]
     for q in cfg.queues:
         assert [s.name for s in q.sched] == expected_chain(name)
@@ -281,22 +323,40 @@ def test_named_policy_keeps_relative_paths_and_queue_dirs(tmp_path):
     (tmp_path / "queues.conf").write_text("[A]\nbatchsubmitplugin = CondorLocal\n")
     (tmp_path / "factory.conf").write_text("[Factory]\nfactoryId = sim\nqueueConf = queues.conf\n"
                                            "queueDirConf = queues.d\nbaseLogDir = logs\nstatedir = state\n")
-    work = tmp_path / "work"
-    work.mkdir()
-    cfg = configmod.load(policies.apply(str(tmp_path / "factory.conf"), "gcpm", 120, str(work)))
+    cfg = policies.apply(configmod.load(str(tmp_path / "factory.conf")), "gcpm", 120)
     assert [(q.name, [s.name for s in q.sched]) for q in cfg.queues] == [("A", ["gcpm"]), ("B", ["gcpm"])]
     assert os.path.realpath(cfg.state_dir) == os.path.realpath(tmp_path / "state")
     assert os.path.realpath(cfg.log_dir).startswith(os.path.realpath(tmp_path / "logs"))
 
 
-def test_unknown_policy_is_refused(sim_conf, tmp_path):
+def test_unknown_policy_is_refused(sim_conf):
     with pytest.raises(KeyError, match="unknown policy 'nope'"):
-        policies.apply(sim_conf("cloud"), "nope", 120, str(tmp_path))
+        policies.apply(configmod.load(sim_conf("cloud")), "nope", 120)
+
+
+def test_named_policy_keeps_the_queue_files_the_loader_found_and_their_paths(tmp_path):
+    """queueConf = file://... (APF's usual form) is the loader's to resolve; a rewritten queue
+    keeps its own file's path, so an error names the user's file, not a copy."""
+    (tmp_path / "queues.conf").write_text("[A]\nbatchsubmitplugin = CondorLocal\n")
+    (tmp_path / "factory.conf").write_text(f"[Factory]\nfactoryId = sim\nqueueConf = file://{tmp_path}/queues.conf\n"
+                                           "enablequeues = False\n")
+    cfg = policies.apply(configmod.load(str(tmp_path / "factory.conf")), "apf", 120)
+    (a,) = cfg.queues
+    assert a.path == str(tmp_path / "queues.conf")
+    assert [s.name for s in a.sched] == expected_chain("apf")
+    assert not a.enabled  # [Factory] enablequeues = False still holds
+
+
+def test_vmdemand_on_a_pilot_queue_names_the_users_queue_file(sim_conf, tmp_path):
+    from provisioner.simulate.run import replay
+
+    with pytest.raises(ProvisionerError) as err:
+        replay(sim_conf("pilot"), [traces.Job(0, 0.0, 60.0)], "vmdemand")
+    assert str(err.value).startswith(f"{tmp_path / 'queues.conf'}: [PILOT] sched VMDemand: "), err.value
 
 
 @pytest.mark.parametrize("name", list(policies.POLICIES))
 def test_named_policy_replays_a_burst_to_the_end(sim_conf, name):
-    from provisioner.simulate import traces
     from provisioner.simulate.run import replay
 
     trace = traces.normalise([traces.Job(i, 20.0 * i + (i % 4) * 170, 400 + 37 * (i % 9)) for i in range(30)])

@@ -359,11 +359,13 @@ def test_cli_unusable_trace_exits_nonzero_with_one_line_naming_it(tmp_path, text
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_a_trace_job_for_no_queue_is_an_input_error(tmp_path):
+def test_cli_a_trace_job_for_no_queue_is_an_input_error_at_its_line(tmp_path):
     (tmp_path / "queues.conf").write_text(QUEUES)
     (tmp_path / "factory.conf").write_text(CONF)
-    trace = write(tmp_path, "jobs.csv", "submit,runtime,queue\n0,60,NOPE\n")
+    # sorted by submit time the bad row comes first; the message names its line, 4
+    trace = write(tmp_path, "jobs.csv", "submit,runtime,queue\n100,60,PILOT\n50,60,PILOT\n10,60,NOPE\n")
     r = subprocess.run([sys.executable, "-m", "provisioner", "simulate", "--conf", str(tmp_path / "factory.conf"),
                         "--trace", trace, "--quiet", "--out", str(tmp_path / "out")],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: trace job"), r.stderr
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: {trace}:4: queue 'NOPE': no enabled queue serves it (by section name or wmsqueue)"], r.stderr

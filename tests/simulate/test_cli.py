@@ -1,0 +1,80 @@
+"""``provisioner simulate`` on bad input: one line naming the file, line or option, exit 2,
+and before the replay rather than after it."""
+import pytest
+
+from provisioner import cli
+from provisioner.simulate.engine import Simulation
+
+TRACE = "submit,runtime\n0,60\n"
+
+
+def simulate(capsys, conf, trace, *args):
+    """(exit code, stderr lines) of ``provisioner simulate``."""
+    code = cli.main(["simulate", "--conf", str(conf), "--trace", str(trace), "--quiet", *args])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.fixture
+def never_replays(monkeypatch):
+    """Bad input must be refused before a replay starts, not after the user has waited for it."""
+    monkeypatch.setattr(Simulation, "run", lambda self: pytest.fail("replayed despite bad input"))
+
+
+@pytest.fixture
+def trace(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text(TRACE)
+    return path
+
+
+@pytest.mark.parametrize("policy", [[], ["--policy", "apf"]])
+@pytest.mark.parametrize("queue_conf,queues,error", [
+    ("nothere.conf", None, "{dir}/nothere.conf: cannot read: No such file or directory"),
+    ("queues.conf", "[A]\nthis is not an option line\n", "{dir}/queues.conf:2: not a 'key = value' line, "
+                                                          "a [section] header or a comment"),
+    (None, None, "{dir}/factory.conf: [Factory]: section is missing"),
+])
+def test_a_config_error_is_one_line_with_or_without_a_policy(tmp_path, capsys, trace, never_replays, policy,
+                                                             queue_conf, queues, error):
+    if queues:
+        (tmp_path / "queues.conf").write_text(queues)
+    factory = f"[Factory]\nfactoryId = sim\nqueueConf = {queue_conf}\n" if queue_conf else "[Simulate]\nseed = 1\n"
+    (tmp_path / "factory.conf").write_text(factory)
+    code, err = simulate(capsys, tmp_path / "factory.conf", trace, "--out", str(tmp_path / "out"), *policy)
+    assert (code, err) == (2, ["error: " + error.format(dir=tmp_path)])
+
+
+@pytest.mark.parametrize("policy", [[], ["--policy", "elastic"]])
+def test_a_file_url_queue_conf_replays_with_or_without_a_policy(sim_conf, tmp_path, capsys, trace, policy):
+    conf = tmp_path / "factory.conf"
+    sim_conf("cloud")
+    conf.write_text(conf.read_text().replace("queueConf = queues.conf", f"queueConf = file://{tmp_path}/queues.conf"))
+    code, err = simulate(capsys, conf, trace, "--out", str(tmp_path / "out"), *policy)
+    assert (code, err) == (0, [])
+
+
+@pytest.mark.parametrize("out,error", [
+    ("/proc", "/proc: No such file or directory"),  # not even root creates a file there
+    ("{dir}/afile/sub", "{dir}/afile/sub: Not a directory"),
+    ("{dir}/afile", "{dir}/afile: Not a directory"),
+    ("{dir}/out", "{dir}/out/simulate.png: Is a directory"),
+])
+def test_an_unwritable_out_is_one_line_before_the_replay(sim_conf, tmp_path, capsys, trace, never_replays,
+                                                         out, error):
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "out" / "simulate.png").mkdir(parents=True)
+    code, err = simulate(capsys, sim_conf("cloud"), trace, "--out", out.format(dir=tmp_path))
+    assert (code, err) == (2, ["error: --out: cannot write to " + error.format(dir=tmp_path)])
+
+
+@pytest.mark.parametrize("hours", ["nan", "inf", "-inf", "0", "-1"])
+def test_hours_must_be_a_finite_number_above_0(sim_conf, tmp_path, capsys, trace, never_replays, hours):
+    code, err = simulate(capsys, sim_conf("cloud"), trace, "--out", str(tmp_path / "out"), f"--hours={hours}")
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: --hours: must be a number more than 0"), err
+
+
+def test_an_error_in_the_last_policy_is_found_before_the_first_replays(sim_conf, tmp_path, capsys, trace,
+                                                                       never_replays):
+    code, err = simulate(capsys, sim_conf("pilot"), trace, "--out", str(tmp_path / "out"),
+                         "--policy", "apf", "--policy", "vmdemand")
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'queues.conf'}: [PILOT] "), err
