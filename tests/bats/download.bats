@@ -106,3 +106,12 @@ mirrors() {
     [ "$status" -eq 64 ]
     [[ $stderr == *WRAPPER_DOWNLOAD_TIMEOUT* ]]
 }
+
+@test "a relative TMPDIR is the job directory's" {
+    mkdir -p "$BATS_TEST_TMPDIR/job/scratch"
+    cd "$BATS_TEST_TMPDIR/job"
+    TMPDIR=scratch run bash "$WRAPPER" "${BASE[@]}"
+    [ "$status" -eq 0 ]
+    [[ $output == *"CWD $BATS_TEST_TMPDIR/job/scratch/wrapper."* ]]
+    [ -z "$(ls -A scratch)" ]
+}

@@ -74,3 +74,22 @@ SETUP
     [ "$status" -eq 68 ]
     [[ $stderr == *"--wrapperspecialcmd failed (exit 1)"* ]]
 }
+
+@test "a setup file's shell state (set -eu, IFS, shopt) does not reach the wrapper" {
+    mkdir "$BATS_TEST_TMPDIR/osg"
+    printf 'set -eu\nIFS=:\nshopt -s failglob nullglob\n' >"$BATS_TEST_TMPDIR/osg/setup.sh"
+    OSG_GRID=$BATS_TEST_TMPDIR/osg FAKE_SHOW_ENV=SPECIAL_SET \
+        run bash "$WRAPPER" "${OSG[@]}" "--wrapperspecialcmd=export SPECIAL_SET=yes" --extra='a b'
+    [ "$status" -eq 0 ]
+    [[ $output == *'ENV SPECIAL_SET="yes"'* ]]
+    [[ $output == *'ARG "--extra=a b"'* ]]
+}
+
+@test "the special command runs a site program named like one of the wrapper's functions" {
+    mkdir "$BATS_TEST_TMPDIR/bin"
+    printf '#!/bin/sh\necho "site fetch ran: $*"\n' >"$BATS_TEST_TMPDIR/bin/fetch"
+    chmod +x "$BATS_TEST_TMPDIR/bin/fetch"
+    PATH=$BATS_TEST_TMPDIR/bin:$PATH run bash "$WRAPPER" "${BASE[@]}" "--wrapperspecialcmd=fetch a b"
+    [ "$status" -eq 0 ]
+    [[ $output == *"site fetch ran: a b"* ]]
+}

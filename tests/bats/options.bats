@@ -119,3 +119,19 @@ l2' --v=\$(touch\ $T/p3)"
     [ "$status" -eq 0 ]
     [[ $output == usage:* ]]
 }
+
+@test "-h alone prints the usage" {
+    run bash "$WRAPPER" -h
+    [ "$status" -eq 0 ]
+    [[ $output == usage:* ]]
+}
+
+@test "-h and --help among other options, and options starting with -h, are passed through" {
+    run bash "$WRAPPER" "${BASE[@]}" -hostname foo -host=x -hv --payloadopt -h --help
+    [ "$status" -eq 0 ]
+    [[ $output == *$'ARG "-hostname"\nARG "foo"\nARG "-host=x"\nARG "-hv"\nARG "--payloadopt"\nARG "-h"\nARG "--help"'* ]]
+}
+
+@test "an option given empty and again is given twice" {
+    expect_bad_option --wrappervo "${BASE[@]}" --wrappervo= --wrappervo=atlas
+}

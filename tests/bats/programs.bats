@@ -9,9 +9,9 @@ setup() { base_args; }
 
 # bin_without PROGRAM...: a directory of symlinks to what stage one uses, minus PROGRAMs.
 bin_without() {
-    local bin=$BATS_TEST_TMPDIR/bin program skip
-    mkdir -p "$bin"
-    for program in curl wget tar gzip sha256sum mktemp rm mkdir python3; do
+    local bin program skip
+    bin=$(mktemp -d "$BATS_TEST_TMPDIR/bin.XXXXXX")
+    for program in curl wget tar gzip sha256sum mktemp rm mkdir timeout sleep python3; do
         for skip in "$@"; do [ "$program" != "$skip" ] || continue 2; done
         if [ "$program" = python3 ]; then
             ln -s "$PYTHON" "$bin/python3"
@@ -55,4 +55,12 @@ bin_without() {
     PATH=$(bin_without curl) run "$BASH" "$WRAPPER" "${BASE[@]}" --marker=via-wget
     [ "$status" -eq 0 ]
     [[ $output == *'ARG "--marker=via-wget"'* ]]
+}
+
+@test "wget needs timeout and sleep, which time and space its tries" {
+    PATH=$(bin_without curl timeout sleep) run --separate-stderr "$BASH" "$WRAPPER" "${BASE[@]}"
+    [ "$status" -eq 65 ]
+    [[ $stderr == *"missing required program(s): timeout, sleep"* ]]
+    PATH=$(bin_without timeout sleep) run "$BASH" "$WRAPPER" "${BASE[@]}"
+    [ "$status" -eq 0 ]
 }

@@ -15,7 +15,9 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -169,7 +171,8 @@ def path_without(tmp_path):
     def make(*left_out):
         bin_dir = tmp_path / "restricted-bin"
         bin_dir.mkdir()
-        for program in ("bash", "curl", "wget", "tar", "gzip", "sha256sum", "mktemp", "rm", "mkdir"):
+        for program in ("bash", "curl", "wget", "tar", "gzip", "sha256sum", "mktemp", "rm", "mkdir",
+                        "timeout", "sleep"):
             if program not in left_out:
                 (bin_dir / program).symlink_to(shutil.which(program))
         (bin_dir / "python3").symlink_to(sys.executable)
@@ -219,6 +222,71 @@ def late_server(server):
     started[0].server_close()
 
 
+class Trickling(http.server.BaseHTTPRequestHandler):
+    """Promises 100000 bytes and sends one every 0.2 s: never idle for long, done (short)
+    only after 10 s, when it closes the connection."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        try:
+            for _ in range(50):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:  # the client gave up
+            pass
+
+
+@pytest.fixture
+def trickling():
+    """URL of a loopback server that answers a byte at a time, too slowly to finish."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickling)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    yield "http://127.0.0.1:%d" % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def flaky(server):
+    """flaky(status, failures): URL of a server for server.root whose first `failures`
+    GETs get HTTP `status`; it counts every GET in .hits."""
+
+    def start(status, failures):
+        counter = SimpleNamespace(hits=0)
+
+        class Handler(QuietHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(server.root), **kwargs)
+
+            def do_GET(self):
+                counter.hits += 1
+                if counter.hits <= failures:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    super().do_GET()
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+        started.append(httpd)
+        counter.url = "http://127.0.0.1:%d" % httpd.server_address[1]
+        return counter
+
+    started = []
+    yield start
+    for httpd in started:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 class StageOne:
     """Runs wrapper.sh with real bash, fetching the real packed stage two from server."""
 
@@ -258,14 +326,15 @@ class StageOne:
         self.args = [arg.replace("/wrapper.tar.gz", "/authored.tar.gz") for arg in self.args
                      if not arg.startswith("--wrappertarballchecksum=")] + ["--wrappertarballchecksum=" + checksum]
 
-    def popen(self, *args, env=None, base=True):
-        """Starts wrapper.sh with the base options (base=False: without), args, and env added."""
+    def popen(self, *args, env=None, base=True, cwd=None, stdout=subprocess.PIPE):
+        """Starts wrapper.sh with the base options (base=False: without), args, and env added,
+        in cwd (default: the current directory)."""
         argv = self.argv + (self.args if base else []) + list(args)
-        return subprocess.Popen(argv, env=dict(self.env, **(env or {})), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(argv, env=dict(self.env, **(env or {})), stdout=stdout,
+                                stderr=subprocess.PIPE, text=True, cwd=cwd)
 
-    def run(self, *args, env=None, base=True, timeout=60):
-        wrapper = self.popen(*args, env=env, base=base)
+    def run(self, *args, env=None, base=True, timeout=60, cwd=None, stdout=subprocess.PIPE):
+        wrapper = self.popen(*args, env=env, base=base, cwd=cwd, stdout=stdout)
         try:
             out, err = wrapper.communicate(timeout=timeout)
         finally:

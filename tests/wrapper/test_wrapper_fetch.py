@@ -1,7 +1,9 @@
 """Pilot downloads (wrapperlib.fetch) with real curl/wget against loopback servers."""
+import time
+
 import pytest
 from wrapperlib import fetch
-from wrapperlib.errors import BAD_OPTION, WrapperError
+from wrapperlib.errors import BAD_OPTION, DOWNLOAD, WrapperError
 
 
 @pytest.mark.parametrize("timeout, retries, expected", [
@@ -39,3 +41,28 @@ def test_a_refused_connection_is_retried(pilot, late_server, path_without, tmp_p
         monkeypatch.setenv("PATH", path_without("curl"))
     fetch.fetch_tarball(late_server + "/late.tar.gz", str(tmp_path / "late"))
     assert (tmp_path / "late" / "run.sh").is_file()
+
+
+def test_wget_has_a_time_limit_per_try(trickling, path_without, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", path_without("curl"))
+    monkeypatch.setenv("WRAPPER_DOWNLOAD_TIMEOUT", "1")
+    monkeypatch.setenv("WRAPPER_DOWNLOAD_RETRIES", "1")
+    started = time.monotonic()
+    with pytest.raises(WrapperError) as error:
+        fetch.fetch_tarball(trickling + "/pilot.tar.gz", str(tmp_path / "pilot"))
+    assert time.monotonic() - started < 10  # two tries of 1 s and a pause of 1 s
+    assert error.value.code == DOWNLOAD and "no complete answer within 1s" in error.value.message
+
+
+@pytest.mark.parametrize("status, hits", [(503, 2), (429, 2), (404, 1)])
+def test_wget_retries_server_errors_as_curl_does(pilot, flaky, path_without, tmp_path, monkeypatch, status, hits):
+    pilot("pilot", "#!/bin/sh\n")
+    mirror = flaky(status, 1)
+    monkeypatch.setenv("PATH", path_without("curl"))
+    if hits == 1:
+        with pytest.raises(WrapperError, match="download of %s/pilot.tar.gz failed: HTTP %d" % (mirror.url, status)):
+            fetch.fetch_tarball(mirror.url + "/pilot.tar.gz", str(tmp_path / "pilot"))
+    else:
+        fetch.fetch_tarball(mirror.url + "/pilot.tar.gz", str(tmp_path / "pilot"))
+        assert (tmp_path / "pilot" / "run.sh").is_file()
+    assert mirror.hits == hits

@@ -62,6 +62,40 @@ def test_malformed_row_names_its_line(table, line, message):
     assert message in str(error.value)
 
 
+def test_project_ignores_case_site_and_queue_do_not(table):
+    path = table(TABLE)
+    assert best(path, "SITEA", "QA", "OSG", "ATLAS").pilottypes == [("atlaspilot", 1)]
+    assert best(path, "sitea", "QA", "OSG", "atlas").pilottypes == [("queuepilot", 1)]
+    assert best(path, "SITEA", "qa", "OSG", "atlas").pilottypes == [("siteapilot", 1)]
+
+
+def test_rows_differing_only_in_the_projects_case_are_repeated(table):
+    path = table("* * OSG atlas panda p\n* * osg ATLAS generic q\n")
+    with pytest.raises(lookup.TableError, match="%s:2: same SITE QUEUE GRID PROJECT as line 1" % path):
+        lookup.read_table(path)
+    assert len(lookup.read_table(table("SITE * * * panda p\nsite * * * generic q\n"))) == 2
+
+
+def test_a_row_naming_the_base_class_is_malformed(table):
+    path = table("* * * * trivial -\n* * OSG cms base -\n")
+    with pytest.raises(lookup.TableError, match="%s:2: 'base' is not a plugin" % path):
+        lookup.read_table(path)
+
+
+def test_an_undecodable_line_is_named(tmp_path):
+    path = tmp_path / "latin1.conf"
+    path.write_bytes(b"* * * * trivial -\n# caf\xe9\n")
+    with pytest.raises(lookup.TableError, match="%s:2: not UTF-8 text" % path):
+        lookup.read_table(str(path))
+
+
+def test_a_byte_order_mark_is_no_part_of_row_one(tmp_path):
+    path = tmp_path / "bom.conf"
+    path.write_bytes(b"\xef\xbb\xbfSITEA * * * generic p\r\n# caf\xc3\xa9\r\n* * * * trivial -\r\n")
+    assert best(str(path), "SITEA", "Q", "local").plugin == "generic"
+    assert best(str(path), "X", "Q", "local").lineno == 3
+
+
 def test_unreadable_table(tmp_path):
     with pytest.raises(lookup.TableError, match="cannot read"):
         lookup.read_table(str(tmp_path / "missing.conf"))
@@ -114,4 +148,5 @@ def test_shipped_table_parses(repo):
     path = str(repo / "lookuptable.conf")
     assert lookup.read_table(path)
     assert best(path, "X", "Y", "OSG", "atlas").plugin == "panda"
+    assert best(path, "X", "Y", "OSG", "ATLAS").plugin == "panda"  # as the shipped examples spell it
     assert best(path, "X", "Y", "cloud").plugin == "condorstartd"

@@ -54,9 +54,11 @@ def test_unreachable_monitor_is_not_fatal(stage_two, workdir, base_args, capsys)
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    args = base_args + ["--wrapperplugin=trivial", "--wrappermonitorurl=http://127.0.0.1:%d/x" % port]
+    args = base_args + ["--wrapperplugin=trivial", "--wrappermonitorurl=http://127.0.0.1:%d/x?token=SECRET" % port]
     assert stage_two.main(args) == 0
-    assert "monitor report 'running'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "monitor report 'running' to http://127.0.0.1:%d/x?<redacted> failed" % port in err
+    assert "SECRET" not in err  # a token in the query string is not logged
 
 
 @pytest.fixture(autouse=True)

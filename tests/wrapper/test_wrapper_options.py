@@ -109,6 +109,13 @@ def test_a_repeated_plugin_option_is_an_error(base_args):
     (["--AccessToken", "x", "--a=1"], ["--AccessToken", "<redacted>", "--a=1"]),
     (["--DB-PASSWORD=x", "--client-Secret", "y", "tokenless", "z"],
      ["--DB-PASSWORD=<redacted>", "--client-Secret", "<redacted>", "tokenless", "z"]),
+    (["--wrapperspecialcmd=setup --password='a b' --token t --v=1"],
+     ["--wrapperspecialcmd=setup --password=<redacted> --token <redacted> --v=1"]),
+    (["--pandaspecialcmd", "setup --secret=s", "--a=1"], ["--pandaspecialcmd", "setup --secret=<redacted>", "--a=1"]),
+    (["--wrapperspecialcmd=setup --password='open"], ["--wrapperspecialcmd=<redacted>"]),
+    (["--wrappermonitorurl=https://m.example/r?token=s&x=1#top", "--mirrors=http://a/x?t=1,http://b/y?u=2"],
+     ["--wrappermonitorurl=https://m.example/r?<redacted>#top",
+      "--mirrors=http://a/x?<redacted>,http://b/y?<redacted>"]),
 ])
 def test_secret_option_values_are_redacted_in_both_forms(args, logged):
     assert redacted(args) == logged
@@ -134,3 +141,31 @@ def test_main_exits_80_with_one_error_line(stage_two, workdir, capsys):
     err = capsys.readouterr().err
     assert "ERROR: --wrappergrid: unknown grid flavour 'moon'" in err
     assert "exit=80 (bad option)" in err
+
+
+def test_options_starting_with_h_are_the_payloads(base_args):
+    _, rest = options.parse(base_args + ["-hostname", "foo", "-host=x", "-hv", "--opt", "-h", "--help"])
+    assert rest == ["-hostname", "foo", "-host=x", "-hv", "--opt", "-h", "--help"]
+
+
+@pytest.mark.parametrize("arg", ["-h", "--help"])
+def test_help_alone_prints_the_options(stage_two, workdir, capsys, arg):
+    assert stage_two.main([arg]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: wrapper.py") and "--wrapperlookuptable" in out
+    assert err == ""
+
+
+def test_relative_paths_are_the_job_directorys(base_args, monkeypatch, tmp_path):
+    args = [arg for arg in base_args if not arg.startswith("--wrapperlookuptable=")]
+    monkeypatch.setenv("WRAPPER_JOBDIR", str(tmp_path))
+    opts, _ = options.parse(args + ["--wrapperlookuptable=my.conf"])
+    assert opts.lookuptable == str(tmp_path / "my.conf")
+    opts, _ = options.parse(args + ["--wrapperlookuptable=/etc/my.conf"])
+    assert opts.lookuptable == "/etc/my.conf"
+
+
+def test_an_empty_value_still_counts_as_given(base_args):
+    """An empty value means the default, but giving the option again is still an error."""
+    with pytest.raises(WrapperError, match="--wrapperheartbeat: given more than once"):
+        options.parse(base_args + ["--wrapperheartbeat=", "--wrapperheartbeat=5"])

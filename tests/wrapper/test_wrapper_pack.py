@@ -65,6 +65,7 @@ def test_outside_a_checkout(tmp_path, monkeypatch):
     ("* * * myvo myplugin prod", "lookuptable.conf:2: plugin 'myplugin' is not in"),
     ("* * * myvo generic prod:x", "lookuptable.conf:2: invalid weight"),
     ("* * * generic -", "lookuptable.conf:2: expected 6 columns"),
+    ("* * OSG cms base -", "lookuptable.conf:2: 'base' is not a plugin"),
 ])
 def test_pack_refuses_a_table_that_pilots_would_fail_on(tmp_path, row, message):
     root = Path(wrapperpack.wrapper_root())

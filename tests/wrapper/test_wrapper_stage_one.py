@@ -2,8 +2,10 @@
 real packed stage two: secrets, signals, grid setup, special command,
 downloads, option checks stage two agrees with, required programs."""
 import os
+import select
 import shutil
 import signal
+import socket
 import time
 
 import pytest
@@ -217,3 +219,188 @@ def test_missing_mkdir_is_reported_by_name(stage_one, path_without):
     result = stage_one.run(env={"PATH": path_without("mkdir")})
     assert result.returncode == 65
     assert error_lines(result.stderr) == ["wrapper.sh: error: missing required program(s): mkdir"]
+
+
+def test_options_starting_with_h_reach_the_payload(stage_one):
+    """Only a lone -h or --help is help: -hostname, -host=x, -hv and a value -h are the payload's."""
+    passed = ["-hostname", "foo", "-host=x", "-hv", "--payloadopt", "-h", "--help"]
+    result = stage_one.run("--wrapperplugin=trivial", *passed)
+    assert result.returncode == 0, result.stderr
+    assert "trivial: other options: " + " ".join(passed) + "\n" in result.stdout
+
+
+def test_help_alone_prints_the_usage(stage_one):
+    for arg in ("-h", "--help"):
+        result = stage_one.run(arg, base=False)
+        assert result.returncode == 0 and result.stdout.startswith("usage: wrapper.sh"), result.stderr
+
+
+def test_a_full_disk_on_stdout_keeps_the_reported_exit_code(stage_one, server):
+    """Python's own flush at exit would fail and turn the exit code into 120."""
+    with open("/dev/full", "w") as full:
+        result = stage_one.run("--wrapperplugin=trivial", "--wrappermonitorurl=%s/mon" % server.url, stdout=full)
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: standard output lost: [Errno 28] No space left on device" in result.stderr
+    assert "Exception ignored" not in result.stderr
+    reported = [server.reports.get(timeout=10)[2] for _ in range(2)]
+    assert reported[-1]["rc"] == 0
+
+
+def test_a_chatty_leftover_does_not_keep_the_wrapper_alive(stage_one, pilot):
+    url = pilot("chatty", '#!/bin/bash\n(for i in $(seq 200); do echo tick; sleep 0.1; done) &\n'
+                          'echo $! > "$PIDFILE"\nexit 3\n')
+    pidfile = stage_one.tmpdir.parent / "leftover.pid"
+    result = stage_one.run("--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url, "--wrapperkillgrace=1",
+                           "--wrappersilencetimeout=60", env={"PIDFILE": str(pidfile)}, timeout=30)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.count("tick") < 100  # not relayed until the child's own end
+    assert "payload exited; stopping the processes it left behind" in result.stderr
+    assert dead(int(pidfile.read_text()))
+
+
+def dead(pid, timeout=5.0):
+    """Waits (bounded) until pid is gone or a zombie: a signal is delivered asynchronously."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.mark.parametrize("setup", ["set -e", "set -eu; IFS=:; shopt -s failglob nullglob"])
+def test_a_grid_setup_files_shell_state_does_not_break_stage_one(stage_one, pilot, tmp_path, setup):
+    """Under the file's set -e, the forwarded SIGTERM would end stage one at once (orphaning
+    stage two); with its IFS=:, taking over the special command's environment failed."""
+    (tmp_path / "setup.sh").write_text(setup + "\n")
+    url = pilot("trapping", '#!/bin/bash\ntrap "echo got TERM; exit 7" TERM\necho "ready $SPECIAL_SET"\n'
+                            'sleep 30 &\nwait $!\nexit 1\n')
+    wrapper = stage_one.popen(*osg_args(stage_one), "--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url,
+                              "--wrapperspecialcmd=export SPECIAL_SET=yes", base=False,
+                              env={"OSG_GRID": str(tmp_path)})
+    try:
+        assert wrapper.stdout.readline() == "ready yes\n"
+        wrapper.send_signal(signal.SIGTERM)
+        out, err = wrapper.communicate(timeout=15)
+    finally:
+        wrapper.kill()
+    assert wrapper.returncode == 7, err
+    assert out == "got TERM\n"
+    assert not list(stage_one.tmpdir.iterdir())
+
+
+def test_sigterm_stops_the_special_command_and_what_it_started(stage_one, tmp_path):
+    fifo = tmp_path / "pids"
+    os.mkfifo(fifo)
+    told = os.open(fifo, os.O_RDWR)  # never blocks; the special command writes to it
+    try:
+        wrapper = stage_one.popen("--wrapperspecialcmd=bash -c 'sleep 600 & echo $$ $! > \"$PIDS\"; wait'",
+                                  env={"PIDS": str(fifo)})
+        try:
+            assert select.select([told], [], [], 15)[0], "the special command did not start"
+            pids = [int(pid) for pid in os.read(told, 100).split()]
+            wrapper.send_signal(signal.SIGTERM)
+            wrapper.communicate(timeout=10)
+        finally:
+            wrapper.kill()
+    finally:
+        os.close(told)
+    assert wrapper.returncode == 128 + signal.SIGTERM
+    for pid in pids:
+        assert dead(pid), "special command process %d left running" % pid
+
+
+def test_a_secret_in_the_special_command_reaches_no_log_line(stage_one):
+    result = stage_one.run("--wrapperplugin=trivial", "--wrapperloglevel=debug",
+                           "--wrapperspecialcmd=true --password=SECRET5 --api-token SECRET6")
+    assert result.returncode == 0, result.stderr
+    assert "SECRET" not in result.stderr
+    for line in ("wrapper.sh INFO: running special command:", "wrapper.sh DEBUG: stage two:",
+                 "wrapper.py DEBUG: options:"):
+        logged = [text for text in result.stderr.splitlines() if line in text]
+        assert len(logged) == 1 and "true --password=<redacted> --api-token <redacted>" in logged[0], result.stderr
+
+
+def test_query_strings_of_urls_reach_no_log_line(stage_one, server):
+    with socket.socket() as unused:  # a monitor that refuses: its URL is in a warning
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    args = [arg.replace("/wrapper.tar.gz", "/missing.tar.gz?token=SECRET7,%s/wrapper.tar.gz?token=SECRET8"
+                        % server.url) for arg in stage_one.args]
+    result = stage_one.run(*args, "--wrapperplugin=trivial", "--wrapperloglevel=debug",
+                           "--wrappermonitorurl=http://127.0.0.1:%d/mon?token=SECRET9" % port, base=False)
+    assert result.returncode == 0, result.stderr
+    assert "SECRET" not in result.stderr
+    assert "mirror failed: %s/missing.tar.gz?<redacted>" % server.url in result.stderr
+    assert "fetching %s/wrapper.tar.gz?<redacted>" % server.url in result.stderr
+    assert "WARNING: monitor report 'running' to http://127.0.0.1:%d/mon?<redacted> failed" % port in result.stderr
+
+
+def test_relative_paths_in_options_are_the_job_directorys(stage_one, tmp_path, fake_bin):
+    """HTCondor transfers input files to the job directory stage one starts in, not to its
+    private work directory."""
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "my.conf").write_text("* * * * trivial -\n")
+    (job / "pool.token").write_text("eyJhbGciOiJIUzI1NiJ9.e30.x\n")
+    result = stage_one.run("--wrapperlookuptable=my.conf", cwd=job)
+    assert result.returncode == 0, result.stderr
+    assert "(from %s/my.conf line 1)" % job in result.stderr
+    fake_bin("condor_master", '#!/bin/sh\ncat "$(dirname "$CONDOR_CONFIG")/tokens.d/pool.token"\n')
+    startd = ["--wrapperplugin=condorstartd", "--wrappercollector=cm.example.org"]
+    result = stage_one.run(*startd, "--wrappertokenfile=pool.token", cwd=job, env={"PATH": os.environ["PATH"]})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "eyJhbGciOiJIUzI1NiJ9.e30.x\n"
+    result = stage_one.run(*startd, "--wrappertokenfile=missing.token", cwd=job)
+    assert result.returncode == BAD_OPTION
+    assert "ERROR: --wrappertokenfile: cannot read %s/missing.token: No such file or directory" % job in result.stderr
+
+
+def test_a_relative_tmpdir_is_the_job_directorys(stage_one, tmp_path):
+    job = tmp_path / "job"
+    (job / "scratch").mkdir(parents=True)
+    result = stage_one.run("--wrapperplugin=trivial", "--wrapperloglevel=debug", cwd=job, env={"TMPDIR": "scratch"})
+    assert result.returncode == 0, result.stderr
+    assert "work directory %s/scratch/wrapper." % job in result.stderr
+    assert not list((job / "scratch").iterdir())
+
+
+@pytest.mark.parametrize("name", ["fetch", "log", "die"])
+def test_the_special_command_runs_site_programs_named_like_the_wrappers_functions(stage_one, tmp_path, name):
+    site_bin = tmp_path / "site-bin"
+    site_bin.mkdir()
+    (site_bin / name).write_text('#!/bin/sh\necho "site %s ran: $*"\n' % name)
+    (site_bin / name).chmod(0o755)
+    result = stage_one.run("--wrapperplugin=trivial", "--wrapperspecialcmd=%s a b" % name,
+                           env={"PATH": "%s:%s" % (site_bin, os.environ["PATH"])})
+    assert result.returncode == 0, result.stderr
+    assert "site %s ran: a b\n" % name in result.stdout
+
+
+def test_wget_has_a_time_limit_per_try(stage_one, trickling, path_without):
+    args = [arg.replace(stage_one.url + "/wrapper.tar.gz", trickling + "/wrapper.tar.gz") for arg in stage_one.args]
+    started = time.monotonic()
+    result = stage_one.run(*args, base=False, timeout=30, env={
+        "PATH": path_without("curl"), "WRAPPER_DOWNLOAD_TIMEOUT": "1", "WRAPPER_DOWNLOAD_RETRIES": "1"})
+    assert result.returncode == 70, result.stderr
+    assert time.monotonic() - started < 10  # two tries of 1 s and a pause of 1 s
+
+
+@pytest.mark.parametrize("status, retried", [(503, True), (500, True), (404, False)])
+def test_wget_retries_server_errors_as_curl_does(stage_one, flaky, path_without, status, retried):
+    mirror = flaky(status, 1)
+    args = [arg.replace(stage_one.url, mirror.url) for arg in stage_one.args]
+    result = stage_one.run(*args, "--wrapperplugin=trivial", base=False,
+                           env={"PATH": path_without("curl"), "WRAPPER_DOWNLOAD_RETRIES": "2"})
+    assert result.returncode == (0 if retried else 70), result.stderr
+    assert mirror.hits == (2 if retried else 1)
+
+
+def test_wget_needs_timeout_and_sleep(stage_one, path_without):
+    result = stage_one.run(env={"PATH": path_without("curl", "timeout", "sleep")})
+    assert result.returncode == 65
+    assert error_lines(result.stderr) == ["wrapper.sh: error: missing required program(s): timeout, sleep"]

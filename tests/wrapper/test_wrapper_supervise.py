@@ -232,3 +232,23 @@ def test_a_signal_while_the_payload_starts_is_forwarded_once(tmp_path, capfd):
             break
         at += 1
     assert at >= 5, "the tracer found no lines of run() after Popen: %s" % tracer.stops
+
+
+# A child the payload leaves behind, printing for 20 s; the payload exits 3 at once.
+CHATTY = "(%s for i in $(seq 200); do echo tick; sleep 0.1; done) & echo $! > %s; exit 3"
+
+
+def test_a_chatty_leftover_is_stopped(tmp_path, capfd):
+    pids = tmp_path / "pids"
+    code, took = run(["bash", "-c", CHATTY % ("", pids)], silence=60, grace=5)
+    assert code == 3 and took < 5
+    assert gone(int(pids.read_text()))
+    assert "payload exited; stopping the processes it left behind" in capfd.readouterr().err
+
+
+def test_a_chatty_leftover_ignoring_sigterm_gets_sigkill_after_the_grace(tmp_path, capfd):
+    pids = tmp_path / "pids"
+    code, took = run(["bash", "-c", CHATTY % ("trap '' TERM;", pids)], silence=60, grace=1)
+    assert code == 3 and took < 6
+    assert gone(int(pids.read_text()))
+    assert "left behind still running 1s after SIGTERM: killing them" in capfd.readouterr().err

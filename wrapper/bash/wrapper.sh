@@ -3,6 +3,8 @@
 # fetch the stage-two tarball and run its wrapper.py with the options.
 # Needs only bash (4.4 or later) and coreutils until it has checked for the rest.
 # Usage and options: docs/wrapper.md, or wrapper.sh --help.
+# Its functions are named _w_*: the special command's first word and the grid
+# setup file's functions cannot hit them by chance.
 #
 # Exit codes (the same table is in docs/wrapper.md):
 #   0      the payload succeeded
@@ -44,27 +46,44 @@ WORDS=()
 LIST=()
 SPECIAL=()
 REDACTED=''
+SHOWN=''
 LOGLEVEL=info
+JOBDIR=$PWD  # relative paths in options are relative to it, not to WORK
 WORK=''
 CHILD=''
 FETCHER=''
+SPECIAL_PID=''
 SOURCING=''
 
-log() {  # level message
+_w_log() {  # level message
     if [ "$1" = debug ] && [ "$LOGLEVEL" != debug ]; then
         return 0
     fi
-    printf '%(%Y-%m-%dT%H:%M:%S%z)T wrapper.sh %s: %s\n' -1 "${1^^}" "$2" >&2
+    _w_mask_queries "$2"
+    printf '%(%Y-%m-%dT%H:%M:%S%z)T wrapper.sh %s: %s\n' -1 "${1^^}" "$SHOWN" >&2
 }
 
-die() {  # exit-code message: one line, even when it quotes a value with a newline
-    printf 'wrapper.sh: error: %s\n' "${2//$'\n'/\\n}" >&2
+_w_die() {  # exit-code message: one line, even when it quotes a value with a newline
+    _w_mask_queries "$2"
+    printf 'wrapper.sh: error: %s\n' "${SHOWN//$'\n'/\\n}" >&2
     exit "$1"
+}
+
+# Sets SHOWN to $1 with the query string of each URL in it (from `?` to the next
+# `,`, `#` or space) shown as `?<redacted>`: monitor and mirror URLs may carry
+# tokens there. As wrapperlib/log.py does.
+_w_mask_queries() {
+    local text=$1 tail='' re='^(.*://[^?#,[:space:]]*)\?[^#,[:space:]]*(.*)$'
+    while [[ $text =~ $re ]]; do  # the last URL's query first
+        text=${BASH_REMATCH[1]}
+        tail="?<redacted>${BASH_REMATCH[2]}$tail"
+    done
+    SHOWN=$text$tail
 }
 
 # Maps an option name, including the older --panda* and APF spellings, to its
 # canonical key in KEY; empty for options that belong to stage two only.
-option_key() {
+_w_option_key() {
     case $1 in
         --wrappersite | --pandasite) KEY=site ;;
         --wrapperqueue | --pandaqueue | --wrapperwmsqueue) KEY=queue ;;
@@ -89,7 +108,7 @@ option_key() {
 # Splits $1 into WORDS the way a shell splits words, honouring '...', "..."
 # and backslash, but expanding and executing nothing. Fails on an unbalanced
 # quote or a trailing backslash.
-split_words() {
+_w_split_words() {
     local LC_ALL=C
     local s=$1 i=0 n=${#1} c word='' started=0 quote=''
     WORDS=()
@@ -134,7 +153,7 @@ split_words() {
 
 # Splits $1 at commas into LIST, keeping empty items and newlines as they are
 # (read -a would drop a trailing empty item and stop at a newline).
-split_commas() {
+_w_split_commas() {
     local rest=${1:+$1,}
     LIST=()
     while [ -n "$rest" ]; do
@@ -143,20 +162,17 @@ split_commas() {
     done
 }
 
-parse_options() {
+_w_parse_options() {
     local arg name
     for arg in "$@"; do
-        case $arg in
-            -h | --help) printf '%s\n' "$USAGE"; exit 0 ;;
-        esac
         name=${arg%%=*}
-        option_key "$name"
+        _w_option_key "$name"
         if [ -z "$KEY" ]; then
             PASSTHROUGH+=("$arg")
             continue
         fi
-        [[ $arg == *=* ]] || die 64 "$name: expects $name=VALUE"
-        [ -z "${GIVEN[$KEY]:-}" ] || die 64 "$name: given more than once (also as ${GIVEN[$KEY]})"
+        [[ $arg == *=* ]] || _w_die 64 "$name: expects $name=VALUE"
+        [ -z "${GIVEN[$KEY]:-}" ] || _w_die 64 "$name: given more than once (also as ${GIVEN[$KEY]})"
         GIVEN[$KEY]=$name
         # An empty value counts as not given: submit templates often leave them blank.
         if [ -n "${arg#*=}" ]; then OPT[$KEY]=${arg#*=}; fi
@@ -164,137 +180,163 @@ parse_options() {
 }
 
 # Option name as the user spelled it, for error messages.
-spelled() {
+_w_spelled() {
     printf '%s' "${GIVEN[$1]:---wrapper$1}"
 }
 
-check_format() {  # key regex description
+_w_check_format() {  # key regex description
     local value=${OPT[$1]:-}
     if [ -n "$value" ] && ! [[ $value =~ $2 ]]; then
-        die 64 "$(spelled "$1"): $3"
+        _w_die 64 "$(_w_spelled "$1"): $3"
     fi
 }
 
-check_urls() {  # key
+_w_check_urls() {  # key
     local url
     local re='^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^[:space:][:cntrl:]]*)?$'
-    split_commas "${OPT[$1]:-}"
+    _w_split_commas "${OPT[$1]:-}"
     for url in "${LIST[@]}"; do
-        [[ $url =~ $re ]] || die 64 "$(spelled "$1"): not an http(s) URL: '$url'"
+        [[ $url =~ $re ]] || _w_die 64 "$(_w_spelled "$1"): not an http(s) URL: '$url'"
     done
 }
 
 # The server URL is one URL: stage two appends <pilottype>.tar.gz to it.
-check_url() {  # key
-    check_urls "$1"
-    [ "${#LIST[@]}" -le 1 ] || die 64 "$(spelled "$1"): expects one URL, not a comma list"
+_w_check_url() {  # key
+    _w_check_urls "$1"
+    [ "${#LIST[@]}" -le 1 ] || _w_die 64 "$(_w_spelled "$1"): expects one URL, not a comma list"
 }
 
 # TYPE[:WEIGHT],... as stage two reads it: `-` alone means none, is no type
 # in a list, and the weights must not all be zero.
-check_pilottypes() {
+_w_check_pilottypes() {
     local item weighted=0
-    check_format pilottype '^[A-Za-z0-9_.+-]+(:[0-9]+)?(,[A-Za-z0-9_.+-]+(:[0-9]+)?)*$' \
+    _w_check_format pilottype '^[A-Za-z0-9_.+-]+(:[0-9]+)?(,[A-Za-z0-9_.+-]+(:[0-9]+)?)*$' \
         "expects TYPE[:WEIGHT][,TYPE[:WEIGHT]...]"
     [ -n "${OPT[pilottype]:-}" ] && [ "${OPT[pilottype]}" != - ] || return 0
-    split_commas "${OPT[pilottype]}"
+    _w_split_commas "${OPT[pilottype]}"
     for item in "${LIST[@]}"; do
-        [ "${item%%:*}" != - ] || die 64 "$(spelled pilottype): '-' (no pilot type) cannot be in a list"
+        [ "${item%%:*}" != - ] || _w_die 64 "$(_w_spelled pilottype): '-' (no pilot type) cannot be in a list"
         if [[ $item != *:* || ${item#*:} == *[1-9]* ]]; then weighted=1; fi
     done
-    [ "$weighted" = 1 ] || die 64 "$(spelled pilottype): weights add up to zero"
+    [ "$weighted" = 1 ] || _w_die 64 "$(_w_spelled pilottype): weights add up to zero"
 }
 
 # Download settings are decimal (08 is 8, not bad octal); a time limit of 0
 # would mean none.
-check_download_settings() {
+_w_check_download_settings() {
     local timeout=${WRAPPER_DOWNLOAD_TIMEOUT:-120} retries=${WRAPPER_DOWNLOAD_RETRIES:-2}
     if ! [[ $timeout =~ ^[0-9]{1,9}$ ]] || [ "$((10#$timeout))" -eq 0 ]; then
-        die 64 "WRAPPER_DOWNLOAD_TIMEOUT: expects a whole number of seconds, at least 1"
+        _w_die 64 "WRAPPER_DOWNLOAD_TIMEOUT: expects a whole number of seconds, at least 1"
     fi
-    [[ $retries =~ ^[0-9]{1,9}$ ]] || die 64 "WRAPPER_DOWNLOAD_RETRIES: expects a whole number of tries"
+    [[ $retries =~ ^[0-9]{1,9}$ ]] || _w_die 64 "WRAPPER_DOWNLOAD_RETRIES: expects a whole number of tries"
 }
 
-validate_options() {
+_w_validate_options() {
     local key
     for key in queue grid tarballurl tarballchecksum; do
-        [ -n "${OPT[$key]:-}" ] || die 64 "--wrapper$key: required option missing"
+        [ -n "${OPT[$key]:-}" ] || _w_die 64 "--wrapper$key: required option missing"
     done
     if [ -z "${OPT[site]:-}" ]; then OPT[site]=${OPT[queue]}; fi
     local name='^[A-Za-z0-9_.@+:/-]+$' word='^[A-Za-z0-9_.-]+$'
     for key in site queue batchqueue vo; do
-        check_format "$key" "$name" "invalid name (allowed: letters, digits, _ . @ + : / -)"
+        _w_check_format "$key" "$name" "invalid name (allowed: letters, digits, _ . @ + : / -)"
     done
-    check_format purpose "$word" "invalid value (allowed: letters, digits, _ . -)"
-    check_format mode "$word" "invalid value (allowed: letters, digits, _ . -)"
+    _w_check_format purpose "$word" "invalid value (allowed: letters, digits, _ . -)"
+    _w_check_format mode "$word" "invalid value (allowed: letters, digits, _ . -)"
     case ${OPT[grid],,} in
         osg | egee | glite | local | cloud) ;;
-        *) die 64 "$(spelled grid): unknown grid flavour '${OPT[grid]}' (expected OSG, EGEE, gLite, local or cloud)" ;;
+        *)
+            _w_die 64 "$(_w_spelled grid): unknown grid flavour '${OPT[grid]}' (expected OSG, EGEE, gLite, local or cloud)"
+            ;;
     esac
     case ${OPT[loglevel]:=info} in
         debug | info) LOGLEVEL=${OPT[loglevel]} ;;
-        *) die 64 "$(spelled loglevel): unknown log level '${OPT[loglevel]}' (expected debug or info)" ;;
+        *) _w_die 64 "$(_w_spelled loglevel): unknown log level '${OPT[loglevel]}' (expected debug or info)" ;;
     esac
-    check_format tarballchecksum '^[0-9A-Fa-f]{64}$' "expects a sha256 as 64 hex digits"
-    check_format plugin '^[a-z][a-z0-9_]*$' "invalid plugin name"
-    check_pilottypes
-    check_format pilotcoderatio '^[0-9]+(,[0-9]+)*$' "expects WEIGHT[,WEIGHT...]"
-    check_urls tarballurl
-    check_url serverurl
-    check_urls pilotcodeurl
+    _w_check_format tarballchecksum '^[0-9A-Fa-f]{64}$' "expects a sha256 as 64 hex digits"
+    _w_check_format plugin '^[a-z][a-z0-9_]*$' "invalid plugin name"
+    _w_check_pilottypes
+    _w_check_format pilotcoderatio '^[0-9]+(,[0-9]+)*$' "expects WEIGHT[,WEIGHT...]"
+    _w_check_urls tarballurl
+    _w_check_url serverurl
+    _w_check_urls pilotcodeurl
     if [ -n "${OPT[specialcmd]:-}" ]; then
-        split_words "${OPT[specialcmd]}" || die 64 "$(spelled specialcmd): unbalanced quote or trailing backslash"
+        _w_split_words "${OPT[specialcmd]}" ||
+            _w_die 64 "$(_w_spelled specialcmd): unbalanced quote or trailing backslash"
         SPECIAL=("${WORDS[@]}")
     fi
-    check_download_settings
+    _w_check_download_settings
 }
 
 # Sources the grid flavour's setup file: OSG $OSG_GRID/setup.sh, EGEE/gLite
 # ${GLITE_LOCATION:-/opt/glite}/etc/profile.d/grid-env.sh, local/cloud none.
-grid_setup() {
+_w_grid_setup() {
     local setup grid=${OPT[grid]}
     case ${grid,,} in
         osg)
-            [ -n "${OSG_GRID:-}" ] || die 66 "grid $grid: OSG_GRID is not set, no OSG setup to source"
+            [ -n "${OSG_GRID:-}" ] || _w_die 66 "grid $grid: OSG_GRID is not set, no OSG setup to source"
             setup=$OSG_GRID/setup.sh
             ;;
         egee | glite) setup=${GLITE_LOCATION:-/opt/glite}/etc/profile.d/grid-env.sh ;;
         *) return 0 ;;
     esac
-    [ -r "$setup" ] || die 66 "grid $grid: setup file $setup not found"
-    log info "grid $grid: sourcing $setup"
-    local status=0
-    # SOURCING makes on_exit report an `exit` in the file as "grid broken".
-    SOURCING="grid $grid: setup file $setup"
+    [ -r "$setup" ] || _w_die 66 "grid $grid: setup file $setup not found"
+    _w_log info "grid $grid: sourcing $setup"
+    # The file's shell state (set -e, set -u, IFS=:, shopt ...) is undone after
+    # it: the wrapper relies on bash's defaults (under set -e, a signal
+    # interrupting `wait` would end it at once). Locals named _w_* so that the
+    # file's own variables do not overwrite them.
+    local _w_status=0 _w_set _w_shopt _w_ifs=$IFS _w_where="grid $grid: setup file $setup"
+    _w_set=$(set +o)
+    _w_shopt=$(shopt -p)
+    # SOURCING makes _w_on_exit report an `exit` in the file as "grid broken".
+    SOURCING=$_w_where
     # shellcheck source=/dev/null
-    . "$setup" || status=$?
+    . "$setup" || _w_status=$?
     SOURCING=''
-    [ "$status" -eq 0 ] || die 67 "grid $grid: setup file $setup failed (exit $status)"
-    set_traps  # the file may have set its own
+    eval "$_w_set"
+    eval "$_w_shopt"
+    IFS=$_w_ifs
+    [ "$_w_status" -eq 0 ] || _w_die 67 "$_w_where failed (exit $_w_status)"
+    _w_set_traps  # the file may have set its own
 }
 
-# The special command is one command line split by split_words and run
+# The special command is one command line split by _w_split_words and run
 # without eval: no pipes, redirections or expansions. It runs in a subshell,
 # so that neither `exit` nor an assignment changes the wrapper's own state;
 # the environment it leaves is then taken over, so that a function such as
 # `module load X` (from the grid setup) shapes what stage two inherits.
-run_special() {
+# That subshell is a job in a process group of its own (set -m), so that a
+# signal stops all it started: _w_on_exit sends SPECIAL_PID a TERM, which
+# it passes on to the group.
+_w_run_special() {
     [ "${#SPECIAL[@]}" -gt 0 ] || return 0
-    redact "${SPECIAL[@]}"
-    log info "running special command: $REDACTED"
-    local status=0 stdout records=()
+    _w_redact "${SPECIAL[@]}"
+    _w_log info "running special command: $REDACTED"
+    local status=0 stdout records_fd records=()
     exec {stdout}>&1
-    mapfile -d '' records < <("${SPECIAL[@]}" >&"$stdout" {stdout}>&- && give_environment)
-    wait "$!" || status=$?
+    exec {records_fd}< <(
+        job=''
+        trap '[ -z "$job" ] || kill -TERM -- "-$job" 2>/dev/null; exit 143' TERM
+        set -m
+        { "${SPECIAL[@]}" >&"$stdout" {stdout}>&- && _w_give_environment; } &
+        job=$!
+        wait "$job"
+    )
+    SPECIAL_PID=$!
+    mapfile -d '' -u "$records_fd" records
+    exec {records_fd}<&-
+    wait "$SPECIAL_PID" || status=$?
+    SPECIAL_PID=''
     exec {stdout}>&-
-    [ "$status" -eq 0 ] || die 68 "$(spelled specialcmd) failed (exit $status)"
+    [ "$status" -eq 0 ] || _w_die 68 "$(_w_spelled specialcmd) failed (exit $status)"
     # None after an `exit 0`: the environment is not known then.
-    [ "${#records[@]}" -eq 0 ] || take_environment "${records[@]}"
+    [ "${#records[@]}" -eq 0 ] || _w_take_environment "${records[@]}"
 }
 
 # In the special command's subshell: NAME VALUE of each exported variable,
 # NUL-terminated.
-give_environment() {
+_w_give_environment() {
     local name
     for name in $(compgen -e); do
         printf '%s\0%s\0' "$name" "${!name}"
@@ -304,7 +346,7 @@ give_environment() {
 # Makes this shell's environment the special command's: new and changed
 # variables exported, those it unset removed. The wrapper's own variables,
 # which it never exports, are left alone.
-take_environment() {  # NAME VALUE ...
+_w_take_environment() {  # NAME VALUE ...
     local name
     local -A sent=() exported=()
     for name in $(compgen -e); do exported[$name]=1; done
@@ -323,80 +365,125 @@ take_environment() {  # NAME VALUE ...
 
 # Checked after the grid setup and special command because those may put
 # programs (e.g. python3 through `module load`) on PATH.
-check_programs() {
-    local missing=() p
+_w_check_programs() {
+    local missing=() p needed=(python3 tar gzip sha256sum mktemp rm mkdir)
     if command -v curl >/dev/null; then
         DOWNLOADER=curl
     elif command -v wget >/dev/null; then
         DOWNLOADER=wget
+        needed+=(timeout sleep)  # _w_fetch times and spaces wget's tries with them
     else
         missing+=("curl or wget")
     fi
-    for p in python3 tar gzip sha256sum mktemp rm mkdir; do
+    for p in "${needed[@]}"; do
         command -v "$p" >/dev/null || missing+=("$p")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         local list
         printf -v list '%s, ' "${missing[@]}"
-        die 65 "missing required program(s): ${list%, }"
+        _w_die 65 "missing required program(s): ${list%, }"
     fi
 }
 
-# The downloader runs in the background so that a signal's trap runs at once
-# rather than when it ends; on_exit stops it.
-fetch() {  # url destination
-    local timeout=$((10#${WRAPPER_DOWNLOAD_TIMEOUT:-120})) retries=$((10#${WRAPPER_DOWNLOAD_RETRIES:-2})) status=0
+# Downloads with a time limit per try and retries. curl does both itself.
+# wget's --timeout limits idle time only and it does not retry server errors,
+# so each of its tries runs under timeout(1) and is retried here as curl
+# would: a time-out, a network error (a refused connection too) or HTTP 408,
+# 429, 500, 502, 503, 504, after 1 s, then twice as long each time.
+_w_fetch() {  # url destination
+    local timeout=$((10#${WRAPPER_DOWNLOAD_TIMEOUT:-120})) retries=$((10#${WRAPPER_DOWNLOAD_RETRIES:-2}))
     if [ "$DOWNLOADER" = curl ]; then
         curl --fail --silent --show-error --location --globoff --proto =http,https --proto-redir =http,https \
             --connect-timeout $((timeout < 10 ? timeout : 10)) --max-time "$timeout" \
             --retry "$retries" --retry-connrefused --output "$2" "$1" &
-    else
-        wget --quiet --timeout="$timeout" --tries=$((retries + 1)) --retry-connrefused \
-            --output-document="$2" "$1" &
+        _w_wait_fetcher
+        return
     fi
+    local try=0 pause=1 status
+    while :; do
+        timeout "$timeout" wget --quiet --server-response --timeout="$timeout" --tries=1 \
+            --output-document="$2" "$1" 2>"$WORK/wget.log" &
+        status=0
+        _w_wait_fetcher || status=$?
+        if [ "$status" -eq 0 ] || [ "$try" -ge "$retries" ] || ! _w_transient "$status"; then
+            return "$status"
+        fi
+        try=$((try + 1))
+        sleep "$pause" &
+        _w_wait_fetcher
+        pause=$((pause * 2))
+    done
+}
+
+# Waits for the downloader (or its pause) just started in the background: so
+# a signal's trap runs at once rather than when it ends; _w_on_exit stops it.
+_w_wait_fetcher() {
     FETCHER=$!
+    local status=0
     wait "$FETCHER" || status=$?
     FETCHER=''
     return "$status"
 }
 
+# Whether a failed wget try is worth another: a time-out (124, timeout's), a
+# network error (4), or a server error (8) whose last HTTP status curl retries.
+_w_transient() {  # status
+    local line code=''
+    case $1 in
+        124 | 4) return 0 ;;
+        8) ;;
+        *) return 1 ;;
+    esac
+    while IFS= read -r line; do
+        if [[ $line =~ ^\ *HTTP/[0-9.]+\ ([0-9]{3}) ]]; then code=${BASH_REMATCH[1]}; fi
+    done <"$WORK/wget.log"
+    case $code in
+        408 | 429 | 500 | 502 | 503 | 504) return 0 ;;
+    esac
+    return 1
+}
+
 # Tries each mirror in turn; the first whose tarball has the right sha256 wins.
-download_stage_two() {
+_w_download_stage_two() {
     local url urls sum mismatch='' tarball=$WORK/wrapper.tar.gz
     local want=${OPT[tarballchecksum],,}
-    split_commas "${OPT[tarballurl]}"
+    _w_split_commas "${OPT[tarballurl]}"
     urls=("${LIST[@]}")
     for url in "${urls[@]}"; do
-        log info "fetching $url"
-        if ! fetch "$url" "$tarball"; then
-            log info "mirror failed: $url"
+        _w_log info "fetching $url"
+        if ! _w_fetch "$url" "$tarball"; then
+            _w_log info "mirror failed: $url"
             continue
         fi
         sum=$(sha256sum "$tarball")
         if [ "${sum%% *}" = "$want" ]; then
             return 0
         fi
-        log info "checksum mismatch from $url: got ${sum%% *}, want $want"
+        _w_log info "checksum mismatch from $url: got ${sum%% *}, want $want"
         mismatch=$url
     done
-    [ -z "$mismatch" ] || die 71 "stage-two tarball checksum mismatch (last from $mismatch)"
-    die 70 "stage-two tarball unavailable from every mirror: ${OPT[tarballurl]}"
+    [ -z "$mismatch" ] || _w_die 71 "stage-two tarball checksum mismatch (last from $mismatch)"
+    _w_die 70 "stage-two tarball unavailable from every mirror: ${OPT[tarballurl]}"
 }
 
-unpack_stage_two() {
+_w_unpack_stage_two() {
     if ! mkdir "$WORK/stage2" || ! tar -xzf "$WORK/wrapper.tar.gz" -C "$WORK/stage2" --no-same-owner ||
         [ ! -f "$WORK/stage2/wrapper.py" ]; then
-        die 72 "stage-two tarball did not unpack or has no wrapper.py"
+        _w_die 72 "stage-two tarball did not unpack or has no wrapper.py"
     fi
 }
 
 # The EXIT trap: reports an `exit` in the grid setup file as "grid broken",
-# stops a running download and removes the work directory.
-on_exit() {
+# stops a running special command or download and removes the work directory.
+_w_on_exit() {
     local status=$?
     if [ -n "$SOURCING" ]; then
         printf 'wrapper.sh: error: %s exited (exit %d)\n' "$SOURCING" "$status" >&2
         status=67
+    fi
+    if [ -n "$SPECIAL_PID" ]; then
+        kill -TERM "$SPECIAL_PID" 2>/dev/null
+        wait "$SPECIAL_PID" 2>/dev/null
     fi
     if [ -n "$FETCHER" ]; then
         kill "$FETCHER" 2>/dev/null
@@ -408,9 +495,9 @@ on_exit() {
     exit "$status"
 }
 
-on_signal() {  # name number
+_w_on_signal() {  # name number
     if [ -n "$CHILD" ]; then
-        log info "forwarding SIG$1 to stage two (pid $CHILD)"
+        _w_log info "forwarding SIG$1 to stage two (pid $CHILD)"
         kill -s "$1" "$CHILD" 2>/dev/null
     else
         SOURCING=''  # stopped, not broken
@@ -418,18 +505,18 @@ on_signal() {  # name number
     fi
 }
 
-set_traps() {
-    trap 'on_signal TERM 15' TERM
-    trap 'on_signal INT 2' INT
-    trap 'on_signal HUP 1' HUP
-    trap 'on_signal USR1 10' USR1
-    trap 'on_signal USR2 12' USR2
-    trap on_exit EXIT
+_w_set_traps() {
+    trap '_w_on_signal TERM 15' TERM
+    trap '_w_on_signal INT 2' INT
+    trap '_w_on_signal HUP 1' HUP
+    trap '_w_on_signal USR1 10' USR1
+    trap '_w_on_signal USR2 12' USR2
+    trap _w_on_exit EXIT
 }
 
 # Sets REDACTED to the arguments with the values of secret-looking options
 # hidden, in both forms: --name=VALUE and --name VALUE.
-redact() {
+_w_redact() {
     local arg name hide=0 out=()
     for arg in "$@"; do
         name=${arg%%=*}
@@ -448,17 +535,22 @@ redact() {
     REDACTED=${out[*]}
 }
 
-run_stage_two() {
-    local key args=() status
+_w_run_stage_two() {
+    local key special args=() shown=() status
+    _w_redact "${SPECIAL[@]}"  # the special command's own secrets hidden, as _w_run_special logs it
+    special=$REDACTED
     for key in "${KEYS[@]}"; do
-        if [ -n "${OPT[$key]:-}" ]; then args+=("--wrapper$key=${OPT[$key]}"); fi
+        [ -n "${OPT[$key]:-}" ] || continue
+        args+=("--wrapper$key=${OPT[$key]}")
+        if [ "$key" = specialcmd ]; then shown+=("--wrapper$key=$special"); else shown+=("${args[-1]}"); fi
     done
-    redact "${args[@]}" "${PASSTHROUGH[@]}"
-    log debug "stage two: $REDACTED"
-    cd "$WORK" || die 69 "cannot enter $WORK"
+    _w_redact "${shown[@]}" "${PASSTHROUGH[@]}"
+    _w_log debug "stage two: $REDACTED"
+    cd "$WORK" || _w_die 69 "cannot enter $WORK"
     # -E -S: stage two uses only the standard library, so skip PYTHON* and
     # site-packages (faster, and immune to a node's broken site setup).
-    python3 -E -S "$WORK/stage2/wrapper.py" "${args[@]}" "${PASSTHROUGH[@]}" &
+    # WRAPPER_JOBDIR: stage two resolves relative paths in options against it.
+    WRAPPER_JOBDIR=$JOBDIR python3 -E -S "$WORK/stage2/wrapper.py" "${args[@]}" "${PASSTHROUGH[@]}" &
     CHILD=$!
     while :; do
         wait "$CHILD"
@@ -470,29 +562,37 @@ run_stage_two() {
         fi
     done
     CHILD=''
-    log info "stage two exited with $status"
+    _w_log info "stage two exited with $status"
     return "$status"
 }
 
-main() {
+_w_main() {
     # One argument with whitespace is a whole argument string, as HTCondor
     # passes `arguments = "..."` to some wrappers: split it safely.
     if [ "$#" -eq 1 ] && [[ $1 == *[[:space:]]* ]]; then
-        split_words "$1" || die 64 "argument string: unbalanced quote or trailing backslash"
+        _w_split_words "$1" || _w_die 64 "argument string: unbalanced quote or trailing backslash"
         set -- "${WORDS[@]}"
     fi
-    parse_options "$@"
-    validate_options
-    set_traps
-    log info "site ${OPT[site]} queue ${OPT[queue]} grid ${OPT[grid]}"
-    grid_setup
-    run_special
-    check_programs
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/wrapper.XXXXXXXX") || die 69 "cannot create a work directory in ${TMPDIR:-/tmp}"
-    log debug "work directory $WORK"
-    download_stage_two
-    unpack_stage_two
-    run_stage_two
+    # Help only when it is all there is: elsewhere -h may be the payload's (-h, -hv, --opt -h).
+    if [ "$#" -eq 1 ] && [[ $1 == -h || $1 == --help ]]; then
+        printf '%s\n' "$USAGE"
+        exit 0
+    fi
+    _w_parse_options "$@"
+    _w_validate_options
+    _w_set_traps
+    _w_log info "site ${OPT[site]} queue ${OPT[queue]} grid ${OPT[grid]}"
+    _w_grid_setup
+    _w_run_special
+    _w_check_programs
+    # A relative TMPDIR is the job directory's: stage two and the payload run elsewhere.
+    if [ -n "${TMPDIR:-}" ] && [[ $TMPDIR != /* ]]; then export TMPDIR=$JOBDIR/$TMPDIR; fi
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/wrapper.XXXXXXXX") ||
+        _w_die 69 "cannot create a work directory in ${TMPDIR:-/tmp}"
+    _w_log debug "work directory $WORK"
+    _w_download_stage_two
+    _w_unpack_stage_two
+    _w_run_stage_two
 }
 
-main "$@"
+_w_main "$@"

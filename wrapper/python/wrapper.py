@@ -85,11 +85,26 @@ def run_plugin(plugin, log):
     return code, payload
 
 
+def flush_stdout(log):
+    """Flushes stdout now: if it is gone (full disk, closed pipe), Python's own flush at
+    exit would fail and make the exit code 120 instead of the one reported."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        log.warning("standard output lost: %s" % exc)
+        devnull = os.open(os.devnull, os.O_WRONLY)  # where the flush at exit now goes
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def main(argv=None):
     if sys.version_info < (3, 8):
         sys.stderr.write("wrapper.py: error: needs Python 3.8 or later\n")
         return PYTHON_TOO_OLD
     argv = sys.argv[1:] if argv is None else argv
+    if argv in (["-h"], ["--help"]):  # anywhere else, -h is the payload's
+        sys.stdout.write(options.common_parser().format_help())
+        return 0
     started = time.monotonic()
     log = Log()
     supervisor = Supervisor(log)
@@ -115,6 +130,7 @@ def main(argv=None):
         code = failed(exc, log)
     except BaseException:  # a bug in a plugin's constructor, say, even sys.exit(): still an exit code and a summary
         code = internal_error(log)
+    flush_stdout(log)
     log.info("summary: site=%s queue=%s plugin=%s pilottype=%s exit=%d (%s) duration=%.2fs" % (
         facts["site"], facts["queue"], facts["plugin"], facts["pilottype"], code, meaning(code, payload),
         time.monotonic() - started))

@@ -2,14 +2,14 @@
 import importlib
 
 from wrapperlib.errors import PLUGIN, WrapperError
-from wrapperlib.lookup import PLUGIN_RE
+from wrapperlib.lookup import NOT_PLUGINS, PLUGIN_RE
 
 from .base import Plugin
 
 
 def load(name):
     """The Plugin subclass defined in plugins/<name>.py."""
-    if not PLUGIN_RE.match(name) or name == "base":
+    if not PLUGIN_RE.match(name) or name in NOT_PLUGINS:
         raise WrapperError(PLUGIN, "invalid plugin name %r" % name)
     try:
         module = importlib.import_module("plugins." + name)

@@ -16,6 +16,7 @@ import re
 import time
 
 from wrapperlib.errors import BAD_OPTION, WrapperError
+from wrapperlib.options import job_path
 
 from .base import Plugin
 
@@ -42,6 +43,9 @@ class CondorStartd(Plugin):
 
     def validate(self):
         opts = self.opts
+        for name in ("condorconfig", "tokenfile"):  # relative to the job directory, as given
+            if getattr(opts, name):
+                setattr(opts, name, job_path(getattr(opts, name)))
         if opts.condorconfig:
             if not os.access(opts.condorconfig, os.R_OK):
                 raise WrapperError(BAD_OPTION, "--wrappercondorconfig: %s is not a readable file" % opts.condorconfig)
@@ -55,7 +59,8 @@ class CondorStartd(Plugin):
                 with open(opts.tokenfile) as source:
                     opts.token = source.read().strip()
             except OSError as exc:
-                raise WrapperError(BAD_OPTION, "--wrappertokenfile: %s" % exc.strerror) from None
+                raise WrapperError(BAD_OPTION, "--wrappertokenfile: cannot read %s: %s" % (
+                    opts.tokenfile, exc.strerror)) from None
         if not TOKEN_RE.match(opts.token):  # the message must not quote the token
             raise WrapperError(BAD_OPTION, "token: not a single line of printable characters")
         for name in ("idletimeout", "lifetime"):

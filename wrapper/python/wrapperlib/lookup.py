@@ -1,8 +1,9 @@
 """The lookup table: which plugin and pilot type a site/queue/grid/project runs.
 
 Columns: SITE QUEUE GRID PROJECT PLUGIN PILOTTYPE; `#` starts a comment; `*`
-in the first four columns matches anything. The row with the most
-non-wildcard matching columns wins; among equals the first in the file.
+in the first four columns matches anything; GRID and PROJECT ignore case,
+SITE and QUEUE do not (PanDA's names are case-sensitive). The row with the
+most non-wildcard matching columns wins; among equals the first in the file.
 PILOTTYPE is TYPE[:WEIGHT][,TYPE[:WEIGHT]...] (no weight means 1), or `-`
 for none.
 """
@@ -12,6 +13,10 @@ import re
 
 TYPE_RE = re.compile(r"[A-Za-z0-9_.+-]+\Z")
 PLUGIN_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+# Modules in plugins/ that are no plugin: base.py holds the plugins' base class.
+NOT_PLUGINS = ("base",)
+# Columns compared without case: GRID (flavours) and PROJECT (VOs, e.g. ATLAS and atlas).
+ANY_CASE = (2, 3)
 COLUMNS = "SITE QUEUE GRID PROJECT PLUGIN PILOTTYPE"
 
 
@@ -34,7 +39,7 @@ class Row:
                 continue
             if want is None:
                 return -1
-            if column == 2:  # grid flavours are case-insensitive
+            if column in ANY_CASE:
                 have, want = have.lower(), want.lower()
             if have != want:
                 return -1
@@ -61,26 +66,35 @@ def parse_pilottypes(spec):
 
 def read_table(path):
     try:
-        with open(path, encoding="utf-8") as table:
-            lines = table.readlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TableError("cannot read lookup table %s: %s" % (path, exc)) from None
+        with open(path, "rb") as table:
+            data = table.read()
+    except OSError as exc:
+        raise TableError("cannot read lookup table %s: %s" % (path, exc.strerror)) from None
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, as some editors write
+        data = data[3:]
     rows = []
     seen = {}  # (site, queue, grid, project): line
-    for lineno, line in enumerate(lines, 1):
+    for lineno, raw in enumerate(data.splitlines(), 1):
+        where = "%s:%d" % (path, lineno)
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TableError("%s: not UTF-8 text" % where) from None
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue
-        where = "%s:%d" % (path, lineno)
         if len(fields) != 6:
             raise TableError("%s: expected 6 columns (%s), found %d" % (where, COLUMNS, len(fields)))
         if not PLUGIN_RE.match(fields[4]):
             raise TableError("%s: invalid plugin name %r" % (where, fields[4]))
+        if fields[4] in NOT_PLUGINS:
+            raise TableError("%s: %r is not a plugin (plugins/%s.py holds their base class)" % (
+                where, fields[4], fields[4]))
         try:
             pilottypes = parse_pilottypes(fields[5])
         except ValueError as exc:
             raise TableError("%s: %s" % (where, exc)) from None
-        key = (fields[0], fields[1], fields[2].lower(), fields[3])
+        key = tuple(field.lower() if column in ANY_CASE else field for column, field in enumerate(fields[:4]))
         if key in seen:  # the later row could never be chosen
             raise TableError("%s: same SITE QUEUE GRID PROJECT as line %d" % (where, seen[key]))
         seen[key] = lineno

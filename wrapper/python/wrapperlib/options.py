@@ -89,7 +89,9 @@ class StoreOnce(argparse.Action):
 
 
 def new_parser():
-    return Parser(prog="wrapper.py", allow_abbrev=False)
+    # No -h/--help: options such as -hostname or -hv belong to the payload
+    # (wrapper.py answers a lone -h or --help itself).
+    return Parser(prog="wrapper.py", allow_abbrev=False, add_help=False)
 
 
 def common_parser():
@@ -141,6 +143,13 @@ def blanks_to_defaults(parser, parsed, opts):
         setattr(opts, key, value)
 
 
+def job_path(path):
+    """A path given in an option, relative to the directory stage one was started in
+    (HTCondor's job directory, which it hands over as WRAPPER_JOBDIR) rather than to the
+    private work directory; to the current directory when stage two runs alone."""
+    return os.path.join(os.environ.get("WRAPPER_JOBDIR") or os.getcwd(), path)
+
+
 def fail(option, message):
     raise WrapperError(BAD_OPTION, "%s: %s" % (option, message))
 
@@ -164,6 +173,8 @@ def validate(opts):
     opts.loglevel = opts.loglevel or "info"
     if opts.loglevel not in ("debug", "info"):
         fail("--wrapperloglevel", "unknown log level %r (expected debug or info)" % opts.loglevel)
+    if opts.lookuptable:
+        opts.lookuptable = job_path(opts.lookuptable)
     opts.monitormethod = (opts.monitormethod or "POST").upper()
     if opts.monitormethod not in ("POST", "PUT"):
         fail("--wrappermonitormethod", "expected POST or PUT")

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from .errors import SILENT, WrapperError
+from .errors import INTERNAL, SILENT, WrapperError
 from .log import redacted
 
 # Stage one forwards all of these to stage two.
@@ -85,9 +85,8 @@ class Supervisor:
             signal_pgroup(payload.pid, signum)
         try:
             return self._watch(payload, pending, silence, grace, tick, tick_every)
-        except BaseException:  # our output gone, say: the payload must not outlive us
-            if payload.poll() is None:
-                self._kill(payload, grace)
+        except BaseException:  # our output gone, say: the payload (or what it left) must not outlive us
+            self._kill(payload, grace)
             raise
         finally:
             self.payload = None
@@ -108,6 +107,10 @@ class Supervisor:
         next_tick = last_output + tick_every if tick and tick_every else None
         reading = True
         kill_at = None
+        # Once the payload has exited, what it left holding its output gets until
+        # leftovers_at to finish, then SIGTERM, then SIGKILL after the grace time.
+        leftovers_at = None
+        leftovers_termed = False
         while True:
             now = time.monotonic()
             if kill_at is None and any(s in STOPPING for s in self.received[pending:]):
@@ -124,9 +127,21 @@ class Supervisor:
             if next_tick is not None and now >= next_tick:
                 self._tick(tick)
                 next_tick = now + tick_every
-            # Wake at least every CHECK_EVERY s: the payload's children may hold
-            # its output open after it has exited.
-            deadlines = [t - now for t in (silence and last_output + silence, next_tick, kill_at) if t]
+            # Checked whether or not there is output: a chatty leftover must not
+            # keep the wrapper alive.
+            if reading and leftovers_at is None and payload.poll() is not None:
+                leftovers_at = now + CHECK_EVERY
+            if leftovers_at is not None and now >= leftovers_at:
+                if leftovers_termed:
+                    self.log.error("processes the payload left behind still running %ds after SIGTERM: "
+                                   "killing them" % grace)
+                    signal_pgroup(payload.pid, signal.SIGKILL)
+                    return exit_code(payload.returncode)
+                self.log.info("payload exited; stopping the processes it left behind")
+                signal_pgroup(payload.pid, signal.SIGTERM)
+                leftovers_at, leftovers_termed = now + grace, True
+            # Wake at least every CHECK_EVERY s to notice the payload's exit.
+            deadlines = [t - now for t in (silence and last_output + silence, next_tick, kill_at, leftovers_at) if t]
             timeout = max(0.0, min(deadlines + [CHECK_EVERY]))
             if not reading:
                 try:
@@ -136,15 +151,18 @@ class Supervisor:
             if poller.poll(timeout * 1000):
                 data = os.read(fd, 65536)
                 if data:
-                    out.write(data)
-                    out.flush()
+                    self._relay(out, data)
                     last_output = time.monotonic()
                 else:
                     reading = False
-            elif payload.poll() is not None:
-                self.log.info("payload exited; stopping the processes it left behind")
-                signal_pgroup(payload.pid, signal.SIGTERM)
-                return exit_code(payload.returncode)
+
+    @staticmethod
+    def _relay(out, data):
+        try:
+            out.write(data)
+            out.flush()
+        except OSError as exc:  # full disk, closed pipe: one error line, not a traceback
+            raise WrapperError(INTERNAL, "cannot relay the payload's output: %s" % exc) from None
 
     def _tick(self, tick):
         """Starts tick() in a thread, unless the previous one still runs: a slow
