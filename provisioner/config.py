@@ -398,6 +398,9 @@ def _load_queue(cp, path, section, defaults, errors) -> Optional[QueueConfig]:
                 parsed = _parse(cls.options[sub], value, path, where(key), key, errors)
             elif sub.startswith(getattr(cls, "option_prefixes", ())):
                 parsed = value.strip()
+            elif sub in getattr(cls, "ignored_options", ()):
+                ignored.append(key)
+                continue
             else:
                 hint = plugins.did_you_mean(sub, cls.options)
                 hint = hint.replace("'", f"'{prefix}", 1) if hint else ""

@@ -46,13 +46,19 @@ def load(family: str, name: str):
     eps = _entry_points(family)
     if key in eps:
         ep = eps[key]
+        dist = f" of {ep.dist.name} {ep.dist.version}" if ep.dist else ""
+        where = f"{family} plugin {name.strip()!r}: entry point {ep.name} = {ep.value}{dist}"
         try:
-            return ep.load()
+            cls = ep.load()
         except Exception as exc:  # whatever a third party's import raises is a broken install here
-            dist = f" of {ep.dist.name} {ep.dist.version}" if ep.dist else ""
             why = (str(exc).splitlines() or [""])[0]
-            raise LookupError(f"{family} plugin {name.strip()!r}: entry point {ep.name} = {ep.value}{dist} fails "
-                              f"to load: {type(exc).__name__}: {why}") from None
+            raise LookupError(f"{where} fails to load: {type(exc).__name__}: {why}") from None
+        # A module or function named by mistake, or another family's plugin, would fail later
+        # with a traceback (no typed options) or at every cycle.
+        if not isinstance(cls, type) or not isinstance(getattr(cls, "options", None), dict) \
+                or getattr(cls, "family", family) != family:
+            raise LookupError(f"{where} is not a {family} plugin class")
+        return cls
     hint = did_you_mean(key, names(family))
     raise LookupError(f"unknown {family} plugin {name!r}{hint}")
 

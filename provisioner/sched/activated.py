@@ -11,6 +11,8 @@ class Activated(Step):
     Ready with the limiter steps.
     """
     name = "activated"
+    # APF's shipped defaults set it: its number for a cycle with a status missing, which is skipped here.
+    ignored_options = ("default",)
     options = {
         "max_jobs_torun": Option("int", None, minimum=0, help="pending + running pilots at most"),
         "min_pilots_pending": Option("int", None, minimum=0),

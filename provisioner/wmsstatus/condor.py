@@ -8,8 +8,10 @@ from provisioner.source import Source
 from provisioner.status import Work
 from provisioner.wmsstatus.base import WMSStatus
 
+# MemoryUsage, ImageSize and DiskUsage: what HTCondor's default RequestMemory and RequestDisk
+# expressions read (no request_memory/request_disk given); without them those are undefined.
 _BASE = ["ClusterId", "ProcId", "JobStatus", "QDate", "RequestCpus", "RequestMemory", "RequestGpus",
-         "RequestDisk", "Requirements"]
+         "RequestDisk", "Requirements", "MemoryUsage", "ImageSize", "DiskUsage"]
 # The factory's own pilots are jobs too; counting them as work would feed back.
 _CONSTRAINT = f"(JobStatus == 1 || JobStatus == 2) && {attributes.FACTORY} =?= undefined"
 

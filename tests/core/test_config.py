@@ -226,6 +226,10 @@ def test_a_misspelt_key_in_default_is_an_error_and_apfs_shipped_default_loads(wr
         """
     cfg = configmod.load(write_conf(apf_default))
     assert {"globusrsl.gram2.queue", "periodic_hold", "sched.trivial.default"} <= set(cfg.queues[1].ignored)
+    # A queue of the old all-in-one step loads with APF's default for it, ignored.
+    cfg = configmod.load(write_conf(apf_default + "schedplugin = Activated\n"))
+    assert "sched.activated.default" in cfg.queues[1].ignored
+    assert cfg.queues[1].sched[0].opts["testmode.allowed"] is True
     typos = ("enabeld = False", "apfqueue.slep = 60", "sched.maxpercycel.maximum = 5", "sched.nosuch.x = 1")
     path = write_conf(apf_default.replace("cloud = US", "\n        ".join(typos)))
     queues = path.replace("factory.conf", "queues.conf")

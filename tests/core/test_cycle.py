@@ -289,3 +289,17 @@ def test_held_pilots_count_as_pending_until_periodic_remove_takes_them(write_con
     d = factory.cycle()[0]  # held for over an hour: the schedd removed them, the queue submits again
     assert d.action == "submit" and d.count == 10 and d.pilots.held == 0
     assert not schedd.query('ProvisionerQueue == "CE" && JobStatus == 5')
+
+
+def test_a_constraint_on_htcondors_default_request_expressions_counts_the_jobs(write_conf, emulated):
+    # Without request_memory, HTCondor writes RequestMemory = ifthenelse(MemoryUsage isnt undefined,
+    # MemoryUsage, (ImageSize + 1023) / 1024) and RequestDisk = DiskUsage: the status query must
+    # bring what they read, or the constraint sees undefined and no job waits.
+    import htcondor2
+
+    factory, pool, clock, _ = emulated(write_conf(
+        "[SMALL]\nbatchsubmitplugin = CondorLocal\n"
+        "wmsstatus.condor.constraint = RequestMemory <= 2048 && RequestDisk < 100000\n"))
+    pool.schedd().submit(htcondor2.Submit({"executable": "/bin/true"}), count=3)
+    (d,) = factory.cycle(dry_run=True)
+    assert d.work.idle == 3 and (d.action, d.count) == ("submit", 3)

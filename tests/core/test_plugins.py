@@ -59,3 +59,23 @@ def test_an_entry_point_that_fails_to_import_is_one_line_and_a_refused_reload(tm
     assert f"reload refused, keeping the running configuration: {tmp_path}/queues.conf: {why}" in caplog.text
     assert [name for name, _ in d.factory.queues[0].steps] == ["ready"]  # the running chain
     d.ledger.close()
+
+
+def test_an_entry_point_naming_no_plugin_class_is_one_line(tmp_path, write_conf, monkeypatch, capsys):
+    # a slip in entry_points.txt: the module, or a function, instead of the plugin class
+    dist = tmp_path / "site" / "site_policy-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: site-policy\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[provisioner.sched]\nhalf = site_policy_mod\n"
+                                           "submitter = provisioner.batchsubmit.condorlocal:PLUGIN\n")
+    (tmp_path / "site" / "site_policy_mod.py").write_text("def half(n, ctx):\n    return n // 2, 'halved'\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    queues = str(tmp_path / "queues.conf")
+    for step, what in (("Half", "half = site_policy_mod"),
+                       ("Submitter", "submitter = provisioner.batchsubmit.condorlocal:PLUGIN")):
+        conf = write_conf(f"[Q]\nbatchsubmitplugin = CondorLocal\nschedplugin = Ready, {step}\n")
+        assert cli.main(["check-config", "--conf", conf]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err == [f"error: {queues}: [Q] schedplugin: sched plugin {step!r}: entry point {what} of "
+                       "site-policy 1.0 is not a sched plugin class"], err
+    sys.modules.pop("site_policy_mod", None)
