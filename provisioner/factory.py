@@ -115,6 +115,10 @@ class Factory:
                     broken[q.name] = exc
         # Unknown while a queue's pilots could not be read: a cap that cannot be checked holds.
         total = None if len(pilots) < len(counted) else sum(p.pending + p.running for p in pilots.values())
+        if total is not None and counted is self.queues:
+            names = {q.name for q in counted}
+            readers = {(q.batch.family, q.batch.source_key()): q.batch for q in counted}
+            total += sum(b.others(snaps[key], names) for key, b in readers.items())
         decisions = []
         for q in due:
             q.next_due = now + q.interval

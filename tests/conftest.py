@@ -34,12 +34,13 @@ def write_conf(tmp_path):
 
 @pytest.fixture
 def emulated(tmp_path):
-    """emulated(conf_path) -> (factory, pool, clock, ledger) on an emulated pool in virtual time."""
+    """emulated(conf_path) -> (factory, pool, clock, ledger) on an emulated pool in virtual time;
+    ``pool=`` a pool (and its clock) of an earlier factory, as a restart finds it."""
 
-    def build(conf_path, start=1_700_000_000.0):
+    def build(conf_path, start=1_700_000_000.0, pool=None):
         cfg = configmod.load(conf_path)
-        clock = VirtualClock(start)
-        pool = Pool(clock)
+        clock = pool.clock if pool else VirtualClock(start)
+        pool = pool or Pool(clock)
         services = Services(cfg.factory_id, clock, pool, log_dir=str(tmp_path / "logs"), log_url=cfg.log_url)
         ledger = Ledger(None, cfg.factory_id)
         return Factory(cfg, services, ledger), pool, clock, ledger

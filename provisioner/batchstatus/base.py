@@ -14,3 +14,8 @@ class BatchStatus(Plugin, StatusPlugin):
     def pilots(self, snapshot) -> Pilots:
         """This queue's share of a source snapshot."""
         raise NotImplementedError
+
+    def others(self, snapshot, names) -> int:
+        """Pending + running pilots in the snapshot of queues not in ``names`` (a disabled
+        queue's, say): MaxPerFactory counts them, as APF's did."""
+        return 0

@@ -187,6 +187,20 @@ def test_maxperfactory_counts_what_earlier_queues_submitted_this_cycle(write_con
     assert (d["A"].count, d["B"].count) == (7, 3)
 
 
+def test_maxperfactory_counts_the_pilots_of_a_disabled_queue(write_conf, emulated):
+    conf = ("[DEFAULT]\nwmsstatus.condor.queueattribute = TargetQueue\nschedplugin = Ready, MaxPerFactory\n"
+            "batchsubmitplugin = CondorLocal\n[A]\n[C]\nenabled = {}\n")
+    factory, pool, clock, _ = emulated(write_conf(conf.format(True), factory_extra="maxperfactory.maximum = 10\n"))
+    pool.schedd().add_jobs(8, TargetQueue="C")
+    assert by_queue(factory.cycle())["C"].count == 8
+    # C disabled: its 8 pilots stay in the schedd and still count against the factory's 10.
+    factory, _, clock, _ = emulated(write_conf(conf.format(False), factory_extra="maxperfactory.maximum = 10\n"),
+                                    pool=pool)
+    pool.schedd().add_jobs(8, TargetQueue="A")
+    d = by_queue(factory.cycle())
+    assert d["A"].count == 2 and "factory has 8 of 10" in d["A"].reason
+
+
 def test_maxperfactory_holds_while_another_queues_pilots_cannot_be_read(write_conf, emulated):
     factory, pool, clock, _ = emulated(write_conf(
         "[DEFAULT]\nwmsstatus.condor.queueattribute = TargetQueue\nschedplugin = Ready, MaxPerFactory\n"
