@@ -81,5 +81,9 @@ class SSHSlurmBatchStatus(BatchStatus):
         return Pilots(pending=pending, running=running, held=len(tasks) - pending - running, records=tasks,
                       recent=list(self.source.ended[self.queue.name]), states=dict(Counter(t.state for t in tasks)))
 
+    def others(self, snapshot, names):
+        return sum(t.state in slurm.PENDING or t.state in slurm.RUNNING
+                   for queue, tasks in snapshot.items() if queue not in names for t in tasks)
+
 
 PLUGIN = SSHSlurmBatchStatus

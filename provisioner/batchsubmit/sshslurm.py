@@ -63,7 +63,12 @@ class SSHSlurm(Target):
             # A word not starting with '-' would be taken by sbatch as the script to run.
             if not item.startswith("-"):
                 raise ProvisionerError(f"{self._where('sbatch_args')}: {item!r} is not an option")
-            flag = re.split(r"[= ]", item, maxsplit=1)[0]
+            flag = item.split("=", 1)[0]
+            # Each item reaches sbatch as one word: '--time 10' is an unknown option named
+            # 'time 10', '-p x' the partition ' x'; every submission would fail.
+            if re.search(r"\s", flag if flag.startswith("--") else item[:3]):
+                raise ProvisionerError(f"{self._where('sbatch_args')}: {item!r} is one word to sbatch: write "
+                                       f"--name=value or -xVALUE")
             # sbatch takes any unambiguous prefix of a long option (--comm is --comment).
             abbreviated = len(flag) > 2 and flag.startswith("--") and any(r.startswith(flag) for r in _RESERVED)
             if abbreviated or (not flag.startswith("--") and flag[:2] in _RESERVED):

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import posixpath
+import sys
 import threading
 import time
 import urllib.parse
@@ -72,6 +73,9 @@ class Metrics:
 
 class WebMonitor(Monitor):
     name = "web"
+    # Seconds a connection may stay silent: each holds a thread of the factory's process, so
+    # one that never sends its request (or stops reading a log) must not hold it for ever.
+    request_timeout = 30
 
     def __init__(self, factory_id: str, log_dir: str, address: str = "127.0.0.1", port: int = 0, conf_path=""):
         # realpath: the served paths are resolved, so a baseLogDir reached through a symlink must be too
@@ -95,8 +99,9 @@ class WebMonitor(Monitor):
             pass
 
         Handler.monitor = monitor
+        Handler.timeout = self.request_timeout
         try:
-            self.server = ThreadingHTTPServer((self.address, self.port), Handler)
+            self.server = _Server((self.address, self.port), Handler)
         except OSError as exc:
             # in use or privileged: the port; anything else (no such address here): the address
             key = "logserver.port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "logserver.address"
@@ -177,6 +182,17 @@ class WebMonitor(Monitor):
                 "<th>pending</th><th>running</th><th>at</th><th>decision</th><th>why</th></tr>"
                 f"{''.join(rows)}</table><p><a href='/metrics'>metrics</a> · <a href='/logs/'>pilot logs</a>"
                 f" · <a href='/status.json'>status.json</a></p>{plots}</body></html>")
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        # A client that went away or stalled (a download stopped) is no fault of the factory:
+        # one debug line, not a traceback on its stderr.
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("web: client gone: %s: %s", client_address[0], exc)
+        else:
+            log.exception("web: request from %s failed", client_address[0])
 
 
 def _n(v):

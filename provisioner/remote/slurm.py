@@ -15,9 +15,10 @@ from provisioner.errors import ProvisionerError
 
 _TAG = "provisioner"
 _SEP = "|"
-# job, task, state, start time, time used; the comment last, so that a separator inside it
-# cannot shift the other fields.
-_FORMAT = _SEP.join(["%F", "%K", "%T", "%S", "%M", "%k"])
+# job, task, state, batch host, time used; the comment last, so that a separator inside it
+# cannot shift the other fields. The batch host, not the start time, tells a task that ran:
+# Slurm gives a task cancelled while pending a start time too, the time of the cancel.
+_FORMAT = _SEP.join(["%F", "%K", "%T", "%B", "%M", "%k"])
 
 PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"}
 RUNNING = {"RUNNING", "CONFIGURING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
@@ -79,7 +80,8 @@ def submit(conn, n: int, script: str, comment: str, job_name: str, partition: Op
         argv.append(f"--chdir={workdir}")
     argv += list(extra)
     out = _check(conn, "sbatch", conn.run(argv, stdin=script))
-    job = out.strip().split(";")[0]
+    # The last line: a login shell's rc file may print a greeting before it.
+    job = (out.strip().splitlines() or [""])[-1].split(";")[0]
     if not job.isdigit():
         raise SlurmError(f"{conn.endpoint}: sbatch answered {out.strip()[:80]!r}, not a job id")
     return [f"{job}_{i}" for i in range(n)]
@@ -108,12 +110,12 @@ def tasks(conn, user: str, factory_id: str) -> Dict[str, List[Task]]:
         fields = line.split(_SEP, 5)
         if len(fields) != 6 or not fields[5].startswith(mine):
             continue
-        job, index, state, start, used, comment = fields
+        job, index, state, host, used, comment = fields
         if not job.isdigit():
             raise SlurmError(f"{conn.endpoint}: squeue answered an unreadable line {line[:80]!r}")
         queue, _, launch = comment[len(mine):].partition(":")
         by_queue[queue].append(Task(int(job), int(index) if index.isdigit() else None, state, queue, launch,
-                                    start not in ("N/A", "", "Unknown") and state not in PENDING, _duration(used)))
+                                    host not in ("n/a", "", "(null)") and state not in PENDING, _duration(used)))
     return dict(by_queue)
 
 

@@ -2,8 +2,10 @@
 import html
 import http.client
 import json
+import logging
 import re
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -304,5 +306,41 @@ def test_status_page_says_why_a_submit_failed(write_conf, emulated):
         assert "submit failed: submit to schedd failed" in json.loads(get(mon, "/status.json")[2])["B"]["reason"]
         assert "ready=1 (ready=1 pending=0); submit failed: submit to schedd failed" in get(mon, "/")[2].decode()
         assert "submit failed" in ledger.last_decisions()["B"]["reason"]  # what `provisioner status` shows
+    finally:
+        mon.stop()
+
+
+def test_a_connection_that_never_sends_a_request_is_closed(tmp_path):
+    # Each connection holds a thread of the factory's process: one sending nothing must not
+    # hold it for ever (thousands of them would leave the factory no thread to start).
+    mon = WebMonitor("test-factory", str(tmp_path), port=0)
+    mon.request_timeout = 1
+    mon.start()
+    try:
+        with socket.create_connection(mon.server.server_address[:2], timeout=10) as idle:
+            began = time.monotonic()
+            assert idle.recv(1) == b""  # closed by the server, not by this socket's timeout
+            assert time.monotonic() - began < 5
+        assert get(mon, "/status.json")[0] == 200
+    finally:
+        mon.stop()
+
+
+def test_a_client_leaving_during_a_log_download_is_one_debug_line(tmp_path, caplog, capfd):
+    (tmp_path / "big.out").write_bytes(b"x" * (16 << 20))
+    mon = WebMonitor("test-factory", str(tmp_path), port=0)
+    mon.start()
+    try:
+        with caplog.at_level(logging.DEBUG, logger="provisioner"):
+            with socket.create_connection(mon.server.server_address[:2], timeout=10) as leaving:
+                leaving.sendall(b"GET /logs/big.out HTTP/1.0\r\n\r\n")
+                assert leaving.recv(12).startswith(b"HTTP/1.0 200")
+                leaving.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+            deadline = time.monotonic() + 10
+            while not any("client gone" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the aborted download was not logged"
+                time.sleep(0.05)
+        assert "Traceback" not in capfd.readouterr().err  # nothing on the factory's stderr
+        assert get(mon, "/status.json")[0] == 200
     finally:
         mon.stop()

@@ -42,6 +42,10 @@ def test_status_takes_the_targets_endpoint_and_the_key_is_masked(write_conf, emu
     ("batchsubmit.sshslurm.sbatch_args = --comm=mine\n", "'--comm=mine' is set by the factory"),
     ("batchsubmit.sshslurm.sbatch_args = --arr=0-999\n", "'--arr=0-999' is set by the factory"),
     ("batchsubmit.sshslurm.sbatch_args = /tmp/other.sh\n", "'/tmp/other.sh' is not an option"),
+    # each item is one word to sbatch, which refuses these at every submission
+    ("batchsubmit.sshslurm.sbatch_args = --time 48:00:00\n", "'--time 48:00:00' is one word to sbatch: write "
+                                                              "--name=value or -xVALUE"),
+    ("batchsubmit.sshslurm.sbatch_args = --mem=2G, -p pilots\n", "'-p pilots' is one word to sbatch"),
     ("executable.arguments = 'unclosed\n", "executable.arguments: No closing quotation"),
 ])
 def test_bad_values_are_one_line_errors_naming_queue_and_option(write_conf, emulated, base, extra, message):

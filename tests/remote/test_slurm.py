@@ -1,6 +1,8 @@
 """SSHSlurm target and status against a real sshd and a real one-node Slurm (2 CPUs)."""
 import logging
 import os
+import pwd
+import subprocess
 import uuid
 from types import SimpleNamespace
 
@@ -96,6 +98,19 @@ def test_status_groups_per_queue_with_one_squeue_per_cycle(build, endpoint, slur
     assert d["SA"].pilots.running + d["SB"].pilots.running == 2  # 2 CPUs
     assert {t.launch for t in d["SA"].pilots.records} == {factory.ledger.actions("SA")[0]["launch_id"]}
     assert (d["SA"].action, d["SB"].action) == ("none", "none")
+
+
+def test_maxperfactory_counts_the_tasks_of_a_disabled_queue(build, endpoint, slurm):
+    sections = ("schedplugin = Ready, MaxPerFactory\n[SA]\nwmsqueue = A\n[SC]\nwmsqueue = C\nenabled = {}\n")
+    factory, pool, clock = build(queues(endpoint, slurm.workdir, sections.format(True)),
+                                 factory_extra="maxperfactory.maximum = 5\n")
+    pool.schedd().add_jobs(3, TargetQueue="C")
+    assert by_queue(factory.cycle())["SC"].count == 3
+    factory, pool, clock = build(queues(endpoint, slurm.workdir, sections.format(False)),
+                                 factory_extra="maxperfactory.maximum = 5\n")
+    pool.schedd().add_jobs(4, TargetQueue="A")
+    d = by_queue(factory.cycle())["SA"]
+    assert d.count == 2 and "factory has 3 of 5" in d.reason
 
 
 def test_retire_cancels_only_the_newest_pending_tasks(build, endpoint, slurm):
@@ -203,3 +218,45 @@ def test_a_pilot_that_dies_between_two_reads_is_seen_with_how_long_it_ran(build,
         pilots = queue.batch.pilots(queue.batch.source.read(clock.now()))
         assert (pilots.pending, pilots.running, pilots.held) == (0, 0, 0)
         assert len(pilots.recent) == 2 and all(run < 30 for _, run in pilots.recent)
+
+
+def test_pilots_cancelled_while_pending_are_not_counted_as_short_lived(build, endpoint, slurm):
+    # Slurm gives a task cancelled while pending a start time (the time of the cancel):
+    # read as a pilot that ran 0 s, every retire would look like a black hole to Throttle.
+    text = queues(endpoint, slurm.workdir, "[RETIRED]\nbatchsubmit.sshslurm.sbatch_args = --hold\n")
+    factory, _, clock = build(text)
+    queue = factory.queues[0]
+    ids = queue.target.submit(5, ctx(clock), "retired")
+    pilots = queue.batch.pilots(queue.batch.source.read(clock.now()))
+    assert sorted(queue.target.retire(5, ctx(clock, pilots))) == sorted(ids)
+    slurm.wait_tasks(lambda t: not set(ids) & set(t), "the cancelled pilots to leave")
+    clock.advance_to(clock.now() + 60)
+    pilots = queue.batch.pilots(queue.batch.source.read(clock.now()))
+    assert (pilots.pending, pilots.running, pilots.recent) == (0, 0, [])
+
+
+@pytest.fixture
+def chatty_login(slurm):
+    """The remote account's shell is bash, whose ~/.bashrc prints a greeting, as some sites' do."""
+    bashrc = os.path.join(pwd.getpwnam(USER).pw_dir, ".bashrc")
+    with open(bashrc) as fh:
+        kept = fh.read()
+    subprocess.run(["usermod", "-s", "/bin/bash", USER], check=True)
+    try:
+        with open(bashrc, "w") as fh:
+            fh.write("echo 'Welcome to the cluster'\n" + kept)
+        yield
+    finally:
+        with open(bashrc, "w") as fh:
+            fh.write(kept)
+        subprocess.run(["usermod", "-s", "/bin/sh", USER], check=True)
+
+
+def test_a_login_shell_that_prints_a_greeting_does_not_fail_submissions(build, endpoint, slurm, chatty_login):
+    factory, _, clock = build(queues(endpoint, slurm.workdir, "[SA]\nbatchsubmit.sshslurm.sbatch_args = --hold\n"))
+    queue = factory.queues[0]
+    ids = queue.target.submit(2, ctx(clock), "greeted")
+    assert set(ids) == set(slurm.tasks())
+    pilots = queue.batch.pilots(queue.batch.source.read(clock.now()))
+    assert sorted(t.id for t in pilots.records) == sorted(ids)
+    assert sorted(queue.target.retire(2, ctx(clock, pilots))) == sorted(ids)
