@@ -52,6 +52,10 @@ class Metrics:
     def record(self, d):
         if d.action == "skip":
             self.skips.labels(d.queue).inc()
+            # Unknown now, as on the status page: a stale count would feed alerts and dashboards.
+            for metric in (self.idle, self.pending, self.running, self.decision):
+                with contextlib.suppress(KeyError):
+                    metric.remove(d.queue)
             return
         self.idle.labels(d.queue).set(d.work.idle)
         self.pending.labels(d.queue).set(d.pilots.pending)

@@ -208,6 +208,27 @@ def test_a_queue_disabled_by_a_reload_leaves_the_status_page_and_metrics(write_c
         web.stop()
 
 
+def test_a_skipped_cycle_leaves_no_stale_counts_in_the_metrics(write_conf, emulated, tmp_path):
+    factory, pool, clock, _ = emulated(write_conf(QUEUES))
+    web = WebMonitor("test-factory", str(tmp_path), port=0)
+    factory.monitors.append(web)
+    web.start()
+    try:
+        pool.schedd().add_jobs(5, TargetQueue="WA")
+        factory.cycle()
+        assert 'provisioner_idle_jobs{queue="A"} 5.0' in get(web, "/metrics")[2].decode()
+        pool.schedd().down = True
+        clock.advance_to(clock.now() + 60)
+        factory.cycle()
+        metrics = get(web, "/metrics")[2].decode()
+        assert 'provisioner_skipped_cycles_total{queue="A"} 1.0' in metrics
+        assert not re.search(r'provisioner_(idle_jobs|pending_pilots|running_pilots|last_decision)\{queue="A"\}',
+                             metrics)
+        assert json.loads(get(web, "/status.json")[2])["A"]["idle"] is None
+    finally:
+        web.stop()
+
+
 def test_status_page_metrics_plots_and_logs(write_conf, emulated, tmp_path):
     factory, pool, clock, _ = emulated(write_conf(QUEUES))
     logs = tmp_path / "logs"
