@@ -106,11 +106,15 @@ class CloudBatchStatus(BatchStatus):
             # Their queue's tracker (its memory is in the ledger) tells a VM that never joined
             # (nothing to lose: boot timeout -1) from one whose startd is missing for now: that
             # one may run a job and is lost, given boot_timeout to return.
+            # Only the VMs launched to join this source's collector are acted on: another collector's
+            # startds are not seen here, so a VM running jobs there would look lost or never joined.
+            mine = opts["collectorhost"] or ""
             t.orphans, t.orphans_lost = [], {}
             for q, insts in by_queue.items():
                 if q not in known:
                     orphan = lifecycle.tracker(self.services, q, target.guard_settings(opts), orphan=True)
-                    t.orphans += orphan.update(now, insts, machines, -1)
+                    t.orphans += [vm for vm in orphan.update(now, insts, machines, -1)
+                                  if vm.instance.collector in (None, mine)]
                     t.orphans_lost.update(orphan.lost_since)
         states = defaultdict(int)
         for vm in t.orphans if self.winding_down else vms:

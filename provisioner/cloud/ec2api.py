@@ -17,8 +17,7 @@ from provisioner.cloud.lifecycle import Instance
 from provisioner.errors import ProvisionerError
 
 # Answers meaning "not this type/place now": try the next one in preference order.
-FALLBACK = {"InsufficientInstanceCapacity", "SpotMaxPriceTooLow", "Unsupported", "InsufficientCapacity",
-            "InsufficientHostCapacity", "InsufficientFreeAddressesInSubnet"}
+FALLBACK = retry.CAPACITY | {"SpotMaxPriceTooLow", "Unsupported", "InsufficientFreeAddressesInSubnet"}
 # The account's limit for the type's family (or its spot requests): a smaller launch may fit.
 QUOTA = {"VcpuLimitExceeded", "InstanceLimitExceeded", "MaxSpotInstanceCountExceeded"}
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")  # the form of every AWS region name
@@ -163,7 +162,7 @@ class EC2Backend:
                     t = {x["Key"]: x["Value"] for x in i.get("Tags", [])}
                     out.append(Instance(i["InstanceId"], t.get(tags.QUEUE, ""), t.get(tags.LAUNCH, ""),
                                         i["InstanceType"], i["State"]["Name"], i["LaunchTime"].timestamp(),
-                                        t.get(tags.STATE) == "draining"))
+                                        t.get(tags.STATE) == "draining", t.get(tags.COLLECTOR)))
             token = page.get("NextToken")
             if not token:
                 return out

@@ -164,7 +164,7 @@ class LibcloudBackend:
             launched = n.created_at.timestamp() if n.created_at else self._launch_time(t.get(tags.LAUNCH), n.id)
             out.append(Instance(n.id, t.get(tags.QUEUE, ""), t.get(tags.LAUNCH, ""),
                                 n.extra.get("instance_type") or n.extra.get("flavorId") or "", state, launched,
-                                t.get(tags.STATE) == "draining"))
+                                t.get(tags.STATE) == "draining", t.get(tags.COLLECTOR)))
         return out
 
     def _launch_time(self, launch_id, iid) -> float:
@@ -184,7 +184,11 @@ class LibcloudBackend:
 
     def terminate(self, ids) -> None:
         for iid in ids:
-            self.driver.destroy_node(self._node(iid))
+            try:
+                self.driver.destroy_node(self._node(iid))
+            except Exception as exc:
+                if retry.status(exc) != 404:  # gone already: deleted by a retried call whose answer was lost
+                    raise
 
     def tag(self, ids, tagset) -> None:
         if hasattr(self.driver, "ex_create_tags"):
@@ -198,6 +202,8 @@ class LibcloudBackend:
 
         if isinstance(exc, (RateLimitReachedError, socket.error, ConnectionError)):
             return True
+        if _code(exc) in retry.CAPACITY:  # a 500 from EC2, but an answer: the next choice
+            return False
         return _code(exc) in _THROTTLED or retry.status(exc) >= 500 or retry.status(exc) == 429
 
     def ambiguous(self, exc) -> bool:

@@ -37,6 +37,7 @@ class Instance:
     state: str  # the cloud's: pending, running, stopping, stopped, shutting-down, terminated, error
     launched: float
     draining: bool = False  # tagged provisioner:state=draining
+    collector: Optional[str] = None  # its provisioner:collector tag (None: launched without one)
 
 
 @dataclass
@@ -72,9 +73,7 @@ def classify(inst: Instance, ads: list, now: float, boot_timeout: float, was_joi
         if busy:
             return DRAINING if draining else BUSY
         return DRAINED if draining else IDLE
-    if inst.draining:
-        return DRAINED
-    if was_joined:
+    if was_joined or inst.draining:  # tagged draining, it had joined: a graceful drain may still run jobs
         return LOST
     return FAILED if now - inst.launched > boot_timeout else BOOTING
 
@@ -203,8 +202,10 @@ class Tracker:
         self.lost_since.pop(iid, None)
 
     def _died(self, now: float, iid: str, drained: bool) -> None:
+        if drained or iid in self.terminated_by_us or iid not in self.joined:  # lost by its tag alone
+            return
         joined, launched = self.joined[iid]
-        if not drained and iid not in self.terminated_by_us and now - joined <= self.guard.s.early_death:
+        if now - joined <= self.guard.s.early_death:
             self.guard.record(now, "early deaths", launched)
 
 

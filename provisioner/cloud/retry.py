@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError, ConnectionError as BotoConnectionEr
 THROTTLED = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled",
              "TooManyRequestsException", "SlowDown", "ServiceUnavailable", "Unavailable", "InternalError",
              "InternalFailure", "ServerInternal"}
+# No capacity for the type or place: a 500 on AWS, but an answer, not a fault (the next choice may have room).
+CAPACITY = {"InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientHostCapacity"}
 
 
 def error_code(exc: BaseException) -> str:
@@ -30,7 +32,7 @@ def transient(exc: BaseException) -> bool:
     if isinstance(exc, (BotoConnectionError, HTTPClientError)):
         return True
     code = error_code(exc)
-    if code in ("InsufficientInstanceCapacity",):  # a 500 on AWS, but an answer, not a fault
+    if code in CAPACITY:
         return False
     return code in THROTTLED or status(exc) >= 500 or status(exc) == 429
 

@@ -94,8 +94,14 @@ class CloudTarget(Target):
         self.backend.validate(where)
 
     def submit(self, n, ctx, launch_id):
-        text = userdata.render_user_data(self.queue, self.services, launch_id, self.opts)
-        tagset = tags.for_launch(self.services.factory_id, self.queue.name, launch_id)
+        try:
+            text = userdata.render_user_data(self.queue, self.services, launch_id, self.opts)
+        except userdata.UserDataError as exc:  # a file read since the start-up checks (token_file) is gone
+            why = f"{self.namespace()}{exc}" if exc.option else str(exc)
+            log.warning("queue=%s launch: %s; giving up for this cycle", self.queue.name, why)
+            raise CloudError(why) from None
+        tagset = tags.for_launch(self.services.factory_id, self.queue.name, launch_id,
+                                self.opts["collectorhost"])
         types = self.types()
         packing = sizing.pack_work(ctx.work, types, sizing.open_vms(ctx.pilots, types))
         budget, ids, refusals, full, attempts = self.budget(), [], [], set(), itertools.count()

@@ -3,7 +3,8 @@
 It answers what that driver sends for create_node, list_nodes and destroy_node, in Nova's
 own JSON (servers, their metadata and user data, availability zone), lists servers in
 pages of ``page_size`` with Nova's ``servers_links`` (Nova's default limit is 1,000), and
-refuses a server over its instance quota with Nova's 403 "Quota exceeded for instances".
+refuses a server over its instance quota with Nova's 403 "Quota exceeded for instances", and
+answers a request with an error on cue (``fail``).
 Servers stay BUILD (or ERROR, given a ``fault``): joining the pool is the emulated pool's part. Every request is kept
 for asserts.
 """
@@ -20,6 +21,7 @@ class Nova:
     def __init__(self, quota: int = 1000, page_size: int = 1000):
         self.quota, self.page_size = quota, page_size
         self.fault = None  # set: new servers go to ERROR with this fault, as the scheduler does
+        self.failures = []  # [method, status, skip]: the request after ``skip`` more of them is refused
         self.servers = {}
         self.requests = []  # (method, path, body)
         self.lock = threading.Lock()
@@ -51,7 +53,18 @@ class Nova:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v2.1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def fail(self, method, status, skip=0):
+        """The ``method`` request after ``skip`` more is answered ``status`` and not carried out."""
+        self.failures.append([method, status, skip])
+
     def answer(self, method, path, body, query):
+        for f in self.failures:
+            if f[0] == method:
+                if f[2] == 0:
+                    self.failures.remove(f)
+                    return f[1], {"computeFault": {"message": "injected", "code": f[1]}}
+                f[2] -= 1
+                break
         parts = path.split("/")[2:]  # after /v2.1
         if method == "POST" and parts == ["servers"]:
             return self._create(body["server"])

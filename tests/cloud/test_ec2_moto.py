@@ -159,3 +159,61 @@ def test_an_idle_vm_the_waiting_job_does_not_fit_holds_back_no_launch(cloud_worl
     assert sorted(i["InstanceType"] for i in instances(ec2)) == ["c5.2xlarge", "r5.2xlarge"]
     d = world.cycle()["CLOUD"]  # the r5 boots for the job; the idle c5 is surplus
     assert d.action == "retire" and d.count == 1
+
+
+def test_a_draining_busy_orphan_whose_startd_is_missing_is_lost_not_terminated(cloud_world, moto, ec2):
+    """A removed queue's busy VM is drained gracefully (tagged draining); the collector then
+    loses its startd for a while (a collector restart): its job still runs, so it must stay."""
+    world = cloud_world(ec2_queue("OLD", endpoint=moto))
+    jobs = world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    world.cycle()
+    join_all(world.pool, ec2, now=world.clock.now())
+    assert negotiate(world.pool) == 8
+    world.cycle()  # sees it join
+    (vm,) = [i["InstanceId"] for i in instances(ec2)]
+    again = cloud_world(ec2_queue("KEPT", endpoint=moto))  # OLD removed: KEPT drains its VM
+    again.pool.machines.update(world.pool.machines)
+    again.pool.schedd().jobs.update(world.pool.schedd().jobs)
+    again.clock.advance_to(world.clock.now())
+    again.cycle()
+    assert [ad.get("Draining") for ad in again.pool.machines.values()] == [True]
+    machines = dict(again.pool.machines)
+    again.pool.machines.clear()  # the collector restarts: the startd advertises again later
+    again.cycle()
+    assert [i["InstanceId"] for i in instances(ec2)] == [vm]
+    again.pool.machines.update(machines)
+    again.cycle()
+    assert [i["InstanceId"] for i in instances(ec2)] == [vm]
+    again.pool.schedd().finish(jobs)
+    negotiate(again.pool)
+    again.cycle()  # drained once its jobs ended: terminated
+    assert instances(ec2) == []
+
+
+def test_a_capacity_refusal_answered_with_a_500_falls_back_at_once(cloud_world, proxy, ec2):
+    """AWS answers InsufficientCapacity and InsufficientHostCapacity with HTTP 500, like
+    InsufficientInstanceCapacity: an answer, not a fault to retry within the budget."""
+    world = cloud_world(ec2_queue(endpoint=proxy.url, types="m5.2xlarge, c5.2xlarge"))
+    for code in ("InsufficientCapacity", "InsufficientHostCapacity"):
+        proxy.fail("RunInstances", code, 500, times=100, match={"InstanceType": "m5.2xlarge"})
+    world.pool.schedd().add_jobs(16, RequestCpus=1, RequestMemory=1024)
+    d = world.cycle()["CLOUD"]
+    assert d.action == "submit" and d.count == 2
+    assert {i["InstanceType"] for i in instances(ec2)} == {"c5.2xlarge"}
+    assert proxy.calls["RunInstances"] == 2 and world.sleeps == []
+
+
+def test_a_token_file_gone_while_running_is_a_one_line_failure_not_a_traceback(cloud_world, moto, ec2, tmp_path,
+                                                                               caplog):
+    import logging
+
+    token = tmp_path / "pool.token"
+    token.write_text("eyJhbGciOiJIUzI1NiJ9.secret-token\n")
+    world = cloud_world(ec2_queue(endpoint=moto, extra=f"batchsubmit.ec2.token_file = {token}\n"))
+    token.unlink()  # removed (or made unreadable) after the start-up checks
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    with caplog.at_level(logging.WARNING, logger="provisioner"):
+        d = world.cycle()["CLOUD"]
+    assert d.action == "failed" and f"batchsubmit.ec2.token_file: cannot read {token}" in d.note, d.note
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
+    assert world.ledger.actions()[0]["state"] == "failed" and instances(ec2) == []

@@ -73,3 +73,17 @@ def test_libcloud_ec2_launches_in_the_zone_given(cloud_world, proxy, ec2):
     world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
     assert world.cycle()["LC"].count == 1
     assert [i["Placement"]["AvailabilityZone"] for i in instances(ec2)] == ["us-east-1c"]
+
+
+def test_libcloud_ec2_capacity_refused_with_a_500_falls_back_at_once(cloud_world, proxy, ec2):
+    proxy.namespace = True
+    port = proxy.url.rsplit(":", 1)[1]
+    text = QUEUE.format(port=port, ami=AMI).replace("instance_types = m5.2xlarge", "instance_types = m5.2xlarge, "
+                                                                                   "c5.2xlarge")
+    world = cloud_world(text)
+    proxy.fail("RunInstances", "InsufficientInstanceCapacity", 500, times=100, match={"InstanceType": "m5.2xlarge"})
+    world.pool.schedd().add_jobs(16, RequestCpus=1, RequestMemory=1024)
+    d = world.cycle()["LC"]
+    assert d.action == "submit" and d.count == 2
+    assert {i["InstanceType"] for i in instances(ec2)} == {"c5.2xlarge"}
+    assert proxy.calls["RunInstances"] == 2 and world.sleeps == []

@@ -109,3 +109,14 @@ def test_quota_refusals_are_told_from_other_refusals_by_their_text():
         ("409 Conflict", "fatal"),
     ]:
         assert backend.kind(BaseHTTPError(403, message)) == kind, message
+
+
+def test_a_terminate_retried_after_a_503_does_not_pause_the_queue_on_the_servers_already_gone(cloud_world, nova):
+    world = cloud_world(openstack_queue(nova).replace("schedplugin = VMDemand", "schedplugin = Elastic"))
+    world.pool.schedd().add_jobs(20, RequestCpus=1, RequestMemory=2048)
+    assert world.cycle()["OS"].count == 3
+    world.pool.schedd().jobs.clear()  # no job waits: the booting servers are cancelled
+    nova.fail("DELETE", 503, skip=1)  # the first is deleted, the second answered 503: retried
+    d = world.cycle()["OS"]
+    assert d.action == "retire" and d.count == 3 and nova.servers == {}, d.note
+    assert world.factory.queues[0].paused_until < world.clock.now()

@@ -2,15 +2,17 @@
 launching nothing, until its VMs are drained and terminated (against moto over HTTP)."""
 import json
 import logging
+import time
 
 import pytest
 
 from provisioner import config as configmod
 from provisioner import daemon as daemon_mod
 from provisioner.cli import main
+from provisioner.clock import VirtualClock
 from provisioner.cloud import tags
 from provisioner.cloud.emulator import add_machine, negotiate
-from provisioner.condor.emulator import RUNNING
+from provisioner.condor.emulator import RUNNING, Pool
 from provisioner.errors import ConfigErrors
 from provisioner.services import Services
 
@@ -242,3 +244,41 @@ def test_a_move_that_cannot_be_told_is_checked_again_at_the_next_start(write_con
     proxy.faults.clear()
     with pytest.raises(ConfigErrors, match=r"\[Q\]: its cloud account or collector changed while 1 of its VMs"):
         _daemon(world, conf)
+
+
+class _TwoCollectors(Pool):
+    """The emulated pool answers for collector cmA; cmB is a second pool with startds of its own."""
+
+    def __init__(self, clock):
+        super().__init__(clock)
+        self.other = Pool(clock)
+
+    def collector(self, pool=None):
+        return self.other.collector() if pool == "cmB" else super().collector(pool)
+
+
+def test_a_queue_reading_another_collector_leaves_a_removed_queues_busy_vm_alone(write_conf, tmp_path, moto, ec2):
+    """Two pools fed from one account: the queue left on cmB does not see the startds of cmA,
+    where the removed queue's VM runs jobs; that queue, kept to wind down, drains it."""
+    a, b = "batchsubmit.ec2.collectorhost = cmA\n", "batchsubmit.ec2.collectorhost = cmB\n"
+    conf = write_conf(ec2_queue("OLD", endpoint=moto, extra=a) + ec2_queue("KEPT", endpoint=moto, extra=b))
+    clock = VirtualClock(time.time())
+    world = CloudWorld(conf, tmp_path, clock=clock, pool=_TwoCollectors(clock))
+    world.ledger.close()
+    d = _daemon(world, conf)
+    work = world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    _cycle(d, world)
+    (vm,) = [i["InstanceId"] for i in instances(ec2, **{tags.QUEUE: "OLD"})]
+    add_machine(world.pool, vm, 8, 32768, 0, {tags.FACTORY: "test-factory", tags.QUEUE: "OLD"}, clock.now())
+    assert negotiate(world.pool) == 8  # it joined cmA (since OLD's last look) and runs the jobs
+    write_conf(ec2_queue("KEPT", endpoint=moto, extra=b))
+    d.reload()
+    assert sorted(q.name for q in d.factory.queues) == ["KEPT", "OLD"]  # no queue left reads cmA
+    _cycle(d, world)
+    assert vm in {i["InstanceId"] for i in instances(ec2)}
+    assert [ad.get("Draining") for ad in world.pool.machines.values()] == [True]
+    world.pool.schedd().finish(work)
+    negotiate(world.pool)
+    _cycle(d, world)
+    assert vm not in {i["InstanceId"] for i in instances(ec2)}
+    d.ledger.close()
