@@ -12,7 +12,10 @@ import jinja2
 
 from provisioner.errors import TemplateValueError
 
-TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# Installed, setup.cfg puts templates/ in the package; in a checkout (pip install -e) it is beside it.
+TEMPLATES = next((d for d in (os.path.join(_HERE, "templates"), os.path.join(os.path.dirname(_HERE), "templates"))
+                  if os.path.isdir(d)), os.path.join(_HERE, "templates"))
 
 _KEY = re.compile(r"^\+?[A-Za-z_][A-Za-z0-9_.]*$")
 # Names HTCondor reads as submit-language statements, not as ``name = value``.

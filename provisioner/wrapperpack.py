@@ -26,9 +26,9 @@ def wrapper_root() -> Path:
     root = Path(__file__).resolve().parents[1]
     if (root / "wrapper" / "python" / "wrapper.py").is_file() and (root / "lookuptable.conf").is_file():
         return root
-    raise FileNotFoundError(
+    raise InputError(
         f"pilot wrapper sources not found under {root} (wrapper/python/wrapper.py, lookuptable.conf): "
-        "`provisioner wrapper pack` runs from a source checkout")
+        "`provisioner wrapper pack` runs from a source checkout (pip install -e)")
 
 
 def members(root: Path) -> list[tuple[str, Path]]:

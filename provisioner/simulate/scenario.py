@@ -21,7 +21,8 @@ factory.conf (ignored by the daemon, which reads only ``[Factory]``).
     pilot.memory = 2048
     pilot.price = 0.05
     pilot.idle_timeout = 1200
-    # per instance type overrides for the cloud: boot_time.<type>, boot_failure_rate.<type>
+    # per instance type overrides for the cloud: boot_time.<type>, boot_jitter.<type>,
+    # boot_failure_rate.<type>
 """
 from dataclasses import dataclass, field
 from typing import Dict, Optional
@@ -44,7 +45,7 @@ OPTIONS = {
     "pilot.memory": Option("int", 2048, minimum=1),
     "pilot.price": Option("float", 0.05, minimum=0),
     "pilot.idle_timeout": Option("int", 1200, minimum=0),
-    "fail_after": Option("int", 60, minimum=1, help="s a broken VM or pilot lives before it dies"),
+    "fail_after": Option("int", 60, minimum=1, help="s a pilot that fails to join lives before it dies"),
 }
 _PER_TYPE = ("boot_time.", "boot_jitter.", "boot_failure_rate.")
 

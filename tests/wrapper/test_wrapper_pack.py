@@ -57,7 +57,7 @@ def test_cli_subcommand(tmp_path, capsys):
 
 def test_outside_a_checkout(tmp_path, monkeypatch):
     monkeypatch.setattr(wrapperpack, "__file__", str(tmp_path / "site-packages" / "provisioner" / "wrapperpack.py"))
-    with pytest.raises(FileNotFoundError, match="source checkout"):
+    with pytest.raises(InputError, match="source checkout"):
         wrapperpack.pack(str(tmp_path / "out"))
 
 

@@ -1,0 +1,1 @@
+"""Trace replay in virtual time through the real factory code: docs/simulate.md."""
