@@ -1,7 +1,6 @@
 """The cloud-init user-data every VM boots with, shared by the ec2, libcloud and condorec2 targets."""
 import base64
 import hashlib
-import os
 import re
 import shlex
 
@@ -44,10 +43,6 @@ OPTIONS = {
 def check(queue_cfg, services, opts: dict, where: str) -> None:
     """The user-data rendered once at start-up; ProvisionerError names the option at fault
     (``where``: the target's option prefix)."""
-    exe = queue_cfg.executable
-    if exe and not opts["wrapper_url"] and not os.path.isfile(exe):  # else VMs boot without the wrapper
-        raise ProvisionerError(f"executable: {exe} is not a file here, to embed in the VMs' user-data "
-                               f"(or set {where}wrapper_url)")
     try:
         render_user_data(queue_cfg, services, "validate", opts)
     except UserDataError as exc:
@@ -62,10 +57,15 @@ def render_user_data(queue_cfg, services, launch_id: str, opts: dict) -> str:
         args = shlex.split(queue_cfg.arguments) if queue_cfg.arguments else []
     except ValueError as exc:
         raise UserDataError(None, f"executable.arguments: {exc}") from None
-    raw = None
-    if not opts["wrapper_url"] and queue_cfg.executable and os.path.isfile(queue_cfg.executable):
-        with open(queue_cfg.executable, "rb") as fh:
-            raw = fh.read()
+    raw, exe = None, queue_cfg.executable
+    if exe and not opts["wrapper_url"]:
+        # At every launch too: VMs launched after the file went would boot without the wrapper.
+        try:
+            with open(exe, "rb") as fh:
+                raw = fh.read()
+        except OSError as exc:
+            raise UserDataError("wrapper_url", f"not set, and executable {exe} cannot be read here to embed in "
+                                               f"the VMs' user-data: {exc.strerror}") from None
     inline = base64.b64encode(raw).decode() if raw is not None else None
     checksum = opts["wrapper_checksum"]
     # The VM powers off on a checksum mismatch: one that cannot match would stop every VM.

@@ -54,8 +54,8 @@ CASES = {
     "checksum of another wrapper": (f"executable = {{tmp}}/wrapper.sh\nbatchsubmit.ec2.wrapper_checksum = {'0' * 64}",
                                     "batchsubmit.ec2.wrapper_checksum: does not match executable {tmp}/wrapper.sh"),
     "executable missing": ("executable = {tmp}/nope.sh",
-                           "executable: {tmp}/nope.sh is not a file here, to embed in the VMs' user-data "
-                           "(or set batchsubmit.ec2.wrapper_url)"),
+                           "batchsubmit.ec2.wrapper_url: not set, and executable {tmp}/nope.sh cannot be read here "
+                           "to embed in the VMs' user-data: No such file or directory"),
     "arguments": (None, "executable.arguments: No closing quotation"),
     "condor_config on lines": ("batchsubmit.ec2.condor_config =\n    START = True\n    NUM_CPUS = 4",
                                "batchsubmit.ec2.condor_config: value 'START = True\\nNUM_CPUS = 4' contains a line "

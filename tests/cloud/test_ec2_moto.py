@@ -1,6 +1,8 @@
 """The ec2 target and Cloud batchstatus against moto_server over real HTTP."""
 import json
 
+import pytest
+
 from provisioner.cloud import tags
 from provisioner.cloud.emulator import negotiate
 
@@ -203,17 +205,22 @@ def test_a_capacity_refusal_answered_with_a_500_falls_back_at_once(cloud_world, 
     assert proxy.calls["RunInstances"] == 2 and world.sleeps == []
 
 
-def test_a_token_file_gone_while_running_is_a_one_line_failure_not_a_traceback(cloud_world, moto, ec2, tmp_path,
-                                                                               caplog):
+@pytest.mark.parametrize("line, message", [
+    ("batchsubmit.ec2.token_file = {path}", "batchsubmit.ec2.token_file: cannot read {path}"),
+    # VMs launched without it would boot without the pilot wrapper
+    ("executable = {path}", "batchsubmit.ec2.wrapper_url: not set, and executable {path} cannot be read"),
+])
+def test_a_file_gone_while_running_is_a_one_line_launch_failure(cloud_world, moto, ec2, tmp_path, caplog, line,
+                                                                message):
     import logging
 
-    token = tmp_path / "pool.token"
-    token.write_text("eyJhbGciOiJIUzI1NiJ9.secret-token\n")
-    world = cloud_world(ec2_queue(endpoint=moto, extra=f"batchsubmit.ec2.token_file = {token}\n"))
-    token.unlink()  # removed (or made unreadable) after the start-up checks
+    path = tmp_path / "read-at-launch"
+    path.write_text("eyJhbGciOiJIUzI1NiJ9.secret-token\n")
+    world = cloud_world(ec2_queue(endpoint=moto, extra=line.format(path=path) + "\n"))
+    path.unlink()  # removed (or made unreadable) after the start-up checks
     world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
     with caplog.at_level(logging.WARNING, logger="provisioner"):
         d = world.cycle()["CLOUD"]
-    assert d.action == "failed" and f"batchsubmit.ec2.token_file: cannot read {token}" in d.note, d.note
+    assert d.action == "failed" and message.format(path=path) in d.note, d.note
     assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
     assert world.ledger.actions()[0]["state"] == "failed" and instances(ec2) == []

@@ -173,6 +173,6 @@ def test_throttle_sees_pilots_that_die_between_two_reads(write_conf, emulated):
 
 def test_condorec2_without_a_wrapper_to_embed_is_refused(write_conf, emulated):
     conf = write_conf(EC2.replace("batchsubmit.condorec2.wrapper_url = https://factory.example.org/wrapper.sh\n", ""))
-    with pytest.raises(ConfigErrors, match=r"\[VM\] executable: /usr/libexec/provisioner/wrapper.sh is not a file "
-                                           r"here, .* \(or set batchsubmit.condorec2.wrapper_url\)"):
+    with pytest.raises(ConfigErrors, match=r"\[VM\] batchsubmit.condorec2.wrapper_url: not set, and executable "
+                                           r"/usr/libexec/provisioner/wrapper.sh cannot be read here to embed"):
         emulated(conf)
