@@ -65,6 +65,15 @@ mirrors() {
     [[ $output != *"CWD "* ]]
 }
 
+@test "a mismatch from a mirror with a token in its query: the log hides it, and keeps the rest of the line" {
+    mirrors "$URL/tampered.tar.gz?token=SECRET"
+    run --separate-stderr bash "$WRAPPER" "${ARGS[@]}"
+    [ "$status" -eq 71 ]
+    [[ $stderr != *SECRET* ]]
+    [[ $stderr == *"checksum mismatch from $URL/tampered.tar.gz?<redacted> (got "*", want $FAKE_SUM)"* ]]
+    [[ $stderr == *"error: stage-two tarball checksum mismatch, last from $URL/tampered.tar.gz?<redacted>" ]]
+}
+
 @test "a mirror with a bad checksum is skipped for the next one" {
     mirrors "$URL/tampered.tar.gz" "$URL/fake.tar.gz"
     run bash "$WRAPPER" "${ARGS[@]}"

@@ -53,6 +53,10 @@ def test_no_match(table):
     ("* * * * generic a:0,b:0", "add up to zero"),
     ("* * * * generic a:\u00b2", "invalid weight"),  # a digit to str.isdigit(), not to int()
     ("* * * * generic other", "same SITE QUEUE GRID PROJECT as line 3"),  # never chosen
+    ("* * OGS * generic p", "GRID 'OGS' is not a grid flavour"),  # never matches either
+    ("* ANALY_* * * generic p", "QUEUE 'ANALY_*' never matches: `*` stands only for a whole column"),
+    ("SIT\u00c9 * * * generic p", "SITE 'SIT\u00c9' never matches"),
+    ("* * * at|as generic p", "PROJECT 'at|as' never matches"),
 ])
 def test_malformed_row_names_its_line(table, line, message):
     path = table("# comment\n\n* * * * trivial -\n" + line + "\n")

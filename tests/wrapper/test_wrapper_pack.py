@@ -66,6 +66,7 @@ def test_outside_a_checkout(tmp_path, monkeypatch):
     ("* * * myvo generic prod:x", "lookuptable.conf:2: invalid weight"),
     ("* * * generic -", "lookuptable.conf:2: expected 6 columns"),
     ("* * OSG cms base -", "lookuptable.conf:2: 'base' is not a plugin"),
+    ("* ANALY_* OSG * generic prod", "lookuptable.conf:2: QUEUE 'ANALY_\\*' never matches"),
 ])
 def test_pack_refuses_a_table_that_pilots_would_fail_on(tmp_path, row, message):
     root = Path(wrapperpack.wrapper_root())

@@ -252,3 +252,40 @@ def test_a_chatty_leftover_ignoring_sigterm_gets_sigkill_after_the_grace(tmp_pat
     assert code == 3 and took < 6
     assert gone(int(pids.read_text()))
     assert "left behind still running 1s after SIGTERM: killing them" in capfd.readouterr().err
+
+
+def test_a_leftover_that_let_go_of_the_output_is_stopped(tmp_path, capfd):
+    """A daemon the payload started with its output redirected is still in the payload's
+    process group: it is stopped like one holding the output, not left running."""
+    pids = tmp_path / "pids"
+    code, took = run(["bash", "-c", "sleep 30 >/dev/null 2>&1 & echo $! > %s; exit 3" % pids], grace=5)
+    pid = int(pids.read_text())
+    leftover = not dead(pid)
+    if leftover:
+        os.kill(pid, signal.SIGKILL)
+    assert code == 3 and took < 5 and not leftover
+    assert "payload exited; stopping the processes it left behind" in capfd.readouterr().err
+
+
+def test_a_leftover_that_let_go_of_the_output_and_ignores_sigterm_gets_sigkill(tmp_path, capfd):
+    pids = tmp_path / "pids"
+    code, took = run(["bash", "-c", "(trap '' TERM; exec sleep 30) >/dev/null 2>&1 & echo $! > %s" % pids],
+                     grace=1)
+    pid = int(pids.read_text())
+    leftover = not gone(pid)
+    if leftover:
+        os.kill(pid, signal.SIGKILL)
+    assert code == 0 and took < 6 and not leftover
+    assert "left behind still running 1s after SIGTERM: killing them" in capfd.readouterr().err
+
+
+def test_a_silence_kill_reaches_a_leftover_ignoring_sigterm(tmp_path):
+    """The payload dies on SIGTERM; what it started ignoring SIGTERM gets SIGKILL after the grace."""
+    pids = tmp_path / "pids"
+    code, took = run(["bash", "-c", "(trap '' TERM; exec sleep 30) >/dev/null 2>&1 & echo $! > %s; exec sleep 30"
+                      % pids], silence=1, grace=1)
+    pid = int(pids.read_text())
+    leftover = not gone(pid)
+    if leftover:
+        os.kill(pid, signal.SIGKILL)
+    assert code == SILENT and took < 8 and not leftover

@@ -9,14 +9,14 @@
 # Exit codes (the same table is in docs/wrapper.md):
 #   0      the payload succeeded
 #   64     bad option: missing, repeated, malformed, unknown grid or log level,
-#          unbalanced quotes (one line on stderr names the option)
-#   65     a required program is missing (the message names it)
-#   66     the declared grid's setup file is missing ("no grid")
+#          unbalanced quotes, bad download setting (one line on stderr names it)
+#   65     a required program is missing (the message names it), or bash < 4.4
+#   66     the declared grid's setup file is missing, or OSG_GRID unset ("no grid")
 #   67     the grid setup file failed or exited when sourced ("grid broken")
 #   68     the special command failed
 #   69     no private work directory could be made
 #   70     the stage-two tarball could not be fetched from any mirror
-#   71     a mirror served a tarball whose sha256 did not match
+#   71     a mirror served a tarball whose sha256 did not match, and none matched
 #   72     the tarball did not unpack or has no wrapper.py
 #   80-87  stage two (docs/wrapper.md)
 #   128+N  stopped by signal N
@@ -459,10 +459,11 @@ _w_download_stage_two() {
         if [ "${sum%% *}" = "$want" ]; then
             return 0
         fi
-        _w_log info "checksum mismatch from $url: got ${sum%% *}, want $want"
+        # The URL ends at a space: _w_mask_queries would take punctuation for its query.
+        _w_log info "checksum mismatch from $url (got ${sum%% *}, want $want)"
         mismatch=$url
     done
-    [ -z "$mismatch" ] || _w_die 71 "stage-two tarball checksum mismatch (last from $mismatch)"
+    [ -z "$mismatch" ] || _w_die 71 "stage-two tarball checksum mismatch, last from $mismatch"
     _w_die 70 "stage-two tarball unavailable from every mirror: ${OPT[tarballurl]}"
 }
 

@@ -13,6 +13,10 @@ import re
 
 TYPE_RE = re.compile(r"[A-Za-z0-9_.+-]+\Z")
 PLUGIN_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+# What the options allow (checked by both stages): a row's SITE, QUEUE and
+# PROJECT must be such a name, and its GRID such a flavour, or it never matches.
+NAME_RE = re.compile(r"[A-Za-z0-9_.@+:/-]+\Z")
+GRIDS = ("osg", "egee", "glite", "local", "cloud")
 # Modules in plugins/ that are no plugin: base.py holds the plugins' base class.
 NOT_PLUGINS = ("base",)
 # Columns compared without case: GRID (flavours) and PROJECT (VOs, e.g. ATLAS and atlas).
@@ -85,6 +89,16 @@ def read_table(path):
             continue
         if len(fields) != 6:
             raise TableError("%s: expected 6 columns (%s), found %d" % (where, COLUMNS, len(fields)))
+        for name, field in zip(COLUMNS.split()[:4], fields):
+            if field == "*":
+                continue
+            if name == "GRID":
+                if field.lower() not in GRIDS:
+                    raise TableError("%s: GRID %r is not a grid flavour (OSG, EGEE, gLite, local or cloud)" % (
+                        where, field))
+            elif not NAME_RE.match(field):  # a typo, or a partial wildcard such as ANALY_*
+                raise TableError("%s: %s %r never matches: `*` stands only for a whole column, and names "
+                                 "are letters, digits and _ . @ + : / -" % (where, name, field))
         if not PLUGIN_RE.match(fields[4]):
             raise TableError("%s: invalid plugin name %r" % (where, fields[4]))
         if fields[4] in NOT_PLUGINS:

@@ -8,10 +8,8 @@ import os
 import re
 
 from .errors import BAD_OPTION, PLUGIN, WrapperError
-from .lookup import parse_pilottypes
+from .lookup import GRIDS, NAME_RE, parse_pilottypes
 
-GRIDS = ("osg", "egee", "glite", "local", "cloud")
-NAME_RE = re.compile(r"[A-Za-z0-9_.@+:/-]+\Z")
 WORD_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
 URL_RE = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f]*)?\Z")
 PLUGIN_RE = re.compile(r"[a-z][a-z0-9_]*\Z")

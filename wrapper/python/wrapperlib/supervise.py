@@ -16,6 +16,8 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signa
 # Forwarded signals asking the payload to stop: SIGKILL follows after the grace time.
 STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 CHECK_EVERY = 1.0
+# How often a payload's leftovers that hold no output are checked for (no event tells).
+LEFTOVERS_POLL = 0.1
 
 
 class Interrupted(Exception):
@@ -29,6 +31,30 @@ class Interrupted(Exception):
 def exit_code(returncode):
     """Shell convention: 128+N for a process killed by signal N."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+def group_alive(pgid):
+    """Whether a process of the group is still running. Zombies do not count:
+    they wait for init to reap them, which some containers' init is slow to do."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member that changed its user: still there
+        pass
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:  # no /proc: take killpg's word
+        return True
+    for pid in pids:
+        try:
+            with open("/proc/%s/stat" % pid) as stat:
+                state, _, group = stat.read().rsplit(")", 1)[1].split()[:3]
+        except OSError:  # gone meanwhile
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
 
 
 def signal_pgroup(pid, signum):
@@ -107,8 +133,9 @@ class Supervisor:
         next_tick = last_output + tick_every if tick and tick_every else None
         reading = True
         kill_at = None
-        # Once the payload has exited, what it left holding its output gets until
-        # leftovers_at to finish, then SIGTERM, then SIGKILL after the grace time.
+        # Once the payload has exited, what it left (in its process group, or
+        # holding its output) gets until leftovers_at to finish, then SIGTERM,
+        # then SIGKILL after the grace time.
         leftovers_at = None
         leftovers_termed = False
         while True:
@@ -129,7 +156,7 @@ class Supervisor:
                 next_tick = now + tick_every
             # Checked whether or not there is output: a chatty leftover must not
             # keep the wrapper alive.
-            if reading and leftovers_at is None and payload.poll() is not None:
+            if leftovers_at is None and payload.poll() is not None:
                 leftovers_at = now + CHECK_EVERY
             if leftovers_at is not None and now >= leftovers_at:
                 if leftovers_termed:
@@ -145,9 +172,15 @@ class Supervisor:
             timeout = max(0.0, min(deadlines + [CHECK_EVERY]))
             if not reading:
                 try:
-                    return exit_code(payload.wait(timeout))
+                    payload.wait(timeout)
                 except subprocess.TimeoutExpired:
                     continue
+                # Leftovers that let go of the output (a daemon redirecting it)
+                # are still in the payload's process group: they must not outlive us.
+                if not group_alive(payload.pid):
+                    return exit_code(payload.returncode)
+                time.sleep(min(timeout, LEFTOVERS_POLL))
+                continue
             if poller.poll(timeout * 1000):
                 data = os.read(fd, 65536)
                 if data:
@@ -172,9 +205,15 @@ class Supervisor:
             self.ticking.start()
 
     def _kill(self, payload, grace):
+        """SIGTERM to the payload's group, SIGKILL after the grace to whatever of it is
+        left: the payload, or processes it started that outlive it ignoring SIGTERM."""
         signal_pgroup(payload.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
         try:
             payload.wait(grace)
         except subprocess.TimeoutExpired:
-            signal_pgroup(payload.pid, signal.SIGKILL)
-            payload.wait()
+            pass
+        while group_alive(payload.pid) and time.monotonic() < deadline:
+            time.sleep(LEFTOVERS_POLL)
+        signal_pgroup(payload.pid, signal.SIGKILL)
+        payload.wait()
