@@ -79,9 +79,13 @@ def cmd_status(args) -> int:
 
     cfg = configmod.load(args.conf)
     path = ledger_path(cfg)
-    if not os.path.exists(path):
+    try:
+        os.stat(path)
+    except FileNotFoundError:
         print(f"no ledger yet at {path}: the factory has not run a cycle")
         return 0
+    except OSError as exc:  # a ledger that may be there but cannot be reached is no "not run yet"
+        raise ProvisionerError(f"ledger {path}: cannot read it: {exc.strerror}") from None
     ledger = Ledger(path, cfg.factory_id, readonly=True)
     last = ledger.last_decisions()
     rows = [("QUEUE", "WAITING", "PENDING", "RUNNING", "WHEN", "DECISION", "REASON")]

@@ -176,6 +176,8 @@ def _interpolation_error(exc: configparser.InterpolationError) -> str:
         return f"%({exc.reference})s names no option of this section or [DEFAULT]"
     if isinstance(exc, configparser.InterpolationDepthError):
         return "interpolation nested too deep (does it refer to itself?)"
+    if exc.message.startswith("bad interpolation variable reference"):  # "%(x)" without its "s"
+        return "'%(name)' must be followed by 's' (write %% for a literal %)"
     return "'%' must be followed by '%' or '(' (write %% for a literal %)"
 
 
@@ -374,12 +376,16 @@ def _load_queue(cp, path, section, defaults, errors) -> Optional[QueueConfig]:
     def plugin(family, name, key):
         return _plugin(family, name, path, where(key), key, errors)
 
+    submit = plugin("batchsubmit", top["batchsubmitplugin"], "batchsubmitplugin") if top["batchsubmitplugin"] \
+        else None
+    status = top["batchstatusplugin"]
+    if "batchstatusplugin" not in raw and submit is not None and getattr(submit.cls, "batchstatus", None):
+        status = submit.cls.batchstatus  # Condor would never see the VMs or Slurm tasks it submits
     specs = {
         "wmsstatus": [plugin("wmsstatus", top["wmsstatusplugin"], "wmsstatusplugin")],
-        "batchstatus": [plugin("batchstatus", top["batchstatusplugin"], "batchstatusplugin")],
+        "batchstatus": [plugin("batchstatus", status, "batchstatusplugin")],
         "sched": [plugin("sched", s, "schedplugin") for s in top["schedplugin"] or []],
-        "batchsubmit": [plugin("batchsubmit", top["batchsubmitplugin"], "batchsubmitplugin")
-                        if top["batchsubmitplugin"] else None],
+        "batchsubmit": [submit],
     }
     # prefix -> specs reading it: an APF alias reads its own namespace, a step listed twice shares one
     used: Dict[str, list] = {}

@@ -64,12 +64,17 @@ class Daemon:
             _make_state_dir(cfg)
         self.services = make_services(cfg)
         # A dry run leaves no trace, not even an empty ledger.
-        self.ledger = Ledger(None if dry_run else ledger_path(cfg), cfg.factory_id)
-        for row in self.ledger.interrupt_open_intents():
-            log.warning("queue=%s %s of %d (launch %s) was interrupted by a stop; what it created is found by"
-                        " its launch id", row["queue"], row["action"], row["count"], row["launch_id"])
-        self.monitors = [] if dry_run else monitors_for(cfg)
-        self.factory = Factory(cfg, self.services, self.ledger, self.monitors, winddown.removed(self.ledger, [], cfg))
+        self.ledger = Ledger(None if dry_run else ledger_path(cfg), cfg.factory_id, exclusive=True)
+        try:
+            for row in self.ledger.interrupt_open_intents():
+                log.warning("queue=%s %s of %d (launch %s) was interrupted by a stop; what it created is found"
+                            " by its launch id", row["queue"], row["action"], row["count"], row["launch_id"])
+            self.monitors = [] if dry_run else monitors_for(cfg)
+            self.factory = Factory(cfg, self.services, self.ledger, self.monitors,
+                                   winddown.removed(self.ledger, [], cfg))
+        except BaseException:
+            self.ledger.close()  # and its lock: a start refused here holds nothing
+            raise
         # Signals wake the loop through a self-pipe that the interpreter itself writes
         # (signal.set_wakeup_fd), whichever thread the kernel delivers them to; a handler
         # setting a threading.Event could deadlock against the loop holding its lock.

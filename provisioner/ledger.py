@@ -4,6 +4,7 @@ An action is written as an intent before the target is called and completed
 after, so a crash between the two leaves a visible open intent whose launch id
 (also on every pilot or VM it created) lets a restarted factory reconcile.
 """
+import fcntl
 import json
 import os
 import secrets
@@ -26,22 +27,26 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 
 
 class Ledger:
-    def __init__(self, path: Optional[str], factory_id: str, readonly: bool = False):
+    def __init__(self, path: Optional[str], factory_id: str, readonly: bool = False, exclusive: bool = False):
         """``path`` None keeps the ledger in memory (simulations); ``readonly``: only read an
-        existing ledger, as ``provisioner status`` does, which may not write the directory."""
+        existing ledger, as ``provisioner status`` does, which may not write the directory;
+        ``exclusive``: refused while another holds it so, and held until closed (a daemon's)."""
         self.factory_id = factory_id
+        self._lock = None
         if readonly:
             self.db = _open_readonly(path)
             return
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            if exclusive:
+                self._lock = _lock(path)
         self.db = sqlite3.connect(path or ":memory:", isolation_level=None)
         try:
             if path:
                 self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
-            self.db.close()
+            self.close()
             # Safe to move aside: a fresh ledger draws a new epoch and finds the VMs by their tags.
             raise ProvisionerError(f"ledger {path}: {exc}; move it aside to start a new one (the factory"
                                    " finds its VMs and pilots again without it)") from None
@@ -120,6 +125,24 @@ class Ledger:
 
     def close(self) -> None:
         self.db.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def _lock(path: str) -> int:
+    """A lock file beside the ledger, locked for as long as the ledger is open. Two factories on
+    one ledger would launch twice for the same demand, and the second would take the first's
+    launches in progress for ones a crash interrupted. The kernel drops the lock when the
+    process dies, kill -9 too, so a restart after a crash is never refused."""
+    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ProvisionerError(f"ledger {path}: in use by another running factory; stop it first, or give this one"
+                               f" a statedir of its own") from None
+    return fd
 
 
 def _open_readonly(path: str) -> sqlite3.Connection:

@@ -3,7 +3,7 @@ from collections import defaultdict, deque
 
 from provisioner.batchstatus.base import BatchStatus
 from provisioner.condor import attributes
-from provisioner.errors import SourceError
+from provisioner.errors import ProvisionerError, SourceError
 from provisioner.options import Option
 from provisioner.source import Source
 from provisioner.status import Pilots
@@ -61,6 +61,14 @@ class CondorBatchStatus(BatchStatus):
         "scheddhost": Option("str", None, help="schedd holding the pilots (default: local)"),
         "collectorhost": Option("str", None),
     }
+
+    def __init__(self, queue, opts, services):
+        super().__init__(queue, opts, services)
+        submit = queue.batchsubmit
+        other = getattr(submit.cls, "batchstatus", None)  # a third-party target need not derive from Target
+        if other:  # unseen, its pilots would be submitted again every cycle, without end
+            raise ProvisionerError(f"batchstatusplugin: Condor cannot see the pilots of "
+                                   f"{submit.written or submit.name}, which are no HTCondor jobs: use {other}")
 
     def source_key(self):
         return ("condor", self.opts["scheddhost"], self.opts["collectorhost"])

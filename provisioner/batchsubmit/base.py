@@ -8,6 +8,9 @@ class Target(Plugin):
     family = "batchsubmit"
     #: False where a submitted pilot cannot be taken back (the decision is then logged, not acted on)
     can_retire = False
+    #: the batchstatus plugin that sees this target's pilots, where they are no HTCondor jobs:
+    #: the queue's default, and batchstatus Condor, which would never see them, is refused
+    batchstatus: Optional[str] = None
 
     def validate(self) -> None:
         """Raise ProvisionerError if this queue's settings cannot work (called at start-up)."""

@@ -34,6 +34,7 @@ def endpoint(opts) -> ssh.Endpoint:
 class SSHSlurm(Target):
     name = "sshslurm"
     can_retire = True
+    batchstatus = "SSHSlurm"
     options = {
         **ENDPOINT_OPTIONS,
         "partition": Option("str", None),

@@ -78,7 +78,12 @@ class EC2Backend:
         if not o["ami_id"].startswith("ami-"):
             raise ProvisionerError(f"{where}ami_id: {o['ami_id']!r} is not an AMI id (ami-...)")
         import botocore.session
+        from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
+        # botocore's own test: failing there, it would skip every cycle of a factory that started
+        url = o["endpoint_url"]
+        if url and not (is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)):
+            raise ProvisionerError(f"{where}endpoint_url: not a URL botocore takes (http:// or https://host[:port])")
         if not o["endpoint_url"]:  # else a private cloud's own region names
             # A region newer than this botocore still has the AWS form (us-east-1); a typo seldom does.
             if o["region"] not in _ec2_regions() and not _REGION.fullmatch(o["region"]):

@@ -40,6 +40,10 @@ class _CollectorDown(Exception):
     pass
 
 
+class NoInstances(Exception):
+    """A launch call answered as done but named no VM."""
+
+
 class CloudError(TargetError):
     """A cloud refusal: ``pause`` set when retrying next cycle cannot help."""
 
@@ -54,6 +58,7 @@ IDLE_ONLY = 'State == "Unclaimed"'
 
 class CloudTarget(Target):
     can_retire = True
+    batchstatus = "Cloud"
     option_prefixes = ("instance_type.",)
 
     def __init__(self, queue, opts, services):
@@ -170,6 +175,11 @@ class CloudTarget(Target):
                     break
                 size //= 2
                 continue
+            if not got:
+                # A driver that cannot read its cloud's answer (a namespace it does not expect)
+                # returns none: calling again would launch more, unseen, without end. Fatal, so the
+                # queue pauses; what was started carries the launch tag, and the listing finds it.
+                raise NoInstances(f"the cloud answered a launch of {size} {key} without naming any VM")
             ids += got
             done += len(got)  # a provider launching one node a call may stop short at a quota
             if probing and refused is None:

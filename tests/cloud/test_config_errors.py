@@ -154,3 +154,29 @@ def test_the_driver_options_libcloud_drivers_take_pass(write_conf):
     conf = write_conf(libcloud_queue("A", "ec2", "ami-1", f"batchsubmit.libcloud.{ec2}")
                       + libcloud_queue("B", "openstack", "img-1", f"batchsubmit.libcloud.{openstack}"))
     assert main(["check-config", "--conf", conf]) == 0
+
+
+def test_a_vm_queue_without_batchstatusplugin_reads_its_vms_and_launches_once(cloud_world, moto, ec2):
+    world = cloud_world(ec2_queue(endpoint=moto).replace("batchstatusplugin = Cloud\n", ""))
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    assert world.cycle()["CLOUD"].count == 1
+    d = world.cycle()["CLOUD"]  # batchstatus Condor would see no pilot and launch again, every cycle
+    assert d.action == "none" and d.pilots.pending == 1 and len(instances(ec2)) == 1
+
+
+def test_batchstatus_condor_inherited_by_a_vm_queue_is_one_line(write_conf, moto, capsys):
+    queues = "[DEFAULT]\nbatchstatusplugin = Condor\n" + ec2_queue(endpoint=moto).replace(
+        "batchstatusplugin = Cloud\n", "")
+    conf = write_conf(queues)
+    assert main(["check-config", "--conf", conf]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {conf.replace('factory.conf', 'queues.conf')}: [CLOUD] batchstatusplugin: Condor cannot see the "
+        f"pilots of ec2, which are no HTCondor jobs: use Cloud"]
+
+
+def test_an_endpoint_url_without_its_scheme_is_one_line_not_a_warning_every_cycle(write_conf, moto, capsys):
+    conf = write_conf(ec2_queue(endpoint=moto.replace("http://", "")))
+    assert main(["check-config", "--conf", conf]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {conf.replace('factory.conf', 'queues.conf')}: [CLOUD] batchsubmit.ec2.endpoint_url: not a URL "
+        f"botocore takes (http:// or https://host[:port])"]

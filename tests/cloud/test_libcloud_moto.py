@@ -87,3 +87,18 @@ def test_libcloud_ec2_capacity_refused_with_a_500_falls_back_at_once(cloud_world
     assert d.action == "submit" and d.count == 2
     assert {i["InstanceType"] for i in instances(ec2)} == {"c5.2xlarge"}
     assert proxy.calls["RunInstances"] == 2 and world.sleeps == []
+
+
+def test_a_launch_answer_naming_no_vm_pauses_the_queue_instead_of_launching_again(cloud_world, proxy, ec2):
+    # No namespace adaptation: libcloud cannot read moto's answers, so create_node returns no node
+    # while moto starts the VMs. The quota (24 vCPUs: 3 VMs) bounds what a launch loop could start.
+    proxy.vcpu_quota = 24
+    port = proxy.url.rsplit(":", 1)[1]
+    world = cloud_world(QUEUE.format(port=port, ami=AMI))
+    world.pool.schedd().add_jobs(20, RequestCpus=1, RequestMemory=2048)
+    d = world.cycle()["LC"]
+    assert d.action == "failed" and "without naming any VM" in d.note
+    assert proxy.sizes == [3]  # one call, not one more call after another
+    assert len(instances(ec2, **{tags.LAUNCH: world.ledger.actions()[0]["launch_id"]})) == 3
+    world.cycle()
+    assert proxy.sizes == [3] and world.factory.queues[0].paused_until > world.clock.now()

@@ -82,6 +82,25 @@ def test_status_reads_a_ledger_it_cannot_write(write_conf, tmp_path, missing):
     assert row.startswith("Q ") and " submit 142 " in row
 
 
+def test_status_of_a_ledger_it_cannot_reach_is_an_error_not_no_ledger_yet(write_conf, tmp_path, missing):
+    conf = write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n")
+    assert run("run", "--conf", conf, "--emulate", "--once").returncode == 0
+    prefix = []
+    if os.geteuid() == 0:  # root reads through modes unless it gives up the capabilities that let it
+        if not shutil.which("setpriv"):
+            missing("an unreadable directory for root needs setpriv (util-linux)")
+        caps = "-dac_override,-dac_read_search"
+        prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+    (tmp_path / "logs").chmod(0)
+    try:
+        s = subprocess.run([*prefix, sys.executable, "-m", "provisioner", "status", "--conf", conf],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        (tmp_path / "logs").chmod(0o755)
+    assert (s.returncode, s.stdout) == (1, "")
+    assert s.stderr == f"error: ledger {tmp_path}/logs/ledger.sqlite: cannot read it: Permission denied\n"
+
+
 @pytest.mark.parametrize("line, key, why", [
     ("statedir = queues.conf/state", "statedir", "cannot create {base}/queues.conf/state: Not a directory"),
     ("baseLogDir = queues.conf/logs", "baselogdir", "cannot create {base}/queues.conf/logs: Not a directory"),

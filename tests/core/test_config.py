@@ -157,13 +157,17 @@ def test_interpolation_errors_name_the_key_not_the_value_and_default_once(write_
         [B]
         batchsubmitplugin = CondorLocal
         batchsubmit.condorlocal.proxy = s3cr%3tpass
+        [C]
+        batchsubmitplugin = CondorLocal
+        batchsubmit.condorlocal.proxy = s3cr%(x)tpass
         """)
     queues = path.replace("factory.conf", "queues.conf")
     errs = errors_of(path)
     assert sorted(errs) == sorted([
         f"{queues}: [DEFAULT] executable.defaultarguments: %(vvo)s names no option of this section or [DEFAULT]",
         f"{queues}: [A] batchsubmit.condorlocal.proxy: %(x)s names no option of this section or [DEFAULT]",
-        f"{queues}: [B] batchsubmit.condorlocal.proxy: '%' must be followed by '%' or '(' (write %% for a literal %)"])
+        f"{queues}: [B] batchsubmit.condorlocal.proxy: '%' must be followed by '%' or '(' (write %% for a literal %)",
+        f"{queues}: [C] batchsubmit.condorlocal.proxy: '%(name)' must be followed by 's' (write %% for a literal %)"])
     assert not any("s3cr" in e or "tpass" in e for e in errs)
 
 

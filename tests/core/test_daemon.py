@@ -284,3 +284,21 @@ def test_emulated_reload_keeps_the_pool_and_a_refused_one_changes_nothing(write_
     assert d.services is not first and d.services.condor is first.condor  # the emulated jobs stay
     assert d.services.log_dir.endswith("elsewhere") and d.services.queue_names == {"A", "B"}
     d.ledger.close()
+
+
+def test_a_second_factory_on_the_same_ledger_is_refused_until_the_first_stops(write_conf, daemon, tmp_path):
+    conf = write_conf(QUEUE.format(name="A", sleep=3600))
+    first = daemon(conf)
+    first.wait_for("queue=A ")
+    again = [sys.executable, "-m", "provisioner", "run", "--conf", conf, "--emulate", "--once"]
+    r = subprocess.run(again, capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == (f"error: ledger {tmp_path}/logs/ledger.sqlite: in use by another running factory; stop it"
+                        f" first, or give this one a statedir of its own\n")
+    dry = subprocess.run(again + ["--dry-run"], capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0 and "would submit" in dry.stderr  # writes no ledger: not refused
+    assert first.proc.poll() is None
+    first.proc.kill()  # a crash: the kernel drops the lock, so the restart is not refused
+    first.proc.wait(10)
+    r = subprocess.run(again, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "queue=A " in r.stderr, r.stderr
