@@ -14,6 +14,11 @@ from provisioner.options import Option
 
 log = logging.getLogger("provisioner")
 
+# What sets a pilot's PeriodicRemove (the '+' form wins over the command whatever the order):
+# a configured one would replace the removal of held pilots, which, counted as pending, would
+# then stop the queue for good. Both are kept: either removes the pilot.
+_PERIODIC_REMOVE = {"periodic_remove", "+periodicremove", "my.periodicremove"}
+
 
 def _absolute(path):
     # In APF this named a proxy.conf profile; as a file name it would be sought in condor_submit's cwd.
@@ -24,7 +29,7 @@ def _absolute(path):
 COMMON_OPTIONS = {
     "proxy": Option("str", None, help="x509 proxy file (absolute path)", check=_absolute),
     "condor_attributes": Option("list", [], help="extra submit commands, comma list of key=value"),
-    "environ": Option("str", "", help="extra environment, space separated K=V"),
+    "environ": Option("str", "", help="extra environment: NAME=value words, NAME='a b' for spaces"),
     "scheddhost": Option("str", None, help="schedd to submit to (default: batchstatus.condor's)"),
     "collectorhost": Option("str", None),
     "remove_held_after": Option("int", 3600, minimum=0, help="seconds a held pilot stays before the schedd "
@@ -69,24 +74,29 @@ class CondorTarget(Target):
         logurl = None
         if self.services.log_url:
             logurl = f"{self.services.log_url.rstrip('/')}/{_day(now)}/{q.name}"  # the URL of logdir(now)
-        # AutoPyFactory's names too: pilots (PanDA's among them) report GTAG as their log's URL.
+        # AutoPyFactory's names too: pilots (PanDA's among them) report GTAG as their log's URL
+        # and PANDA_JSID as their scheduler id ("unknown" without it).
         env = {"PROVISIONER_FACTORY": self.services.factory_id, "PROVISIONER_QUEUE": q.name,
-               "APFFID": self.services.factory_id, "APFCID": render.PerPilot(""), "FACTORYQUEUE": q.name}
+               "APFFID": self.services.factory_id, "PANDA_JSID": self.services.factory_id,
+               "APFCID": render.PerPilot(""), "FACTORYQUEUE": q.name}
         if logurl:
             env["GTAG"] = render.PerPilot(f"{logurl}/", ".out")
-        for pair in self.opts["environ"].split():
-            key, _, value = pair.partition("=")
-            env[key] = value
+        env.update(_environ(self.opts["environ"]))
         if self.services.monitor_url:
             env["APFMON"] = self.services.monitor_url
+        attrs = self._attributes()
+        removes = [v for k, v in attrs if k.lower() in _PERIODIC_REMOVE and v]
+        if self.opts["remove_held_after"]:
+            removes.append(f"JobStatus == 5 && (time() - EnteredCurrentStatus) > {self.opts['remove_held_after']}")
+        periodic_remove = " || ".join(f"({e})" for e in removes) if len(removes) > 1 else "".join(removes)
         values = dict(executable=q.executable or "/bin/true", arguments=arguments, logdir=self.logdir(now),
-                      factory_id=self.services.factory_id, queue=q.name, batchqueue=q.batchqueue,
+                      factory_id=self.services.factory_id, queue=q.name,
                       launch_id=launch_id, logurl=logurl, environment=env, proxy=self.opts["proxy"],
                       factory_jobid=render.PerPilot(f"{self.services.factory_id}#"),
-                      keep_done=max(600, 3 * q.interval), remove_held_after=self.opts["remove_held_after"],
+                      keep_done=max(600, 3 * q.interval), periodic_remove=periodic_remove,
                       outurl=logurl and render.PerPilot(f"{logurl}/", ".out"),
                       errurl=logurl and render.PerPilot(f"{logurl}/", ".err"),
-                      attributes=self._attributes())
+                      attributes=[(k, v) for k, v in attrs if k.lower() not in _PERIODIC_REMOVE])
         values.update(self.submit_values())
         return render.render(self.template, **values)
 
@@ -153,6 +163,35 @@ class CondorTarget(Target):
         except Exception as exc:
             raise TargetError(f"remove failed: {_one_line(exc)}") from None
         return ids
+
+
+def _environ(text: str) -> dict:
+    """APF's environ, which it spliced into the environment's new syntax: space-separated
+    NAME=value words, where 'a value' may hold spaces and '' in it is a quote."""
+    words, word, quoted, i = [], None, False, 0
+    while i < len(text):
+        c = text[i]
+        if quoted and c == "'" and text[i + 1:i + 2] == "'":
+            word += "'"
+            i += 1
+        elif c == "'":
+            quoted, word = not quoted, word or ""
+        elif c.isspace() and not quoted:
+            if word is not None:
+                words.append(word)
+            word = None
+        else:
+            word = (word or "") + c
+        i += 1
+    if quoted:
+        raise TemplateValueError("environ: a single quote is not closed")
+    env = {}
+    for word in words + ([word] if word is not None else []):
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise TemplateValueError(f"environ: {word!r} is not NAME=value")
+        env[key] = value
+    return env
 
 
 def _day(now: float) -> str:

@@ -1,6 +1,7 @@
 """The HTCondor targets against the emulated pool: retire races, failures that stay one
 line and lose nothing, grid_resource forms, and the emulator as strict as htcondor2."""
 import os
+import shlex
 import stat
 import warnings
 from types import SimpleNamespace
@@ -176,3 +177,59 @@ def test_condorec2_without_a_wrapper_to_embed_is_refused(write_conf, emulated):
     with pytest.raises(ConfigErrors, match=r"\[VM\] batchsubmit.condorec2.wrapper_url: not set, and executable "
                                            r"/usr/libexec/provisioner/wrapper.sh cannot be read here to embed"):
         emulated(conf)
+
+
+def test_condorce_sends_remote_queue_only_when_configured(write_conf, emulated):
+    # APF sent none: batchqueue is a PanDA name, and as +remote_queue the CE's router would
+    # send the pilots to a batch queue of that name, which the site does not have.
+    ce = LOCAL.replace("CondorLocal", "CondorCE") + "batchqueue = BNL_ATLAS_1-condor\n" \
+        "batchsubmit.condorce.gridresource = ce.example.org\n"
+    factory, *_ = emulated(write_conf(ce))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import htcondor
+
+    ad = next(iter(htcondor.Submit(factory.queues[0].target.description(0.0, "l")).jobs(count=1, clusterid=1)))
+    assert "remote_queue" not in ad
+    factory, *_ = emulated(write_conf(ce + 'batchsubmit.condorce.condor_attributes.+remote_queue = "mcore"\n'))
+    ad = next(iter(htcondor.Submit(factory.queues[0].target.description(0.0, "l")).jobs(count=1, clusterid=1)))
+    assert ad["remote_queue"] == "mcore"
+
+
+def test_environ_reads_htcondors_quoted_values_as_apf_passed_them(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(
+        LOCAL + "batchsubmit.condorlocal.environ = SPECIAL='module load atlas' Q=it''s  X=1\n"))
+    (jid,) = factory.queues[0].target.submit(1, SimpleNamespace(now=clock.now()), "l")
+    env = dict(w.split("=", 1) for w in shlex.split(pool.schedd().jobs[jid]["Environment"]))
+    assert (env["SPECIAL"], env["Q"], env["X"]) == ("module load atlas", "its", "1") and "load" not in env
+
+
+@pytest.mark.parametrize("environ, why", [("FOO='a b", "a single quote is not closed"),
+                                          ("FOO BAR=1", "'FOO' is not NAME=value")])
+def test_environ_that_htcondor_would_read_otherwise_is_refused_at_start_up(write_conf, emulated, environ, why):
+    with pytest.raises(ConfigErrors, match=rf"\[LOCAL\] batchsubmit.condorlocal: environ: .*{why}"):
+        emulated(write_conf(LOCAL + f"batchsubmit.condorlocal.environ = {environ}\n"))
+
+
+def test_condorarc_refuses_nordugrid_rsl_it_would_not_send(write_conf, emulated):
+    arc = "[DEFAULT]\nnordugridrsl.jobname = 'analy_pilot'\nnordugridrsl.queue = None\n" \
+        + LOCAL.replace("CondorLocal", "CondorNordugrid") \
+        + "batchsubmit.condornordugrid.gridresource = arc.example.org\n"
+    emulated(write_conf(arc))  # APF's [DEFAULT] placeholders load
+    with pytest.raises(ConfigErrors, match=r"\[LOCAL\] nordugridrsl.queue: HTCondor's arc grid type sends no "
+                                           r"nordugrid RSL: use batchsubmit.condorarc.resources = "
+                                           r"<QueueName>atlas</QueueName>"):
+        emulated(write_conf(arc + "nordugridrsl.queue = atlas\n"))
+    with pytest.raises(ConfigErrors, match=r"nordugridrsl.addenv.rucio_account: .* use batchsubmit.condorarc.environ"):
+        emulated(write_conf(arc.replace("[DEFAULT]\n", "[DEFAULT]\nnordugridrsl.addenv.RUCIO_ACCOUNT = pilot\n")))
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("arc.example.org", "arc https://arc.example.org:443/arex"),
+    ("arc.example.org:8443", "arc https://arc.example.org:8443/arex"),
+    ("https://arc.example.org/arex", "arc https://arc.example.org/arex"),
+])
+def test_condorarc_grid_resource_forms(write_conf, emulated, given, expected):
+    factory, *_ = emulated(write_conf(LOCAL.replace("CondorLocal", "CondorARC")
+                                      + f"batchsubmit.condorarc.gridresource = {given}\n"))
+    assert htcondor2.Submit(factory.queues[0].target.description(0.0, "l"))["grid_resource"] == expected

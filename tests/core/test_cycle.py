@@ -317,3 +317,30 @@ def test_a_constraint_on_htcondors_default_request_expressions_counts_the_jobs(w
     pool.schedd().submit(htcondor2.Submit({"executable": "/bin/true"}), count=3)
     (d,) = factory.cycle(dry_run=True)
     assert d.work.idle == 3 and (d.action, d.count) == ("submit", 3)
+
+
+@pytest.mark.parametrize("attribute", ["periodic_remove", "+PeriodicRemove"])
+def test_a_configured_periodic_remove_still_takes_held_pilots(write_conf, emulated, attribute):
+    # APF files often set one for running pilots; it replaced ours, and pilots held at the CE
+    # stayed, counted as pending: MaxPending stopped the queue for good.
+    factory, pool, clock, _ = emulated(write_conf(f"""
+        [CE]
+        wmsqueue = A
+        wmsstatus.condor.queueattribute = TargetQueue
+        executable = /bin/wrapper.sh
+        batchsubmitplugin = CondorCE
+        batchsubmit.condorce.gridresource = ce.example.org
+        batchsubmit.condorce.condor_attributes = {attribute} = JobStatus == 2 && time() - EnteredCurrentStatus > 604800
+        schedplugin = Ready, MaxPerCycle, MaxPending
+        sched.maxpercycle.maximum = 10
+        sched.maxpending.maximum = 10
+    """))
+    schedd = pool.schedd()
+    schedd.add_jobs(100, TargetQueue="A")
+    (d,) = factory.cycle()
+    assert d.count == 10
+    assert "604800" in str(schedd.jobs[d.ids[0]].lookup("PeriodicRemove"))  # the configured one stays
+    schedd.set_status(d.ids, 5)
+    clock.advance_to(clock.now() + 3660)
+    (d,) = factory.cycle()
+    assert d.pilots.held == 0 and (d.action, d.count) == ("submit", 10)

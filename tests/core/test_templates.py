@@ -104,6 +104,7 @@ def test_golden_submit_descriptions_parse(write_conf, emulated, target):
     logs = f"http://factory.example.org/logs/2023-11-14/BNL_{target}"
     assert (ad["APF_OUTURL"], ad["APF_ERRURL"]) == (f"{logs}/1.0.out", f"{logs}/1.0.err")
     assert f"GTAG={logs}/1.0.out" in ad["Environment"] and "APFCID=1.0" in ad["Environment"]
+    assert "PANDA_JSID=test-factory" in ad["Environment"]  # the PanDA pilot's scheduler id
 
 
 HOSTILE = [
