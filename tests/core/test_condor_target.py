@@ -109,16 +109,18 @@ def test_condorec2_checks_user_data_at_start_up_and_survives_losing_it_later(wri
     assert ledger.open_intents() == []
 
 
-@pytest.mark.parametrize("given, expected", [
-    ("ce.example.org", "condor ce.example.org ce.example.org:9619"),
-    ("ce.example.org:9620", "condor ce.example.org ce.example.org:9620"),
-    ("condor sched.example.org coll.example.org:9619", "condor sched.example.org coll.example.org:9619"),
+@pytest.mark.parametrize("target, given, expected", [
+    ("CondorCE", "ce.example.org", "condor ce.example.org ce.example.org:9619"),
+    ("CondorCE", "ce.example.org:9620", "condor ce.example.org ce.example.org:9620"),
+    ("CondorCE", "condor sched.example.org coll.example.org:9619", "condor sched.example.org coll.example.org:9619"),
+    ("CondorARC", "arc.example.org", "arc https://arc.example.org:443/arex"),
+    ("CondorARC", "arc.example.org:8443", "arc https://arc.example.org:8443/arex"),
+    ("CondorARC", "https://arc.example.org/arex", "arc https://arc.example.org/arex"),
 ])
-def test_condorce_grid_resource_forms(write_conf, emulated, given, expected):
-    factory, *_ = emulated(write_conf(LOCAL.replace("CondorLocal", "CondorCE")
-                                      + f"batchsubmit.condorce.gridresource = {given}\n"))
-    text = factory.queues[0].target.description(0.0, "l")
-    assert htcondor2.Submit(text)["grid_resource"] == expected
+def test_grid_resource_forms(write_conf, emulated, target, given, expected):
+    factory, *_ = emulated(write_conf(LOCAL.replace("CondorLocal", target)
+                                      + f"batchsubmit.{target.lower()}.gridresource = {given}\n"))
+    assert htcondor2.Submit(factory.queues[0].target.description(0.0, "l"))["grid_resource"] == expected
 
 
 def test_condorarc_reaches_the_job_ad_as_the_arc_gridmanager_reads_it(write_conf, emulated):
@@ -222,14 +224,3 @@ def test_condorarc_refuses_nordugrid_rsl_it_would_not_send(write_conf, emulated)
         emulated(write_conf(arc + "nordugridrsl.queue = atlas\n"))
     with pytest.raises(ConfigErrors, match=r"nordugridrsl.addenv.rucio_account: .* use batchsubmit.condorarc.environ"):
         emulated(write_conf(arc.replace("[DEFAULT]\n", "[DEFAULT]\nnordugridrsl.addenv.RUCIO_ACCOUNT = pilot\n")))
-
-
-@pytest.mark.parametrize("given, expected", [
-    ("arc.example.org", "arc https://arc.example.org:443/arex"),
-    ("arc.example.org:8443", "arc https://arc.example.org:8443/arex"),
-    ("https://arc.example.org/arex", "arc https://arc.example.org/arex"),
-])
-def test_condorarc_grid_resource_forms(write_conf, emulated, given, expected):
-    factory, *_ = emulated(write_conf(LOCAL.replace("CondorLocal", "CondorARC")
-                                      + f"batchsubmit.condorarc.gridresource = {given}\n"))
-    assert htcondor2.Submit(factory.queues[0].target.description(0.0, "l"))["grid_resource"] == expected

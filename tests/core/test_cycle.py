@@ -279,18 +279,21 @@ def test_a_step_can_ask_for_its_queue_to_be_decided_sooner(write_conf, emulated)
     assert factory.next_wake() == clock.now() + 15  # a job came since its last look, and waits
 
 
+HELD_CE = """
+[CE]
+wmsqueue = A
+wmsstatus.condor.queueattribute = TargetQueue
+executable = /bin/wrapper.sh
+batchsubmitplugin = CondorCE
+batchsubmit.condorce.gridresource = ce.example.org
+schedplugin = Ready, MaxPerCycle, MaxPending
+sched.maxpercycle.maximum = 10
+sched.maxpending.maximum = 10
+"""
+
+
 def test_held_pilots_count_as_pending_until_periodic_remove_takes_them(write_conf, emulated):
-    factory, pool, clock, ledger = emulated(write_conf("""
-        [CE]
-        wmsqueue = A
-        wmsstatus.condor.queueattribute = TargetQueue
-        executable = /bin/wrapper.sh
-        batchsubmitplugin = CondorCE
-        batchsubmit.condorce.gridresource = ce.example.org
-        schedplugin = Ready, MaxPerCycle, MaxPending
-        sched.maxpercycle.maximum = 10
-        sched.maxpending.maximum = 10
-    """))
+    factory, pool, clock, ledger = emulated(write_conf(HELD_CE))
     schedd = pool.schedd()
     schedd.add_jobs(100, TargetQueue="A")
     assert factory.cycle()[0].count == 10
@@ -323,18 +326,9 @@ def test_a_constraint_on_htcondors_default_request_expressions_counts_the_jobs(w
 def test_a_configured_periodic_remove_still_takes_held_pilots(write_conf, emulated, attribute):
     # APF files often set one for running pilots; it replaced ours, and pilots held at the CE
     # stayed, counted as pending: MaxPending stopped the queue for good.
-    factory, pool, clock, _ = emulated(write_conf(f"""
-        [CE]
-        wmsqueue = A
-        wmsstatus.condor.queueattribute = TargetQueue
-        executable = /bin/wrapper.sh
-        batchsubmitplugin = CondorCE
-        batchsubmit.condorce.gridresource = ce.example.org
-        batchsubmit.condorce.condor_attributes = {attribute} = JobStatus == 2 && time() - EnteredCurrentStatus > 604800
-        schedplugin = Ready, MaxPerCycle, MaxPending
-        sched.maxpercycle.maximum = 10
-        sched.maxpending.maximum = 10
-    """))
+    factory, pool, clock, _ = emulated(write_conf(
+        HELD_CE + f"batchsubmit.condorce.condor_attributes = {attribute} = JobStatus == 2 && "
+                  f"time() - EnteredCurrentStatus > 604800\n"))
     schedd = pool.schedd()
     schedd.add_jobs(100, TargetQueue="A")
     (d,) = factory.cycle()
