@@ -136,8 +136,10 @@ class LibcloudBackend:
             for i in range(count):
                 try:
                     nodes.append(d.create_node(name=f"{name}-{i}", size=size, image=image, **kwargs))
-                except Exception:
-                    if not nodes:
+                except Exception as exc:
+                    # A lost answer may hide a node made (no client token here): raised, so the retry
+                    # adopts this call's nodes by their launch tag instead of making one more.
+                    if not nodes or self.ambiguous(exc):
                         raise
                     break  # the nodes made count (a quota filled up); the next call meets the refusal
         crash_hook(nodes)

@@ -171,7 +171,9 @@ class Tracker:
         for inst in instances:
             seen.add(inst.id)
             vm = VM(inst, ads_by_id.get(inst.id, []))
-            vm.state = classify(inst, vm.machines, now, boot_timeout, inst.id in self.joined)
+            # one we terminated may be listed as running a while (libcloud's shutting-down, Nova's deleting)
+            vm.state = TERMINATED if inst.id in self.terminated_by_us else classify(
+                inst, vm.machines, now, boot_timeout, inst.id in self.joined)
             if vm.state in JOINED:
                 self.lost_since.pop(inst.id, None)
                 if inst.id not in self.joined and vm.machines:  # not one stopped before its startd was seen
@@ -194,6 +196,16 @@ class Tracker:
         if self._save_joined is not None and self.joined != before:
             self._save_joined(self.joined)
         return vms
+
+    def terminated(self, ids) -> None:
+        """VMs the factory terminated: no death of theirs counts, after a restart either, which
+        would find them joined in the ledger and gone from the listing."""
+        ids = set(ids)
+        self.terminated_by_us |= ids
+        if ids & self.joined.keys():
+            self.joined = {k: v for k, v in self.joined.items() if k not in ids}
+            if self._save_joined is not None:
+                self._save_joined(self.joined)
 
     def _gone(self, now: float, iid: str, drained: bool) -> None:
         if iid in self.joined and iid not in self.lost_since:

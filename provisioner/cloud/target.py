@@ -205,7 +205,8 @@ class CloudTarget(Target):
         vms = [vm for vm in ctx.pilots.records if vm.id not in gone]
         to_drain, to_terminate = drain.retire_plan(vms, n, self.opts["max_draining_percent"])
         drained = self._drain(to_drain, IDLE_ONLY)
-        return drained + self._terminate_unjoined([vm.id for vm in to_terminate])
+        ids = [vm.id for vm in to_terminate]
+        return drained + self._terminate(ids, "retire", unjoined=ids)
 
     def recheck_after(self, action, ids):
         # retire drains only idle VMs, drained within seconds: terminate them then, not a cycle later
@@ -228,38 +229,32 @@ class CloudTarget(Target):
                             self.backend.describe(exc))
         return done
 
-    def _terminate(self, ids, why) -> List[str]:
+    def _terminate(self, ids, why, unjoined=()) -> List[str]:
+        """Terminate ``ids``; those of ``unjoined`` had not joined the pool at the status read, so
+        the collector is asked again before each try (a back-off may last seconds): one that joined
+        since may run a job already, and stays. If the collector cannot say, they all stay this
+        cycle. Returns the ids terminated."""
         if not ids:
             return []
-        try:
-            self.budget().call(self.backend.terminate, ids)
-        except Exception as exc:
-            raise self._failure(exc, self.backend.kind(exc), f"terminate ({why})") from None
-        self.tracker().terminated_by_us.update(ids)
-        return ids
-
-    def _terminate_unjoined(self, ids) -> List[str]:
-        """Terminate VMs that had not joined the pool at the status read, asking the collector
-        again before each try (a back-off may last seconds): one that joined since may run a
-        job already, so it stays. If the collector cannot say, none goes this cycle."""
-        if not ids:
-            return []
-        gone = []
+        unjoined, gone, down = set(unjoined), [], []
 
         def attempt():
-            joined = self._joined()
-            gone[:] = [i for i in ids if i not in joined]
+            try:
+                joined = self._joined() if unjoined else set()
+            except _CollectorDown as exc:
+                joined, down[:] = unjoined, [exc]
+            gone[:] = [i for i in ids if i not in unjoined or i not in joined]
             if gone:
                 self.backend.terminate(gone)
 
         try:
             self.budget().call(attempt)
-        except _CollectorDown as exc:
-            log.warning("queue=%s not cancelling %d booting VMs: collector: %s", self.queue.name, len(ids), exc)
-            return []
         except Exception as exc:
-            raise self._failure(exc, self.backend.kind(exc), "terminate (retire)") from None
-        self.tracker().terminated_by_us.update(gone)
+            raise self._failure(exc, self.backend.kind(exc), f"terminate ({why})") from None
+        if down:
+            log.warning("queue=%s not terminating %d VMs that had not joined: collector: %s", self.queue.name,
+                        len(unjoined), down[0])
+        self.tracker().terminated(gone)
         return list(gone)
 
     def _joined(self) -> set:
@@ -277,11 +272,16 @@ class CloudTarget(Target):
         failed = [vm.id for vm in done if vm.state == lifecycle.FAILED and vm.instance.state != "error"]
         broken = [vm.id for vm in done if vm.state == lifecycle.FAILED and vm.instance.state == "error"]
         orphans = t.orphans
-        orphan_done = [vm.id for vm in drain.finished(orphans, ctx.now, t.orphans_lost, self.opts["boot_timeout"])]
+        orphans_done = drain.finished(orphans, ctx.now, t.orphans_lost, self.opts["boot_timeout"])
         orphan_drain = [vm for vm in orphans if vm.state in (lifecycle.IDLE, lifecycle.BUSY)]
-        ids = [vm.id for vm in done] + orphan_done
+        # Not in the pool at the status read: one that joins before the terminate may run a job.
+        unjoined = failed + [vm.id for vm in orphans_done
+                             if vm.state == lifecycle.FAILED and vm.instance.state != "error"]
+        ids = [vm.id for vm in done + orphans_done]
         if ids:
-            self._terminate(ids, "cleanup")
+            gone = set(self._terminate(ids, "cleanup", unjoined))
+            ids, failed = [i for i in ids if i in gone], [i for i in failed if i in gone]
+            orphan_done = [vm.id for vm in orphans_done if vm.id in gone]
             if failed:
                 out.append(("terminate", failed, f"boot timeout: not in the pool after {self.opts['boot_timeout']}s"))
             if broken:

@@ -63,7 +63,8 @@ def _error_body(code):
 
 class FaultProxy:
     """Forwards to moto; counts calls by Action; ``fail(action, code, status, times, after=False,
-    match=None)`` answers an error instead (``after``: once moto has carried the call out).
+    match=None)`` answers an error instead (``after``: once moto has carried the call out);
+    ``hold(action)`` keeps the next call of an action from moto until the test releases it.
     ``namespace=True`` gives moto's xmlns the trailing slash libcloud expects. ``vcpu_quota``
     (moto has none) refuses, as AWS does, a RunInstances whose MinCount would take the
     pending and running instances beyond that many vCPUs (their types' cores per ``cpus``)."""
@@ -74,6 +75,7 @@ class FaultProxy:
         self.namespace = False
         self.vcpu_quota, self.cpus = None, {"m5.2xlarge": 8, "c5.2xlarge": 8}
         self.sizes = []  # MinCount of every RunInstances, in order
+        self.held, self.holds = {}, []  # action -> events of its next call (``hold``); every hold
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -88,6 +90,10 @@ class FaultProxy:
                 params = urllib.parse.parse_qs(body.decode() + "&" + query)
                 action = params.get("Action", [""])[0]
                 fault = proxy._take(action, params)
+                held = proxy.held.pop(action, None)
+                if held:  # the caller may be gone by the release: the cloud carries it out all the same
+                    held["arrived"].set()
+                    held["release"].wait(60)
                 if action == "RunInstances":
                     proxy.sizes.append(int(params["MinCount"][0]))
                     if proxy._over_quota(params):
@@ -105,7 +111,12 @@ class FaultProxy:
                     return self._send(fault["status"], _error_body(fault["code"]))
                 if proxy.namespace:
                     data = data.replace(b"doc/2016-11-15\"", b"doc/2016-11-15/\"")
-                self._send(resp.status, data, resp.getheader("Content-Type", "text/xml"))
+                if held:
+                    held["done"].set()
+                try:
+                    self._send(resp.status, data, resp.getheader("Content-Type", "text/xml"))
+                except OSError:  # a caller killed while its call was held
+                    pass
 
             do_GET = do_POST = _any
 
@@ -142,7 +153,17 @@ class FaultProxy:
     def fail(self, action, code, status=400, times=1, after=False, match=None):
         self.faults.append(dict(action=action, code=code, status=status, times=times, after=after, match=match))
 
+    def hold(self, action):
+        """The next ``action`` call waits before reaching moto: ``arrived`` is set when it has come,
+        it goes on once ``release`` is set, and ``done`` is set when moto has carried it out."""
+        events = {k: threading.Event() for k in ("arrived", "release", "done")}
+        self.held[action] = events
+        self.holds.append(events)
+        return events
+
     def close(self):
+        for events in self.holds:
+            events["release"].set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -7,7 +7,8 @@ WORLD.json holds the pool as the VMs and users keep it while the factory is down
 "draining": bool, "tags": {...}}}}. A drain is written back at once, as a real startd
 keeps it. ``PROVISIONER_CRASH_AT=point[@n]`` SIGKILLs the process at the n-th (default
 first) passage through ``point``: launch.before, launch.after, intent.after,
-complete.before, drain.after, tag.after, terminate.before, terminate.after.
+complete.before, drain.after, tag.after, terminate.before, terminate.after, and
+create_node.after (one OpenStack server made, of a launch of several).
 ``PROVISIONER_CLOCK_SHIFT=S`` runs the factory S seconds in the future (VMs look older).
 """
 import json
@@ -57,6 +58,8 @@ def save_world(path, world):
 
 
 def main(argv):
+    from libcloud.compute.drivers.openstack import OpenStack_2_NodeDriver
+
     from provisioner import cli
     from provisioner.clock import WallClock
     from provisioner.cloud import ec2api, emulator
@@ -71,6 +74,7 @@ def main(argv):
     _wrap(ec2api.EC2Backend, "tag", at, None, "tag.after")
     _wrap(Ledger, "intent", at, None, "intent.after")
     _wrap(Ledger, "complete", at, "complete.before", None)
+    _wrap(OpenStack_2_NodeDriver, "create_node", at, None, "create_node.after")
 
     def services(cfg, emulate, _pool=None):  # cli._services, with the world as its pool
         clock = WallClock()

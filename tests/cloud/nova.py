@@ -4,7 +4,7 @@ It answers what that driver sends for create_node, list_nodes and destroy_node, 
 own JSON (servers, their metadata and user data, availability zone), lists servers in
 pages of ``page_size`` with Nova's ``servers_links`` (Nova's default limit is 1,000), and
 refuses a server over its instance quota with Nova's 403 "Quota exceeded for instances", and
-answers a request with an error on cue (``fail``).
+answers a request with an error on cue (``fail``), carried out or not.
 Servers stay BUILD (or ERROR, given a ``fault``): joining the pool is the emulated pool's part. Every request is kept
 for asserts.
 """
@@ -53,18 +53,24 @@ class Nova:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v2.1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    def fail(self, method, status, skip=0):
-        """The ``method`` request after ``skip`` more is answered ``status`` and not carried out."""
-        self.failures.append([method, status, skip])
+    def fail(self, method, status, skip=0, done=False):
+        """The ``method`` request after ``skip`` more is answered ``status`` and not carried out
+        (``done``: carried out, its answer lost)."""
+        self.failures.append([method, status, skip, done])
 
     def answer(self, method, path, body, query):
         for f in self.failures:
             if f[0] == method:
                 if f[2] == 0:
                     self.failures.remove(f)
+                    if f[3]:
+                        self._carry_out(method, path, body, query)
                     return f[1], {"computeFault": {"message": "injected", "code": f[1]}}
                 f[2] -= 1
                 break
+        return self._carry_out(method, path, body, query)
+
+    def _carry_out(self, method, path, body, query):
         parts = path.split("/")[2:]  # after /v2.1
         if method == "POST" and parts == ["servers"]:
             return self._create(body["server"])

@@ -2,9 +2,11 @@
 (tests/cloud/crashfactory.py), restarted on a pool that outlived them."""
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -36,6 +38,16 @@ class World:
         p = subprocess.run([sys.executable, HARNESS, self.path, "run", "--once", "--conf", self.conf], env=env,
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == (-9 if crash else 0), p.stderr
+        return p
+
+    def start(self, crash):
+        """`provisioner run` as a daemon, to be killed at ``crash``; its log is read as it comes."""
+        env = {**os.environ, "PROVISIONER_CRASH_AT": crash, "PROVISIONER_CLOCK_SHIFT": "0"}
+        p = subprocess.Popen([sys.executable, HARNESS, self.path, "run", "--conf", self.conf], env=env,
+                             stderr=subprocess.PIPE, text=True)
+        timer = threading.Timer(120, p.kill)  # a daemon that never reaches its cue fails the test, not hangs it
+        timer.daemon = True
+        timer.start()
         return p
 
     def join(self, busy=0):
@@ -96,8 +108,20 @@ def test_killed_before_the_launch_call_the_restart_launches_each_vm_once(world):
     w.check()
 
 
-# (the cycle killed, where): the retire drains the two idle VMs; the next cycle's upkeep terminates them
-@pytest.mark.parametrize("crash", [(0, "drain.after"), (1, "terminate.before")])
+def test_killed_between_the_chunks_of_a_launch_the_restart_launches_only_the_rest(world):
+    w = world("batchsubmit.ec2.max_per_call = 1\n")
+    w.run("launch.after@2")  # two of the three VMs started, one call each, none in the ledger
+    assert len(w.live()) == 2
+    w.run()
+    w.run()
+    assert len(w.live()) == 3
+    w.check()
+
+
+# (the cycle killed, where): the retire drains the two idle VMs (drain.after: between them),
+# tags them draining and records it; the next cycle's upkeep terminates them
+@pytest.mark.parametrize("crash", [(0, "drain.after"), (0, "drain.after@2"), (0, "tag.after"),
+                                   (0, "complete.before"), (1, "terminate.before"), (1, "terminate.after")])
 def test_killed_while_retiring_the_restart_finishes_and_spares_the_busy_vm(world, crash):
     cycle, point = crash
     w = world(RETIRE)
@@ -170,4 +194,82 @@ def test_a_removed_queues_busy_vm_whose_startd_is_missing_after_the_restart_is_n
     w.set(machines={iid: {**m, "busy": False} for iid, m in w.load()["machines"].items()})
     w.run()  # ... and terminated once their jobs end
     assert not old & w.live()
+    w.check()
+
+
+def test_killed_between_the_servers_of_an_openstack_launch_the_restart_launches_only_the_rest(write_conf, nova,
+                                                                                               tmp_path):
+    """Nova takes no client token and makes one server a request: those made before the kill
+    carry the launch tag and are counted by the restart."""
+    from .test_libcloud_openstack import openstack_queue
+
+    w = World(tmp_path, write_conf(openstack_queue(nova), "statedir = state\n"), None)
+    w.run("create_node.after")
+    assert len(nova.servers) == 1
+    w.run()
+    w.run()
+    assert len(nova.servers) == 3  # 20 one-core jobs on 8-core VMs
+    asked = {lid for action, _, _, lid in w.actions() if action == "submit"}
+    assert {s["metadata"]["provisioner:launch"] for s in nova.servers.values()} <= asked
+    assert all(state != "intent" for _, state, _, _ in w.actions())
+
+
+def _logged(p, text):
+    for line in p.stderr:  # ends with the process
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} never logged")
+
+
+@pytest.mark.parametrize("point", ["terminate.after", "drain.after"])
+def test_killed_while_a_queue_removed_by_a_reload_winds_down_the_restart_finishes_it(world, moto, point):
+    """A reload removes the last queue of the account while its VMs are busy, idle and booting:
+    it cancels the booting one, drains the others; killed anywhere there, the restart (the queue
+    still removed) goes on, and the busy VM is terminated only once its job has ended."""
+    local = "\n[LOCAL]\nbatchsubmitplugin = CondorLocal\nwmsqueue = LOCAL\nwmsstatus.condor.queueattribute = TargetQueue\n"
+    w = world(local)
+    queues = w.conf.replace("factory.conf", "queues.conf")
+    w.run()
+    busy, idle, booting = sorted(w.live())
+    tagset = {t["Key"]: t["Value"] for t in instances(w.ec2)[0]["Tags"]}
+    w.set(machines={busy: {"tags": tagset, "busy": True}, idle: {"tags": tagset}})
+    p = w.start(point)
+    _logged(p, "queue=CLOUD ")  # its first cycle: nothing to do
+    with open(queues) as fh:
+        kept = fh.read().split("\n[CLOUD]")[0] + local
+    with open(queues, "w") as fh:
+        fh.write(kept)
+    p.send_signal(signal.SIGHUP)
+    _logged(p, "queue=CLOUD removed from the configuration, but no queue left reads its cloud account")
+    assert p.wait(60) == -9
+    w.run()
+    w.run()
+    assert w.live() == {busy} and w.load()["machines"][busy].get("draining")
+    w.set(machines={iid: {**m, "busy": False} for iid, m in w.load()["machines"].items()})
+    w.run()  # its job ended: terminated
+    assert w.live() == set()
+    assert "queue=CLOUD wound down" in w.run().stderr  # none left: the removed queue goes
+    db = sqlite3.connect(w.ledger)
+    assert db.execute("SELECT key FROM state WHERE key LIKE 'winddown/%'").fetchall() == []
+    db.close()
+    w.check()
+
+
+def test_killed_while_the_cloud_carries_out_its_launch_the_restart_adopts_what_it_started(write_conf, proxy, ec2,
+                                                                                           tmp_path):
+    """The RunInstances has reached the cloud, which answers only after the factory was killed."""
+    w = World(tmp_path, write_conf(ec2_queue(endpoint=proxy.url), "statedir = state\n"), ec2)
+    held = proxy.hold("RunInstances")
+    p = subprocess.Popen([sys.executable, HARNESS, w.path, "run", "--once", "--conf", w.conf],
+                         stderr=subprocess.DEVNULL)
+    try:
+        assert held["arrived"].wait(60)
+    finally:
+        p.kill()
+    assert p.wait(60) == -9
+    held["release"].set()
+    assert held["done"].wait(60)
+    assert len(w.live()) == 3
+    w.run()
+    assert len(w.live()) == 3 and proxy.calls["RunInstances"] == 1
     w.check()

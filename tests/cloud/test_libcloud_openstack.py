@@ -120,3 +120,13 @@ def test_a_terminate_retried_after_a_503_does_not_pause_the_queue_on_the_servers
     d = world.cycle()["OS"]
     assert d.action == "retire" and d.count == 3 and nova.servers == {}, d.note
     assert world.factory.queues[0].paused_until < world.clock.now()
+
+
+def test_a_server_created_but_answered_with_a_500_mid_launch_is_adopted_not_launched_again(cloud_world, nova):
+    """Nova has no client token: a create whose answer is lost is found by its launch tag."""
+    world = cloud_world(openstack_queue(nova))
+    world.pool.schedd().add_jobs(20, RequestCpus=1, RequestMemory=2048)  # 3 VMs
+    nova.fail("POST", 500, skip=1, done=True)  # the second server is made, its answer lost
+    d = world.cycle()["OS"]
+    assert d.action == "submit" and len(nova.servers) == 3 and sorted(d.ids) == sorted(nova.servers)
+    assert world.cycle()["OS"].pilots.states == {"booting": 3}

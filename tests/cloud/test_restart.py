@@ -47,3 +47,26 @@ def test_client_tokens_stay_distinct_and_within_64_characters():
     tokens = {client_token(f"{long_factory}-ab12cd-{n}-0-0") for n in range(100)}
     assert len(tokens) == 100 and max(map(len, tokens)) == 64
     assert client_token("fac-ab12cd-7-0-0") == "fac-ab12cd-7-0-0"
+
+
+def test_vms_retired_just_before_a_restart_are_not_early_deaths_that_trip_the_guard(write_conf, tmp_path, moto, ec2):
+    from provisioner.cloud.emulator import negotiate
+
+    from .conftest import CloudWorld, join_all
+
+    extra = "batchsubmit.ec2.guard_failures = 2\nbatchsubmit.ec2.max_draining_percent = 100\n"
+    w = CloudWorld(write_conf(ec2_queue(endpoint=moto, extra=extra)), tmp_path)
+    jobs = w.pool.schedd().add_jobs(16, RequestCpus=1, RequestMemory=2048)
+    assert w.cycle(30)["CLOUD"].count == 2
+    join_all(w.pool, ec2, now=w.clock.now())
+    negotiate(w.pool)
+    w.cycle(30)  # they joined
+    w.pool.schedd().finish(jobs)  # short jobs: the VMs are retired a minute after joining
+    negotiate(w.pool)
+    assert w.cycle(5)["CLOUD"].action == "retire"
+    w.cycle(5)
+    assert instances(ec2) == []
+    w = w.restart()
+    w.pool.schedd().add_jobs(16, RequestCpus=1, RequestMemory=2048)
+    d = w.cycle()["CLOUD"]
+    assert d.action == "submit" and d.count == 2, d.note
