@@ -105,6 +105,11 @@ class Ledger:
     def drop_state(self, key: str) -> None:
         self.db.execute("DELETE FROM state WHERE key=?", (key,))
 
+    def interrupted(self, queue: str, action: str, since: float) -> List[Dict]:
+        """This queue's ``action`` rows interrupted by a stop, at ``since`` or later."""
+        return self._rows("SELECT * FROM actions WHERE queue=? AND action=? AND state='interrupted' AND time>=?"
+                          " ORDER BY id", (queue, action, since))
+
     def open_intents(self) -> List[Dict]:
         return self._rows("SELECT * FROM actions WHERE state='intent' ORDER BY id")
 

@@ -15,6 +15,9 @@ from provisioner.errors import ProvisionerError, SourceError
 from provisioner.source import Source
 from provisioner.status import Pilots
 
+# How long after a launch interrupted by a stop its VMs may still be unlisted: the call may
+# still be in flight (botocore's read timeout is 60 s), and a cloud lists new instances with a lag.
+SETTLE = 120.0
 _PROJECTION = ["Name", "Machine", "State", "Activity", "Draining", "Cpus", "Memory", "EnteredCurrentState",
                "DaemonStartTime", attributes.QUEUE, attributes.LAUNCH, tags.INSTANCE_ATTR]
 
@@ -122,7 +125,21 @@ class CloudBatchStatus(BatchStatus):
         return Pilots(pending=states[lifecycle.BOOTING],
                       running=sum(states[s] for s in (*lifecycle.JOINED, lifecycle.LOST)),
                       held=states[lifecycle.FAILED], records=vms, states={k: v for k, v in states.items() if v},
-                      pause=t.guard.check(now))
+                      pause=t.guard.check(now) or self._unsettled(now, vms))
+
+    def _unsettled(self, now, vms):
+        """A pause for this decision only while a launch a stop interrupted lists none of its VMs
+        yet: a restart launching for the same demand meanwhile would launch twice."""
+        ledger = self.services.ledger
+        if ledger is None or self.winding_down:
+            return None
+        seen = {vm.instance.launch_id for vm in vms}
+        unseen = [r["launch_id"] for r in ledger.interrupted(self.queue.name, "submit", now - SETTLE)
+                  if r["launch_id"] not in seen]
+        if not unseen:
+            return None
+        return (now + 1e-3, f"launch {unseen[-1]} was interrupted by a stop and lists no VM yet; no launch "
+                            f"until it does or {int(SETTLE)}s after it")
 
 
 PLUGIN = CloudBatchStatus
