@@ -7,6 +7,7 @@ under baseLogDir and nothing above it. Only pilot logs (``*.out``, ``*.err``,
 user-data with the pool token, the ledger when statedir is unset).
 """
 import contextlib
+import datetime
 import errno
 import html
 import io
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import posixpath
+import re
 import sys
 import threading
 import time
@@ -30,6 +32,7 @@ log = logging.getLogger("provisioner")
 
 HISTORY = 2880  # decisions kept per queue for plots (two days of one-minute cycles)
 LOG_SUFFIXES = (".out", ".err", ".log")  # what the pilot submit descriptions write
+PLOT_PX, PLOT_DPI = (480, 192), 80
 
 
 class Metrics:
@@ -89,6 +92,8 @@ class WebMonitor(Monitor):
         self.history = defaultdict(lambda: deque(maxlen=HISTORY))
         self.last = {}
         self.lock = threading.Lock()
+        self.plot_lock = threading.Lock()
+        self.plots = {}  # queue -> (its last history row, PNG)
         self.server = None
 
     @property
@@ -136,6 +141,7 @@ class WebMonitor(Monitor):
             for gone in [q for q in self.last if q not in names]:
                 del self.last[gone]
                 self.history.pop(gone, None)
+                self.plots.pop(gone, None)
                 self.metrics.forget(gone)
 
     def status(self):
@@ -147,27 +153,16 @@ class WebMonitor(Monitor):
                     for q, d in sorted(self.last.items())}
 
     def plot(self, queue: str) -> bytes:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         with self.lock:
             rows = list(self.history.get(queue, ()))
-        fig, ax = plt.subplots(figsize=(6, 2.4), dpi=80)
-        if rows:
-            t0 = rows[0][0]
-            xs = [(r[0] - t0) / 60 for r in rows]
-            for i, label in ((1, "idle jobs"), (2, "pending"), (3, "running")):
-                ax.step(xs, [r[i] for r in rows], where="post", label=label)
-            ax.set_xlabel("minutes")
-            ax.legend(loc="upper left", fontsize=7)
-        ax.set_title(queue, fontsize=9)
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        return buf.getvalue()
+        key = rows[-1] if rows else None  # holds the cycle's time: a new cycle, a new plot
+        # Drawn once per cycle and one at a time: each view of a page of many queues (or many
+        # viewers) must not draw every plot again, many at once, beside the cycles.
+        with self.plot_lock:
+            cached = self.plots.get(queue)
+            if cached is None or cached[0] != key:
+                cached = self.plots[queue] = (key, _draw(queue, rows))
+        return cached[1]
 
     def page(self) -> str:
         rows = []
@@ -177,8 +172,9 @@ class WebMonitor(Monitor):
             rows.append(f"<tr><td>{html.escape(q)}</td><td>{_n(s['idle'])}</td><td>{_n(s['pending'])}</td>"
                         f"<td>{_n(s['running'])}</td><td>{when}</td><td>{html.escape(action)}</td>"
                         f"<td>{html.escape(s['reason'])}</td></tr>")
-        plots = "".join(f'<img alt="{html.escape(q)}" src="/plot/{urllib.parse.quote(q)}.png">'
-                        for q in sorted(self.last))
+        # lazy, with its size: a browser may leave the plots out of view unfetched
+        plots = "".join(f'<img alt="{html.escape(q)}" src="/plot/{urllib.parse.quote(q)}.png" loading="lazy" '
+                        f'width="{PLOT_PX[0]}" height="{PLOT_PX[1]}">' for q in sorted(self.last))
         return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.factory_id)}</title>"
                 "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
                 "tr:nth-child(even){background:#eee}</style></head><body>"
@@ -199,6 +195,49 @@ class _Server(ThreadingHTTPServer):
             log.exception("web: request from %s failed", client_address[0])
 
 
+def _draw(queue: str, rows) -> bytes:
+    buf = io.BytesIO()
+    _figure(queue, rows).savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _figure(queue: str, rows):
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure  # not pyplot: its global figure list is not thread-safe
+
+    fig = Figure(figsize=(PLOT_PX[0] / PLOT_DPI, PLOT_PX[1] / PLOT_DPI), dpi=PLOT_DPI)
+    ax = fig.subplots()
+    if rows:
+        xs = [datetime.datetime.fromtimestamp(r[0]) for r in rows]
+        for i, label in ((1, "idle jobs"), (2, "pending pilots"), (3, "running pilots")):
+            ax.step(xs, [r[i] for r in rows], where="post", label=label)
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.legend(loc="upper left", fontsize=7)
+    ax.set_xlabel("time (factory's local time)", fontsize=8)
+    ax.set_ylabel("jobs / pilots", fontsize=8)
+    ax.set_title(queue, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _byte_range(header, size: int):
+    """(start, end) of a single ``Range: bytes=`` range of a log of ``size`` bytes; None: send it
+    whole (no range, several, or malformed: RFC 9110 lets a server ignore them); ValueError: no
+    byte of it exists. ``bytes=-N`` is the log's tail: what one wants of a large running pilot's."""
+    m = re.fullmatch(r"bytes=(\d*)-(\d*)", (header or "").strip())
+    if not m or m.groups() == ("", "") or (m[1] and m[2] and int(m[2]) < int(m[1])):
+        return None
+    if not m[1]:
+        if int(m[2]) == 0 or size == 0:
+            raise ValueError
+        return max(0, size - int(m[2])), size
+    if int(m[1]) >= size:
+        raise ValueError
+    return int(m[1]), min(size, int(m[2]) + 1) if m[2] else size
+
+
 def _n(v):
     return "-" if v is None else v
 
@@ -209,14 +248,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         log.debug("web: " + fmt, *args)
 
-    def _send(self, code, body: bytes, ctype: str):
-        self._head(code, len(body), ctype)
-        self.wfile.write(body)
+    def _send(self, code, body: bytes, ctype: str, headers=None):
+        self._head(code, len(body), ctype, headers)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
-    def _head(self, code, length: int, ctype: str):
+    def _head(self, code, length: int, ctype: str, headers=None):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(length))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("X-Content-Type-Options", "nosniff")  # pilot output is never rendered as HTML
         self.end_headers()
 
@@ -239,6 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/logs" or path.startswith("/logs/"):
             return self._logs(path[len("/logs"):])
         return self._send(404, b"not found\n", "text/plain")
+
+    do_HEAD = do_GET  # uptime probes and `curl -I`: the headers of a GET, no body
 
     def _logs(self, rel: str):
         root = self.monitor.log_dir
@@ -265,9 +309,20 @@ class _Handler(BaseHTTPRequestHandler):
         with fh:
             # Streamed, as a pilot log may be large, and only as many bytes as announced:
             # a running pilot's log grows while it is sent.
-            left = os.fstat(fh.fileno()).st_size
-            self._head(200, left, "text/plain; charset=utf-8")
-            while left > 0:
+            size = os.fstat(fh.fileno()).st_size
+            try:
+                span = _byte_range(self.headers.get("Range"), size)
+            except ValueError:
+                return self._send(416, b"range not in the log\n", "text/plain",
+                                  {"Content-Range": f"bytes */{size}"})
+            start, end = span or (0, size)
+            fh.seek(start)
+            left = end - start
+            headers = {"Accept-Ranges": "bytes"}
+            if span:
+                headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+            self._head(206 if span else 200, left, "text/plain; charset=utf-8", headers)
+            while left > 0 and self.command != "HEAD":
                 chunk = fh.read(min(left, 1 << 16))
                 if not chunk:
                     break

@@ -365,3 +365,108 @@ def test_a_client_leaving_during_a_log_download_is_one_debug_line(tmp_path, capl
         assert get(mon, "/status.json")[0] == 200
     finally:
         mon.stop()
+
+
+def request(mon, method, path):
+    conn = http.client.HTTPConnection(*mon.server.server_address[:2], timeout=10)
+    conn.request(method, path)
+    resp = conn.getresponse()
+    return resp.status, dict(resp.getheaders()), resp.read()
+
+
+def test_head_gives_the_headers_of_a_get_and_no_body(write_conf, emulated, tmp_path):
+    # uptime probes and `curl -I` send HEAD: it was answered 501
+    factory, *_ = emulated(write_conf(QUEUES))
+    logs = tmp_path / "logs"
+    logs.mkdir(exist_ok=True)
+    (logs / "7.0.out").write_text("pilot says hello\n")
+    mon = WebMonitor("test-factory", str(logs), port=0)
+    factory.monitors.append(mon)
+    mon.start()
+    try:
+        factory.cycle()
+        for path in ("/", "/status.json", "/metrics", "/plot/A.png", "/logs/", "/logs/7.0.out", "/nope"):
+            code, headers, body = request(mon, "GET", path)
+            head_code, head_headers, head_body = request(mon, "HEAD", path)
+            assert (head_code, head_body) == (code, b""), path
+            assert head_headers["Content-Length"] == headers["Content-Length"] == str(len(body)), path
+            assert head_headers["Content-Type"] == headers["Content-Type"], path
+    finally:
+        mon.stop()
+
+
+def test_plots_are_lazy_images_with_labelled_axes(write_conf, emulated):
+    factory, pool, clock, _ = emulated(write_conf(QUEUES))
+    mon = WebMonitor("test-factory", "unused", port=0)
+    factory.monitors.append(mon)
+    mon.start()
+    try:
+        pool.schedd().add_jobs(5, TargetQueue="WA")
+        factory.cycle()
+        clock.advance_to(clock.now() + 60)
+        factory.cycle()
+        # A page of 200 queues made the browser fetch 200 plots at once, none of them in view.
+        imgs = re.findall(r"<img [^>]*>", get(mon, "/")[2].decode())
+        assert len(imgs) == 2 and all('loading="lazy"' in i for i in imgs)
+        code, ctype, png = get(mon, "/plot/A.png")
+        width, height = struct.unpack(">II", png[16:24])  # the PNG's IHDR
+        assert f'width="{width}" height="{height}"' in imgs[0]
+        # The y axis had no label, the x axis "minutes" since the oldest point kept.
+        from provisioner.monitor import web
+        ax = web._figure("A", list(mon.history["A"])).axes[0]
+        assert ax.get_ylabel() == "jobs / pilots" and "time" in ax.get_xlabel()
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["idle jobs", "pending pilots",
+                                                                       "running pilots"]
+    finally:
+        mon.stop()
+
+
+def test_a_plot_is_drawn_once_per_cycle_however_often_it_is_fetched(write_conf, emulated, monkeypatch):
+    # Each fetch drew it anew: a page of 200 queues took 24 s of CPU from the factory and
+    # stretched its cycles sixfold.
+    from matplotlib.figure import Figure
+
+    drawn = []
+    savefig = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **kw: drawn.append(1) or savefig(fig, *a, **kw))
+    factory, pool, clock, _ = emulated(write_conf(QUEUES))
+    mon = WebMonitor("test-factory", "unused", port=0)
+    factory.monitors.append(mon)
+    mon.start()
+    try:
+        factory.cycle()
+        first = {get(mon, "/plot/A.png")[2] for _ in range(3)}
+        assert len(first) == 1 and len(drawn) == 1
+        pool.schedd().add_jobs(5, TargetQueue="WA")
+        clock.advance_to(clock.now() + 60)
+        factory.cycle()
+        assert get(mon, "/plot/A.png")[2] not in first and len(drawn) == 2
+    finally:
+        mon.stop()
+
+
+def test_range_requests_on_a_log(tmp_path):
+    # `curl -r -10000` on a large running pilot's log sent the whole log
+    body = bytes(range(256)) * 400
+    (tmp_path / "big.out").write_bytes(body)
+    mon = WebMonitor("test-factory", str(tmp_path), port=0)
+    mon.start()
+
+    def ranged(spec):
+        conn = http.client.HTTPConnection(*mon.server.server_address[:2], timeout=10)
+        conn.request("GET", "/logs/big.out", headers={"Range": spec})
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Range"), resp.read()
+
+    size = len(body)
+    try:
+        assert ranged("bytes=-1000") == (206, f"bytes {size - 1000}-{size - 1}/{size}", body[-1000:])
+        assert ranged("bytes=10-19") == (206, f"bytes 10-19/{size}", body[10:20])
+        assert ranged("bytes=100000-") == (206, f"bytes 100000-{size - 1}/{size}", body[100000:])
+        assert ranged(f"bytes=0-{size * 2}") == (206, f"bytes 0-{size - 1}/{size}", body)
+        assert ranged(f"bytes={size}-")[:2] == (416, f"bytes */{size}")
+        for ignored in ("bytes=0-1,5-6", "bytes=9-2", "lines=1-2", "bytes=x-"):  # the whole log
+            assert ranged(ignored) == (200, None, body), ignored
+        assert get(mon, "/logs/big.out")[::2] == (200, body)
+    finally:
+        mon.stop()
