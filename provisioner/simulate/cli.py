@@ -53,8 +53,8 @@ def cmd_simulate(args) -> int:
                                                 until=args.hours * 3600 if args.hours else None)))
     results = []
     for name, bar, sim in prepared:
-        results.append(run.result(sim.run(), name))
-        bar.close()
+        with bar:
+            results.append(run.result(sim.run(), name))
     rows = [row for r in results for row in report.rows(r.summaries, r.label)]
     text = report.table(rows)
     print(text)

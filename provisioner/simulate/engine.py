@@ -195,6 +195,9 @@ class Simulation:
         while True:
             t = max(self._next_time(), self.clock.now())
             if t == float("inf") or self._done(t):
+                if self.until is not None and t > self.until:
+                    # nothing happens between the last event and the stop: measure at the stop asked for
+                    self.clock.advance_to(self.until)
                 break
             self.clock.advance_to(t)
             while self.events and self.events[0][0] <= t and self.events[0][1] == FINISH:
@@ -218,10 +221,16 @@ class Simulation:
                 if self.on_cycle:
                     self.on_cycle(self, t, decisions)
                 if self.on_progress:
-                    self.on_progress(self.finished / total if total else 1.0)
+                    self.on_progress(self._progress(t, total))
         end = self.clock.now()
         self.backend.close(end)
         self.timeline.append(self._sample(end))
+
+    def _progress(self, t, total) -> float:
+        # a replay stopped by --hours ends at the stop, with the later jobs never done
+        if self.until is not None:
+            return min(1.0, (t - self.scenario.start) / (self.until - self.scenario.start))
+        return self.finished / total if total else 1.0
 
     # -- jobs ----------------------------------------------------------------
     def _arrive(self, run, t):

@@ -46,10 +46,22 @@ def table(rows_: Sequence[tuple], columns: Sequence[str] = COLUMNS, markdown: bo
 
 def plot_png(runs, title: str = "") -> bytes:
     """runs: [(label, timeline)]. Idle jobs, VMs by state and cost over time, one column per run."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(runs, title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def figure(runs, title: str = ""):
+    """The matplotlib figure ``plot_png`` renders; the caller closes it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(3, len(runs), figsize=(5.5 * len(runs), 8), sharex="col", squeeze=False)
     for col, (label, timeline) in enumerate(runs):
@@ -71,13 +83,12 @@ def plot_png(runs, title: str = "") -> bytes:
         ax.plot(hours, [s.cost for s in timeline], color="black")
         ax.set_ylabel("cost (USD)")
         ax.set_xlabel("hours")
+        for ax in axes[0][col], axes[1][col]:  # jobs and VMs are counted: no 0.5 VM ticks
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return fig
 
 
 def html_page(title: str, table_text: str, png: bytes, notes: Sequence[str] = ()) -> str:
@@ -86,6 +97,8 @@ def html_page(title: str, table_text: str, png: bytes, notes: Sequence[str] = ()
     items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             "<style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em;overflow:auto}"
+            # a comparison's plot is 5.5 inches per policy wide: fit it to the window, not beyond
+            "img{max-width:100%;height:auto}"
             "</style></head><body>"
             f"<h1>{html.escape(title)}</h1><pre>{html.escape(table_text)}</pre>"
             f"<ul>{items}</ul><img alt=\"idle jobs, VMs by state and cost over time\" "

@@ -33,7 +33,7 @@ from provisioner.options import Option
 
 OPTIONS = {
     "seed": Option("int", 1),
-    "start": Option("float", 1_700_000_000.0, help="epoch of the trace's first submit"),
+    "start": Option("float", 1_700_000_000.0, minimum=0, help="epoch of the trace's first submit"),
     "tail": Option("int", 7200, minimum=0),
     "stall": Option("int", 86400, minimum=0, help="s without any job starting or finishing before giving up"),
     "boot_time": Option("float", 120.0, minimum=0),
@@ -48,6 +48,9 @@ OPTIONS = {
     "fail_after": Option("int", 60, minimum=1, help="s a pilot that fails to join lives before it dies"),
 }
 _PER_TYPE = ("boot_time.", "boot_jitter.", "boot_failure_rate.")
+# virtual time is float epoch seconds: near 2**63 a cycle's 60 s no longer moves it (the
+# replay never ends) and job ads cannot hold it; 2**32 (the year 2106) keeps it exact
+MAX_START = 2 ** 32
 
 
 @dataclass
@@ -92,6 +95,8 @@ def load(path: str) -> Scenario:
                 errors.append(ConfigError(path, "Simulate", key, "unknown option"))
         except ValueError as exc:
             errors.append(ConfigError(path, "Simulate", key, str(exc)))
+    if sc.start > MAX_START:
+        errors.append(ConfigError(path, "Simulate", "start", f"must be at most {MAX_START}, got {sc.start:g}"))
     if errors:
         raise ConfigErrors(errors)
     return sc

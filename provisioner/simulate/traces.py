@@ -17,6 +17,8 @@ from typing import List, Optional, Tuple
 from provisioner.errors import InputError
 
 DEFAULT_MEMORY = 2048  # MB per job when a trace does not say
+# RequestCpus and RequestMemory go into job ClassAds, whose integers are 64-bit
+_MAX_REQUEST = 2 ** 63 - 1
 
 
 class TraceError(InputError):
@@ -114,8 +116,19 @@ def parse_swf(text: str, path: str = "<swf>") -> Tuple[List[Job], List[str]]:
             continue
         per_proc_kb = f[9] if f[9] > 0 else f[6]
         memory = int(per_proc_kb * procs / 1024) if per_proc_kb > 0 else DEFAULT_MEMORY * int(procs)
+        reason = _oversized(int(procs), memory)
+        if reason:
+            problems.append(f"{path}:{lineno}: {reason}")
+            continue
         jobs.append(Job(int(f[0]), submit, runtime, int(procs), max(1, memory)))
     return jobs, problems
+
+
+def _oversized(cpus: int, memory: int) -> Optional[str]:
+    """The reason a job's request cannot go into a job ad, or None."""
+    if cpus > _MAX_REQUEST or memory > _MAX_REQUEST:
+        return f"{cpus} cpus, {memory} MB: more than a ClassAd integer holds ({_MAX_REQUEST})"
+    return None
 
 
 def _is_number(x: str) -> bool:
@@ -222,11 +235,15 @@ def _history_job(ad, index):
         return None, "no run time (CompletionDate - JobStartDate or RemoteWallClockTime)"
     if not start and not runtime:
         return None, "never started (removed while idle or held)"
-    cpus = _num(ad, "RequestCpus") or 1
-    memory = _num(ad, "RequestMemory") or DEFAULT_MEMORY  # an expression string falls back too
+    cpus = max(1, int(_num(ad, "RequestCpus") or 1))
+    memory = max(1, int(_num(ad, "RequestMemory") or DEFAULT_MEMORY))  # an expression string falls back too
+    reason = _oversized(cpus, memory)
+    if reason:
+        return None, reason
     cid, pid = _num(ad, "ClusterId"), _num(ad, "ProcId")
-    jid = int(cid * 100000 + (pid or 0)) if cid is not None else index
-    return Job(jid, float(qdate), float(runtime), max(1, int(cpus)), max(1, int(memory))), None
+    # in integers: a huge float ClusterId times 100000 would overflow to inf
+    jid = int(cid) * 100000 + int(pid or 0) if cid is not None else index
+    return Job(jid, float(qdate), float(runtime), cpus, memory), None
 
 
 _CSV_COLUMNS = {"submit": ("submit", "submit_time", "qdate"), "runtime": ("runtime", "run_time", "duration"),
@@ -265,6 +282,10 @@ def parse_csv(text: str, path: str = "<csv>") -> Tuple[List[Job], List[str]]:
             continue
         if submit < 0 or runtime < 0 or cpus < 1 or memory < 1:
             problems.append(f"{path}:{lineno}: negative time or non-positive cpus/memory")
+            continue
+        reason = _oversized(cpus, memory)
+        if reason:
+            problems.append(f"{path}:{lineno}: {reason}")
             continue
         queue = row[col["queue"]].strip() or None if col["queue"] is not None else None
         jobs.append(Job(len(jobs), submit, runtime, cpus, memory, queue, f"{path}:{lineno}"))

@@ -78,3 +78,14 @@ def test_an_error_in_the_last_policy_is_found_before_the_first_replays(sim_conf,
     code, err = simulate(capsys, sim_conf("pilot"), trace, "--out", str(tmp_path / "out"),
                          "--policy", "apf", "--policy", "vmdemand")
     assert code == 2 and len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'queues.conf'}: [PILOT] "), err
+
+
+@pytest.mark.parametrize("start,error", [("-1", "must be at least 0, got -1.0"),
+                                         ("9e18", "must be at most 4294967296, got 9e+18"),
+                                         ("1e19", "must be at most 4294967296, got 1e+19")])
+def test_a_start_no_virtual_clock_can_keep_is_one_line(sim_conf, tmp_path, capsys, trace, never_replays, start,
+                                                       error):
+    # 9e18 used to replay for ever (60 s added to it is lost in rounding), 1e19 to end in a SystemError
+    conf = sim_conf("pilot", start=start)
+    code, err = simulate(capsys, conf, trace, "--out", str(tmp_path / "out"))
+    assert (code, err) == (2, [f"error: {conf}: [Simulate] start: {error}"])

@@ -319,3 +319,19 @@ def test_the_emulated_libcloud_driver_raises_what_libcloud_drivers_raise():
         [(node.id, {"k": "v"}, "pending")]
     driver.destroy_node(node)
     assert str(driver.list_nodes()[0].state) == "terminated"
+
+
+def test_progress_of_a_replay_stopped_early_runs_to_the_stop(sim_conf):
+    # the trace's last job comes long after the stop: by finished jobs the bar would end at a half
+    conf = sim_conf("cloud")
+    seen = []
+    Simulation(configmod.load(conf), [Job(0, 0.0, 600.0), Job(1, 36000.0, 600.0)], scenario.load(conf),
+               backends.for_config(configmod.load(conf)), on_progress=seen.append, until=3600).run()
+    assert seen == sorted(seen) and 0.95 <= seen[-1] <= 1.0
+
+
+def test_a_replay_stopped_early_measures_at_the_stop(sim_conf):
+    # a job no pilot holds waits from 0 to the stop: 1 h, not to the last cycle before it (3570 s)
+    result = replay(sim_conf("pilot", sleep=70), [Job(0, 0.0, 600.0), Job(1, 0.0, 600.0, cpus=2)], until=3600)
+    assert rel(result.sim, result.sim.clock.now()) == 3600
+    assert result.overall.wait_max == 3600

@@ -369,3 +369,35 @@ def test_cli_a_trace_job_for_no_queue_is_an_input_error_at_its_line(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         f"error: {trace}:4: queue 'NOPE': no enabled queue serves it (by section name or wmsqueue)"], r.stderr
+
+
+# -- requests a job ad cannot hold -----------------------------------------------------
+
+# (format, text whose last line asks for more cpus or memory than a 64-bit ClassAd integer)
+OVERSIZED = [
+    ("swf", "1 0 -1 60 1 -1 -1 1 -1 -1 1 1 1 -1 -1 -1 -1 -1\n2 0 -1 60 1e20 -1 -1 1 -1 -1 1 1 1 -1 -1 -1 -1 -1\n"),
+    ("condor", '{"QDate": 0, "RemoteWallClockTime": 60, "ClusterId": 1e305}\n'
+               '{"QDate": 0, "RemoteWallClockTime": 60, "RequestMemory": 1e20}\n'),
+    ("csv", "submit,runtime,cpus,memory\n0,60,1,2000\n0,60,99999999999999999999,2000\n"),
+]
+
+
+@pytest.mark.parametrize("fmt,text", OVERSIZED, ids=[f for f, _ in OVERSIZED])
+def test_a_request_beyond_a_classad_integer_is_a_bad_line(tmp_path, fmt, text):
+    # it used to reach the emulated schedd and end the replay in a SystemError traceback
+    jobs, problems = traces.load(write(tmp_path, "t.txt", text), fmt)
+    assert len(jobs) == 1 and len(problems) == 1
+    last = text.count("\n")
+    assert problems[0].startswith(f"{tmp_path / 't.txt'}:{last}: ") and "more than a ClassAd integer" in problems[0]
+
+
+def test_cli_replays_a_trace_with_an_oversized_request(tmp_path):
+    (tmp_path / "queues.conf").write_text(QUEUES)
+    (tmp_path / "factory.conf").write_text(CONF)
+    trace = write(tmp_path, "jobs.csv", OVERSIZED[2][1])
+    r = subprocess.run([sys.executable, "-m", "provisioner", "simulate", "--conf", str(tmp_path / "factory.conf"),
+                        "--trace", trace, "--quiet", "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [f"warning: {trace}:3: 99999999999999999999 cpus, 2000 MB: "
+                                     "more than a ClassAd integer holds (9223372036854775807)"]
