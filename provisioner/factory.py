@@ -4,6 +4,7 @@ The cycle takes its clock, sources and targets from ``Services``; it never reads
 the wall clock or sleeps, so the simulator drives it in virtual time.
 """
 import logging
+from collections import defaultdict
 from typing import Dict, List
 
 from provisioner import winddown
@@ -29,6 +30,14 @@ def build_queues(config: FactoryConfig, services) -> List[Queue]:
             problems.append(exc)
     if problems:
         raise ConfigErrors(problems)
+    alike = defaultdict(list)
+    for q in queues:
+        if q.wms.selects() is not None:
+            alike[(q.wms.family, q.wms.source_key(), q.wms.selects())].append(q.name)
+    for names in (n for n in alike.values() if len(n) > 1):
+        # Deliberate for several CEs feeding one WMS queue; a costly surprise for VM queues.
+        log.warning("queues %s read the same jobs (their wmsstatus options do not tell them apart): each "
+                    "provisions for all of them", ", ".join(names))
     return queues
 
 

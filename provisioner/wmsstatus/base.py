@@ -9,3 +9,8 @@ class WMSStatus(Plugin, StatusPlugin):
     def work(self, snapshot) -> Work:
         """This queue's share of a source snapshot."""
         raise NotImplementedError
+
+    def selects(self):
+        """What picks this queue's jobs out of its source, comparable between queues (None:
+        cannot tell): two queues picking alike each provision for the same jobs."""
+        return None

@@ -85,5 +85,9 @@ class CondorWMSStatus(WMSStatus):
         attr = self.opts["queueattribute"]
         return snapshot.select(attr, self.queue.wmsqueue if attr else None, self.opts["constraint"])
 
+    def selects(self):
+        attr, constraint = self.opts["queueattribute"], " ".join(self.opts["constraint"].split())
+        return attr, self.queue.wmsqueue if attr else None, "true" if constraint.lower() == "true" else constraint
+
 
 PLUGIN = CondorWMSStatus

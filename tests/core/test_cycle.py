@@ -338,3 +338,19 @@ def test_a_configured_periodic_remove_still_takes_held_pilots(write_conf, emulat
     clock.advance_to(clock.now() + 3660)
     (d,) = factory.cycle()
     assert d.pilots.held == 0 and (d.action, d.count) == ("submit", 10)
+
+
+def test_queues_reading_the_same_jobs_are_warned_of(write_conf, emulated, caplog):
+    import logging
+
+    same = "[DEFAULT]\nbatchsubmitplugin = CondorLocal\n[A]\nwmsqueue = X\n[B]\nwmsqueue = Y\n[C]\nwmsqueue = Y\n"
+    with caplog.at_level(logging.WARNING, logger="provisioner"):
+        emulated(write_conf(same))  # wmsqueue alone selects nothing: every idle job is each one's
+    assert [r.getMessage() for r in caplog.records if "same jobs" in r.getMessage()] == [
+        "queues A, B, C read the same jobs (their wmsstatus options do not tell them apart): each provisions "
+        "for all of them"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="provisioner"):
+        emulated(write_conf(same.replace("[A]", "wmsstatus.condor.queueattribute = TargetQueue\n[A]")))
+    assert [r.getMessage().split(" read")[0] for r in caplog.records if "same jobs" in r.getMessage()] == [
+        "queues B, C"]
