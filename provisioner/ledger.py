@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY, time REAL, queue TEXT, idle INTEGER, running INTEGER,
     pending INTEGER, pilots_running INTEGER, n INTEGER, action TEXT, count INTEGER, reason TEXT);
 CREATE INDEX IF NOT EXISTS decisions_queue ON decisions (queue, id);
+-- read every cycle (interrupted launches, open intents) and by launch id: the table only grows
+CREATE INDEX IF NOT EXISTS actions_state ON actions (state, queue, time);
+CREATE INDEX IF NOT EXISTS actions_launch ON actions (launch_id);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 """
 
