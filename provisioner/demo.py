@@ -12,7 +12,7 @@ import sys
 from collections import Counter, defaultdict
 
 from provisioner.cloud import lifecycle
-from provisioner.errors import ProvisionerError
+from provisioner.errors import InputError
 from provisioner.simulate import report
 from provisioner.simulate.run import replay
 from provisioner.simulate.traces import Job, normalise
@@ -125,8 +125,8 @@ class LiveView:
 def cmd_demo(args) -> int:
     try:
         os.makedirs(args.out, exist_ok=True)  # fail now, not after the replay
-    except OSError as exc:
-        raise ProvisionerError(f"cannot create {args.out}: {exc.strerror or exc}") from None
+    except OSError as exc:  # a user's choice, as in simulate: exit 2 naming the option
+        raise InputError(f"--out: cannot create {args.out}: {exc.strerror or exc}") from None
     view = LiveView(sys.stdout, args.quiet)
     print(f"provisioner demo: {END // HOUR} hours of an elastic HTCondor pool on EC2, replayed in virtual time "
           "through the real factory\nagainst the embedded emulated pool and cloud (no cloud account, no HTCondor, "
@@ -150,7 +150,7 @@ def cmd_demo(args) -> int:
     try:
         paths = report.write(args.out, "demo", "provisioner demo", text, [("elastic", result.sim.timeline)], notes)
     except OSError as exc:
-        raise ProvisionerError(f"cannot write to {args.out}: {exc.strerror or exc}") from None
+        raise InputError(f"--out: cannot write to {args.out}: {exc.strerror or exc}") from None
     print("\n".join(["", *notes, "plot: " + paths[0], "report: " + paths[1]]))
     return 0
 

@@ -94,11 +94,11 @@ def test_quiet_prints_only_the_summary(tmp_path):
     assert "what happened:" in r.stdout and "wait p50" in r.stdout and "plot: " in r.stdout
 
 
-def test_unusable_out_dir_is_one_line_and_non_zero(tmp_path):
+def test_unusable_out_dir_is_one_line_exit_2_naming_the_option(tmp_path):
     (tmp_path / "taken").write_text("a file, not a directory")
     r, _ = demo(tmp_path, "--out", str(tmp_path / "taken"))
-    assert r.returncode != 0
-    assert r.stderr.strip().splitlines() == [f"error: cannot create {tmp_path / 'taken'}: File exists"]
+    assert r.returncode == 2 and r.stdout == ""  # as simulate's --out, before the replay
+    assert r.stderr.strip().splitlines() == [f"error: --out: cannot create {tmp_path / 'taken'}: File exists"]
 
 
 def test_every_vm_launched_is_accounted_for(run):
@@ -109,3 +109,4 @@ def test_every_vm_launched_is_accounted_for(run):
         gone = sum(int(n) for n in re.findall(
             r"(\d+) (?:drained and terminated|terminated while still booting|never joined)", line))
         assert "no VM left at the end" in line and launched == gone, line
+
