@@ -109,4 +109,3 @@ def test_every_vm_launched_is_accounted_for(run):
         gone = sum(int(n) for n in re.findall(
             r"(\d+) (?:drained and terminated|terminated while still booting|never joined)", line))
         assert "no VM left at the end" in line and launched == gone, line
-
