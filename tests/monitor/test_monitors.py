@@ -1,4 +1,5 @@
 """Monitors over real HTTP on loopback: apfmon REST calls, the status page, metrics, logs."""
+import contextlib
 import html
 import http.client
 import json
@@ -158,11 +159,29 @@ def test_an_address_not_on_this_host_is_blamed_on_the_address(tmp_path):
         mon.start()
 
 
-def get(mon, path):
+def request(mon, method, path, headers=None):
     conn = http.client.HTTPConnection(*mon.server.server_address[:2], timeout=10)
-    conn.request("GET", path)
+    conn.request(method, path, headers=headers or {})
     resp = conn.getresponse()
-    return resp.status, resp.getheader("Content-Type"), resp.read()
+    return resp.status, dict(resp.getheaders()), resp.read()
+
+
+def get(mon, path):
+    code, headers, body = request(mon, "GET", path)
+    return code, headers.get("Content-Type"), body
+
+
+@contextlib.contextmanager
+def serving(log_dir, factory=None):
+    """A started WebMonitor on log_dir, a monitor of ``factory`` if given; stopped after."""
+    mon = WebMonitor("test-factory", str(log_dir), port=0)
+    if factory is not None:
+        factory.monitors.append(mon)
+    mon.start()
+    try:
+        yield mon
+    finally:
+        mon.stop()
 
 
 def test_reload_announces_new_queues_and_forgets_removed_ones(write_conf, emulated, recorder, tmp_path):
@@ -194,26 +213,18 @@ def test_reload_announces_new_queues_and_forgets_removed_ones(write_conf, emulat
 
 def test_a_queue_disabled_by_a_reload_leaves_the_status_page_and_metrics(write_conf, emulated, tmp_path):
     factory, *_ = emulated(write_conf(QUEUES))
-    web = WebMonitor("test-factory", str(tmp_path), port=0)
-    factory.monitors.append(web)
-    web.start()
-    try:
+    with serving(tmp_path, factory) as web:
         factory.cycle()
         web.reconfigure(configmod.load(write_conf(QUEUES.replace("[B]\n", "[B]\nenabled = False\n"))))
         assert sorted(json.loads(get(web, "/status.json")[2])) == ["A"]
         metrics = get(web, "/metrics")[2].decode()
         assert 'queue="A"' in metrics and 'queue="B"' not in metrics
         assert get(web, "/plot/B.png")[0] == 404
-    finally:
-        web.stop()
 
 
 def test_a_skipped_cycle_leaves_no_stale_counts_in_the_metrics(write_conf, emulated, tmp_path):
     factory, pool, clock, _ = emulated(write_conf(QUEUES))
-    web = WebMonitor("test-factory", str(tmp_path), port=0)
-    factory.monitors.append(web)
-    web.start()
-    try:
+    with serving(tmp_path, factory) as web:
         pool.schedd().add_jobs(5, TargetQueue="WA")
         factory.cycle()
         assert 'provisioner_idle_jobs{queue="A"} 5.0' in get(web, "/metrics")[2].decode()
@@ -225,17 +236,12 @@ def test_a_skipped_cycle_leaves_no_stale_counts_in_the_metrics(write_conf, emula
         assert not re.search(r'provisioner_(idle_jobs|pending_pilots|running_pilots|last_decision)\{queue="A"\}',
                              metrics)
         assert json.loads(get(web, "/status.json")[2])["A"]["idle"] is None
-    finally:
-        web.stop()
 
 
 def test_status_page_metrics_plots_and_logs(write_conf, emulated, tmp_path):
     factory, pool, clock, _ = emulated(write_conf(QUEUES))
     logs = tmp_path / "logs"
-    mon = WebMonitor("test-factory", str(logs), port=0)
-    factory.monitors.append(mon)
-    mon.start()
-    try:
+    with serving(logs, factory) as mon:
         pool.schedd().add_jobs(5, TargetQueue="WA")
         factory.cycle()
         clock.advance_to(clock.now() + 60)
@@ -258,8 +264,6 @@ def test_status_page_metrics_plots_and_logs(write_conf, emulated, tmp_path):
         (tmp_path / "secret.conf").write_text("key")
         assert get(mon, "/logs/../secret.conf")[0] in (403, 404)
         assert get(mon, "/logs/%2e%2e/secret.conf")[0] in (403, 404)
-    finally:
-        mon.stop()
 
 
 def links(mon, path):
@@ -274,9 +278,7 @@ def test_only_pilot_logs_are_served_and_listings_link_to_them(tmp_path):
     (logs / "EC2.user-data").write_text('content: "IDTOKEN-of-the-pool"\n')  # CondorEC2 writes it here
     (logs / "ledger.sqlite").write_bytes(b"SQLite format 3\0")  # the ledger, when statedir is unset
     (queue_dir / "7.1.log").symlink_to(logs / "EC2.user-data")
-    mon = WebMonitor("test-factory", str(logs), port=0)
-    mon.start()
-    try:
+    with serving(logs) as mon:
         (day,) = links(mon, "/logs/")  # followed as a browser would
         (queue,) = links(mon, day)
         out, _ = links(mon, queue)
@@ -289,46 +291,31 @@ def test_only_pilot_logs_are_served_and_listings_link_to_them(tmp_path):
         for path in ("/logs/EC2.user-data", "/logs/ledger.sqlite", "/logs/2024-05-01/Q./7.1.log", "/logs/%00"):
             code, _, body = get(mon, path)
             assert code == 404 and b"IDTOKEN" not in body, path
-    finally:
-        mon.stop()
 
 
 def test_log_dir_reached_through_a_symlink(tmp_path):
     (tmp_path / "real" / "A").mkdir(parents=True)
     (tmp_path / "real" / "A" / "1.0.err").write_text("oops\n")
     (tmp_path / "logs").symlink_to(tmp_path / "real")
-    mon = WebMonitor("test-factory", str(tmp_path / "logs"), port=0)
-    mon.start()
-    try:
+    with serving(tmp_path / "logs") as mon:
         assert get(mon, "/logs/A/1.0.err")[:3:2] == (200, b"oops\n")
-    finally:
-        mon.stop()
 
 
 def test_a_large_log_is_sent_whole_in_chunks(tmp_path):
     body = bytes(range(256)) * 1200  # several chunks, not a multiple of one
     (tmp_path / "big.out").write_bytes(body)
-    mon = WebMonitor("test-factory", str(tmp_path), port=0)
-    mon.start()
-    try:
+    with serving(tmp_path) as mon:
         assert get(mon, "/logs/big.out")[::2] == (200, body)
-    finally:
-        mon.stop()
 
 
 def test_status_page_says_why_a_submit_failed(write_conf, emulated):
     factory, pool, _, ledger = emulated(write_conf(QUEUES + BAD_SUBMIT))
-    mon = WebMonitor("test-factory", "unused", port=0)
-    factory.monitors.append(mon)
-    mon.start()
-    try:
+    with serving("unused", factory) as mon:
         pool.schedd().add_jobs(1, TargetQueue="WB")
         factory.cycle()
         assert "submit failed: submit to schedd failed" in json.loads(get(mon, "/status.json")[2])["B"]["reason"]
         assert "ready=1 (ready=1 pending=0); submit failed: submit to schedd failed" in get(mon, "/")[2].decode()
         assert "submit failed" in ledger.last_decisions()["B"]["reason"]  # what `provisioner status` shows
-    finally:
-        mon.stop()
 
 
 def test_a_connection_that_never_sends_a_request_is_closed(tmp_path):
@@ -349,9 +336,7 @@ def test_a_connection_that_never_sends_a_request_is_closed(tmp_path):
 
 def test_a_client_leaving_during_a_log_download_is_one_debug_line(tmp_path, caplog, capfd):
     (tmp_path / "big.out").write_bytes(b"x" * (16 << 20))
-    mon = WebMonitor("test-factory", str(tmp_path), port=0)
-    mon.start()
-    try:
+    with serving(tmp_path) as mon:
         with caplog.at_level(logging.DEBUG, logger="provisioner"):
             with socket.create_connection(mon.server.server_address[:2], timeout=10) as leaving:
                 leaving.sendall(b"GET /logs/big.out HTTP/1.0\r\n\r\n")
@@ -363,15 +348,6 @@ def test_a_client_leaving_during_a_log_download_is_one_debug_line(tmp_path, capl
                 time.sleep(0.05)
         assert "Traceback" not in capfd.readouterr().err  # nothing on the factory's stderr
         assert get(mon, "/status.json")[0] == 200
-    finally:
-        mon.stop()
-
-
-def request(mon, method, path):
-    conn = http.client.HTTPConnection(*mon.server.server_address[:2], timeout=10)
-    conn.request(method, path)
-    resp = conn.getresponse()
-    return resp.status, dict(resp.getheaders()), resp.read()
 
 
 def test_head_gives_the_headers_of_a_get_and_no_body(write_conf, emulated, tmp_path):
@@ -380,10 +356,7 @@ def test_head_gives_the_headers_of_a_get_and_no_body(write_conf, emulated, tmp_p
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
     (logs / "7.0.out").write_text("pilot says hello\n")
-    mon = WebMonitor("test-factory", str(logs), port=0)
-    factory.monitors.append(mon)
-    mon.start()
-    try:
+    with serving(logs, factory) as mon:
         factory.cycle()
         for path in ("/", "/status.json", "/metrics", "/plot/A.png", "/logs/", "/logs/7.0.out", "/nope"):
             code, headers, body = request(mon, "GET", path)
@@ -391,16 +364,11 @@ def test_head_gives_the_headers_of_a_get_and_no_body(write_conf, emulated, tmp_p
             assert (head_code, head_body) == (code, b""), path
             assert head_headers["Content-Length"] == headers["Content-Length"] == str(len(body)), path
             assert head_headers["Content-Type"] == headers["Content-Type"], path
-    finally:
-        mon.stop()
 
 
 def test_plots_are_lazy_images_with_labelled_axes(write_conf, emulated):
     factory, pool, clock, _ = emulated(write_conf(QUEUES))
-    mon = WebMonitor("test-factory", "unused", port=0)
-    factory.monitors.append(mon)
-    mon.start()
-    try:
+    with serving("unused", factory) as mon:
         pool.schedd().add_jobs(5, TargetQueue="WA")
         factory.cycle()
         clock.advance_to(clock.now() + 60)
@@ -417,8 +385,6 @@ def test_plots_are_lazy_images_with_labelled_axes(write_conf, emulated):
         assert ax.get_ylabel() == "jobs / pilots" and "time" in ax.get_xlabel()
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["idle jobs", "pending pilots",
                                                                        "running pilots"]
-    finally:
-        mon.stop()
 
 
 def test_a_plot_is_drawn_once_per_cycle_however_often_it_is_fetched(write_conf, emulated, monkeypatch):
@@ -430,10 +396,7 @@ def test_a_plot_is_drawn_once_per_cycle_however_often_it_is_fetched(write_conf, 
     savefig = Figure.savefig
     monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **kw: drawn.append(1) or savefig(fig, *a, **kw))
     factory, pool, clock, _ = emulated(write_conf(QUEUES))
-    mon = WebMonitor("test-factory", "unused", port=0)
-    factory.monitors.append(mon)
-    mon.start()
-    try:
+    with serving("unused", factory) as mon:
         factory.cycle()
         first = {get(mon, "/plot/A.png")[2] for _ in range(3)}
         assert len(first) == 1 and len(drawn) == 1
@@ -441,25 +404,19 @@ def test_a_plot_is_drawn_once_per_cycle_however_often_it_is_fetched(write_conf, 
         clock.advance_to(clock.now() + 60)
         factory.cycle()
         assert get(mon, "/plot/A.png")[2] not in first and len(drawn) == 2
-    finally:
-        mon.stop()
 
 
 def test_range_requests_on_a_log(tmp_path):
     # `curl -r -10000` on a large running pilot's log sent the whole log
     body = bytes(range(256)) * 400
     (tmp_path / "big.out").write_bytes(body)
-    mon = WebMonitor("test-factory", str(tmp_path), port=0)
-    mon.start()
 
     def ranged(spec):
-        conn = http.client.HTTPConnection(*mon.server.server_address[:2], timeout=10)
-        conn.request("GET", "/logs/big.out", headers={"Range": spec})
-        resp = conn.getresponse()
-        return resp.status, resp.getheader("Content-Range"), resp.read()
+        code, headers, got = request(mon, "GET", "/logs/big.out", {"Range": spec})
+        return code, headers.get("Content-Range"), got
 
     size = len(body)
-    try:
+    with serving(tmp_path) as mon:
         assert ranged("bytes=-1000") == (206, f"bytes {size - 1000}-{size - 1}/{size}", body[-1000:])
         assert ranged("bytes=10-19") == (206, f"bytes 10-19/{size}", body[10:20])
         assert ranged("bytes=100000-") == (206, f"bytes 100000-{size - 1}/{size}", body[100000:])
@@ -468,5 +425,3 @@ def test_range_requests_on_a_log(tmp_path):
         for ignored in ("bytes=0-1,5-6", "bytes=9-2", "lines=1-2", "bytes=x-"):  # the whole log
             assert ranged(ignored) == (200, None, body), ignored
         assert get(mon, "/logs/big.out")[::2] == (200, body)
-    finally:
-        mon.stop()
