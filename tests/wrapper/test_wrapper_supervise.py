@@ -235,48 +235,35 @@ def test_a_signal_while_the_payload_starts_is_forwarded_once(tmp_path, capfd):
 
 
 # A child the payload leaves behind, printing for 20 s; the payload exits 3 at once.
-CHATTY = "(%s for i in $(seq 200); do echo tick; sleep 0.1; done) & echo $! > %s; exit 3"
+CHATTY = "(%s for i in $(seq 200); do echo tick; sleep 0.1; done) & echo $! > {pids}; exit 3"
+# One that let go of the output (a daemon redirecting it) is still in the payload's process group.
+QUIET = "(%s exec sleep 30) >/dev/null 2>&1 & echo $! > {pids}"
+STOPPED = "payload exited; stopping the processes it left behind"
+KILLED = "left behind still running 1s after SIGTERM: killing them"
 
 
-def test_a_chatty_leftover_is_stopped(tmp_path, capfd):
+def survived(pid, check):
+    """Whether pid outlived the wrapper by ``check`` (dead: at once; gone: within a bound);
+    if so it is killed, so that a failing test leaves nothing running."""
+    if check(pid):
+        return False
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+@pytest.mark.parametrize("script, grace, expected, within, check, message", [
+    (CHATTY % "", 5, 3, 5, gone, STOPPED),
+    (CHATTY % "trap '' TERM;", 1, 3, 6, gone, KILLED),
+    # the wrapper waits for the group, so it is dead once the wrapper returns
+    (QUIET % "" + "; exit 3", 5, 3, 5, dead, STOPPED),
+    (QUIET % "trap '' TERM;", 1, 0, 6, gone, KILLED),
+])
+def test_what_the_payload_leaves_behind_is_stopped(tmp_path, capfd, script, grace, expected, within, check, message):
     pids = tmp_path / "pids"
-    code, took = run(["bash", "-c", CHATTY % ("", pids)], silence=60, grace=5)
-    assert code == 3 and took < 5
-    assert gone(int(pids.read_text()))
-    assert "payload exited; stopping the processes it left behind" in capfd.readouterr().err
-
-
-def test_a_chatty_leftover_ignoring_sigterm_gets_sigkill_after_the_grace(tmp_path, capfd):
-    pids = tmp_path / "pids"
-    code, took = run(["bash", "-c", CHATTY % ("trap '' TERM;", pids)], silence=60, grace=1)
-    assert code == 3 and took < 6
-    assert gone(int(pids.read_text()))
-    assert "left behind still running 1s after SIGTERM: killing them" in capfd.readouterr().err
-
-
-def test_a_leftover_that_let_go_of_the_output_is_stopped(tmp_path, capfd):
-    """A daemon the payload started with its output redirected is still in the payload's
-    process group: it is stopped like one holding the output, not left running."""
-    pids = tmp_path / "pids"
-    code, took = run(["bash", "-c", "sleep 30 >/dev/null 2>&1 & echo $! > %s; exit 3" % pids], grace=5)
-    pid = int(pids.read_text())
-    leftover = not dead(pid)
-    if leftover:
-        os.kill(pid, signal.SIGKILL)
-    assert code == 3 and took < 5 and not leftover
-    assert "payload exited; stopping the processes it left behind" in capfd.readouterr().err
-
-
-def test_a_leftover_that_let_go_of_the_output_and_ignores_sigterm_gets_sigkill(tmp_path, capfd):
-    pids = tmp_path / "pids"
-    code, took = run(["bash", "-c", "(trap '' TERM; exec sleep 30) >/dev/null 2>&1 & echo $! > %s" % pids],
-                     grace=1)
-    pid = int(pids.read_text())
-    leftover = not gone(pid)
-    if leftover:
-        os.kill(pid, signal.SIGKILL)
-    assert code == 0 and took < 6 and not leftover
-    assert "left behind still running 1s after SIGTERM: killing them" in capfd.readouterr().err
+    code, took = run(["bash", "-c", script.format(pids=pids)], silence=60, grace=grace)
+    assert not survived(int(pids.read_text()), check)
+    assert code == expected and took < within
+    assert message in capfd.readouterr().err
 
 
 def test_a_silence_kill_reaches_a_leftover_ignoring_sigterm(tmp_path):
@@ -284,8 +271,5 @@ def test_a_silence_kill_reaches_a_leftover_ignoring_sigterm(tmp_path):
     pids = tmp_path / "pids"
     code, took = run(["bash", "-c", "(trap '' TERM; exec sleep 30) >/dev/null 2>&1 & echo $! > %s; exec sleep 30"
                       % pids], silence=1, grace=1)
-    pid = int(pids.read_text())
-    leftover = not gone(pid)
-    if leftover:
-        os.kill(pid, signal.SIGKILL)
-    assert code == SILENT and took < 8 and not leftover
+    assert not survived(int(pids.read_text()), gone)
+    assert code == SILENT and took < 8
