@@ -79,19 +79,19 @@ class CondorBatchStatus(BatchStatus):
     def pilots(self, snapshot):
         ads = snapshot.get(self.queue.name, [])
         count = _count(ads)
-        return Pilots(pending=count[1] + count[5], running=count[2] + count[6] + count[7], held=count[5],
-                      done=count[4], records=ads,
+        return Pilots(pending=sum(count[s] for s in _PENDING), running=sum(count[s] for s in _RUNNING),
+                      held=count[5], done=count[4], records=ads,
                       recent=list(self.source.ended[self.queue.name]))
 
     def others(self, snapshot, names):
-        return sum(sum(n for status, n in _count(ads).items() if status in _ACTIVE)
-                   for queue, ads in snapshot.items() if queue not in names)
+        return sum(n for queue, ads in snapshot.items() if queue not in names
+                   for status, n in _count(ads).items() if status in _PENDING + _RUNNING)
 
 
-# As APF: a held pilot counts as pending, so MaxPending and MaxToRun see a site that holds
-# every pilot (periodic_remove takes them out); transferring output and suspended pilots
-# hold their slots, as running.
-_ACTIVE = (1, 5, 2, 6, 7)
+# As APF: a held pilot (5) counts as pending, so MaxPending and MaxToRun see a site that holds
+# every pilot (periodic_remove takes them out); transferring output (6) and suspended (7)
+# pilots hold their slots, as running.
+_PENDING, _RUNNING = (1, 5), (2, 6, 7)
 
 
 def _count(ads):
