@@ -32,8 +32,9 @@ def build_queues(config: FactoryConfig, services) -> List[Queue]:
         raise ConfigErrors(problems)
     alike = defaultdict(list)
     for q in queues:
-        if q.wms.selects() is not None:
-            alike[(q.wms.family, q.wms.source_key(), q.wms.selects())].append(q.name)
+        picks = q.wms.selects()
+        if picks is not None:
+            alike[(q.wms.family, q.wms.source_key(), picks)].append(q.name)
     for names in (n for n in alike.values() if len(n) > 1):
         # Deliberate for several CEs feeding one WMS queue; a costly surprise for VM queues.
         log.warning("queues %s read the same jobs (their wmsstatus options do not tell them apart): each "
