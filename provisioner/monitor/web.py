@@ -56,9 +56,7 @@ class Metrics:
         if d.action == "skip":
             self.skips.labels(d.queue).inc()
             # Unknown now, as on the status page: a stale count would feed alerts and dashboards.
-            for metric in (self.idle, self.pending, self.running, self.decision):
-                with contextlib.suppress(KeyError):
-                    metric.remove(d.queue)
+            _remove((self.idle, self.pending, self.running, self.decision), d.queue)
             return
         self.idle.labels(d.queue).set(d.work.idle)
         self.pending.labels(d.queue).set(d.pilots.pending)
@@ -70,12 +68,16 @@ class Metrics:
             self.failures.labels(d.queue).inc()
 
     def forget(self, queue: str) -> None:
-        for metric in (self.idle, self.pending, self.running, self.decision, self.skips, self.failures):
-            with contextlib.suppress(KeyError):
-                metric.remove(queue)
+        _remove((self.idle, self.pending, self.running, self.decision, self.skips, self.failures), queue)
         for action in ("submit", "retire"):
-            with contextlib.suppress(KeyError):
-                self.actions.remove(queue, action)
+            _remove((self.actions,), queue, action)
+
+
+def _remove(metrics, *labels) -> None:
+    """Each metric's series of these labels, if it has one."""
+    for metric in metrics:
+        with contextlib.suppress(KeyError):
+            metric.remove(*labels)
 
 
 class WebMonitor(Monitor):
