@@ -37,7 +37,7 @@ class PerPilot:
 def _plain(value) -> str:
     if isinstance(value, PerPilot):
         return _plain(value.prefix) + PerPilot.JOB_ID + _plain(value.suffix)
-    text = _line(value)
+    text = config_line(value)
 
     def escape(match):
         # $(DOLLAR) is HTCondor's escape for a '$'; any other '$' is kept as it is. Two
@@ -52,16 +52,12 @@ def _plain(value) -> str:
     return _MACRO.sub(escape, text)
 
 
-def _line(value) -> str:
+def config_line(value) -> str:
+    """One line of HTCondor configuration, macros and all: only a line break is refused."""
     text = str(value)
     if _BREAKS.search(text):
         raise TemplateValueError(f"value {text!r} contains a line break or control character")
     return text
-
-
-def config_line(value) -> str:
-    """One line of HTCondor configuration, macros and all: only a line break is refused."""
-    return _line(value)
 
 
 def submit_value(value) -> str:
