@@ -153,7 +153,10 @@ def _subcommand_modules():
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    handler = logging.StreamHandler(sys.stderr)
+    # Libraries' debug lines hold whole requests: botocore's RunInstances carries the user-data and its pool token.
+    handler.addFilter(lambda record: record.levelno > logging.DEBUG or record.name.split(".")[0] == "provisioner")
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler],
                         format="%(asctime)s %(levelname)s %(message)s")
     try:
         return args.func(args) or 0

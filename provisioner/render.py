@@ -20,7 +20,8 @@ TEMPLATES = next((d for d in (os.path.join(_HERE, "templates"), os.path.join(os.
 _KEY = re.compile(r"^\+?[A-Za-z_][A-Za-z0-9_.]*$")
 # Names HTCondor reads as submit-language statements, not as ``name = value``.
 _STATEMENTS = {"queue", "if", "elif", "else", "endif"}
-_BREAKS = re.compile(r"[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# YAML (cloud-init) also ends a line at NEL, U+2028 and U+2029, and refuses the other C1 controls.
+_BREAKS = re.compile("[\r\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 # A '$' that condor_submit would expand: $(name), or a function such as $ENV(...) or $INT(...).
 _MACRO = re.compile(r"(\$+)(?=\(|[A-Za-z_][A-Za-z0-9_]*\()")
 

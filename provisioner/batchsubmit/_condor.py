@@ -18,6 +18,9 @@ log = logging.getLogger("provisioner")
 # a configured one would replace the removal of held pilots, which, counted as pending, would
 # then stop the queue for good. Both are kept: either removes the pilot.
 _PERIODIC_REMOVE = {"periodic_remove", "+periodicremove", "my.periodicremove"}
+# What the status reads pilots back by: a configured one would hide them from their factory
+# (a new batch every cycle) or hand them to another.
+_IDENTITY = {p + a.lower() for p in ("+", "my.") for a in (attributes.FACTORY, attributes.QUEUE, attributes.LAUNCH)}
 
 
 def _absolute(path):
@@ -55,6 +58,9 @@ class CondorTarget(Target):
             pairs.append((key.strip(), value.strip()))
         pairs += [(k[len("condor_attributes."):], v) for k, v in self.opts.items()
                   if k.startswith("condor_attributes.")]
+        for key, _ in pairs:
+            if key.lower() in _IDENTITY:
+                raise TemplateValueError(f"condor_attributes: {key} is set by the factory (it identifies its pilots)")
         return pairs
 
     def _schedd(self):

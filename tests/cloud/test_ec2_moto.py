@@ -1,5 +1,9 @@
 """The ec2 target and Cloud batchstatus against moto_server over real HTTP."""
+import base64
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -224,3 +228,17 @@ def test_a_file_gone_while_running_is_a_one_line_launch_failure(cloud_world, mot
     assert d.action == "failed" and message.format(path=path) in d.note, d.note
     assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
     assert world.ledger.actions()[0]["state"] == "failed" and instances(ec2) == []
+
+
+def test_debug_logging_shows_no_pool_token(write_conf, moto, ec2, tmp_path):
+    token = tmp_path / "pool.token"
+    token.write_text("eyJhbGciOiJIUzI1NiJ9.pool-secret\n")
+    conf = write_conf(ec2_queue(endpoint=moto, extra=f"batchsubmit.ec2.token_file = {token}\n"))
+    p = subprocess.run([sys.executable, "-m", "provisioner", "--log-level", "debug", "run", "--emulate", "--once",
+                        "--conf", conf], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and instances(ec2), p.stderr
+    # botocore's debug lines hold each request's body: RunInstances' user-data, the token in it
+    blobs = [base64.b64decode(b + "=" * (-len(b) % 4), validate=False)
+             for b in re.findall(r"[A-Za-z0-9+/]{40,}", p.stderr)]
+    assert "pool-secret" not in p.stderr and not any(b"pool-secret" in b for b in blobs)
+    assert "queue=CLOUD" in p.stderr  # the factory's own lines are still there

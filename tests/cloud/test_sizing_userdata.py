@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 
 from provisioner import config as configmod
 from provisioner.cloud import sizing
-from provisioner.cloud.userdata import render_user_data
+from provisioner.cloud.userdata import UserDataError, render_user_data
 from provisioner.services import Services
 
 from .conftest import ec2_queue
@@ -110,3 +110,19 @@ def test_the_vm_starts_the_wrapper_only_if_its_checksum_matches(write_conf, tmp_
     assert ran.exists() == good
     if good:
         assert "--wrappercondorconfig=/etc/condor/condor_config" in ran.read_text()
+
+
+@pytest.mark.parametrize("option", ["collector", "condor_config"])
+@pytest.mark.parametrize("brk", ["\x85", "\u2028", "\u2029", "\x86"])
+def test_a_yaml_line_break_in_a_configuration_line_is_refused(write_conf, option, brk):
+    # cloud-init's YAML ends a line at NEL, U+2028 and U+2029 (and refuses other C1 controls):
+    # the rest of this one would be a root cron file written by cloud-init
+    evil = brk.join(["cm.example.org", "  - path: /etc/cron.d/evil",
+                     "    content: '* * * * * root touch /tmp/pwned'", "    x: |"])
+    queue = ec2_queue()
+    queue = queue.replace("collector = cm.example.org", f"collector = {evil}") if option == "collector" \
+        else queue + f"batchsubmit.ec2.condor_config = {evil}\n"
+    cfg = configmod.load(write_conf(queue))
+    q = cfg.queues[0]
+    with pytest.raises(UserDataError, match=f"^{option}: .*line break or control character"):
+        render_user_data(q, Services("fac", None, None), "fac-7", q.batchsubmit.opts)

@@ -224,3 +224,14 @@ def test_condorarc_refuses_nordugrid_rsl_it_would_not_send(write_conf, emulated)
         emulated(write_conf(arc + "nordugridrsl.queue = atlas\n"))
     with pytest.raises(ConfigErrors, match=r"nordugridrsl.addenv.rucio_account: .* use batchsubmit.condorarc.environ"):
         emulated(write_conf(arc.replace("[DEFAULT]\n", "[DEFAULT]\nnordugridrsl.addenv.RUCIO_ACCOUNT = pilot\n")))
+
+
+@pytest.mark.parametrize("line", ['condor_attributes = +ProvisionerQueue = "OTHER"',
+                                  'condor_attributes = MY.provisionerfactory = "another-factory"',
+                                  "condor_attributes.+ProvisionerLaunch = 1"])
+def test_an_attribute_naming_the_pilots_identity_is_refused_at_start_up(write_conf, emulated, line):
+    # Set last, it would replace the factory's own: its status would never see these pilots, and
+    # Ready would submit a new batch every cycle (or another factory would count them as its own).
+    with pytest.raises(ConfigErrors, match=r"\[LOCAL\] batchsubmit.condorlocal: condor_attributes: "
+                                           r"\S+ is set by the factory"):
+        emulated(write_conf(LOCAL + f"batchsubmit.condorlocal.{line}\n"))
