@@ -76,6 +76,9 @@ l2' --v=\$(touch\ $T/p3)"
     expect_bad_option --wrappertarballurl --wrapperqueue=Q --wrappergrid=local \
         "--wrappertarballurl=$URL/fake.tar.gz,ftp://example.org/x" "--wrappertarballchecksum=$FAKE_SUM"
     expect_bad_option --wrapperserverurl "${BASE[@]}" "--wrapperserverurl=http://exa mple.org"
+    # refused for its user:password@, which the error must not quote
+    expect_bad_option --wrapperpilotcodeurl "${BASE[@]}" "--wrapperpilotcodeurl=https://pilot:s3cret@example.org/x"
+    [[ $stderr == *"https://<redacted>@example.org/x"* ]] && [[ $stderr != *s3cret* ]]
 }
 
 @test "malformed checksum, pilot type and plugin" {

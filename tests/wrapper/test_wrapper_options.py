@@ -116,6 +116,8 @@ def test_a_repeated_plugin_option_is_an_error(base_args):
     (["--wrappermonitorurl=https://m.example/r?token=s&x=1#top", "--mirrors=http://a/x?t=1,http://b/y?u=2"],
      ["--wrappermonitorurl=https://m.example/r?<redacted>#top",
       "--mirrors=http://a/x?<redacted>,http://b/y?<redacted>"]),
+    (["--mirrors=https://u:p@a/x?t=1,http://b,http://v:q@c:80/"],
+     ["--mirrors=https://<redacted>@a/x?<redacted>,http://b,http://<redacted>@c:80/"]),
 ])
 def test_secret_option_values_are_redacted_in_both_forms(args, logged):
     assert redacted(args) == logged

@@ -59,24 +59,30 @@ _w_log() {  # level message
     if [ "$1" = debug ] && [ "$LOGLEVEL" != debug ]; then
         return 0
     fi
-    _w_mask_queries "$2"
+    _w_mask_urls "$2"
     printf '%(%Y-%m-%dT%H:%M:%S%z)T wrapper.sh %s: %s\n' -1 "${1^^}" "$SHOWN" >&2
 }
 
 _w_die() {  # exit-code message: one line, even when it quotes a value with a newline
-    _w_mask_queries "$2"
+    _w_mask_urls "$2"
     printf 'wrapper.sh: error: %s\n' "${SHOWN//$'\n'/\\n}" >&2
     exit "$1"
 }
 
 # Sets SHOWN to $1 with the query string of each URL in it (from `?` to the next
-# `,`, `#` or space) shown as `?<redacted>`: monitor and mirror URLs may carry
-# tokens there. As wrapperlib/log.py does.
-_w_mask_queries() {
+# `,`, `#` or space) shown as `?<redacted>`, and its user:password@ as
+# `<redacted>@`: monitor and mirror URLs may carry tokens there. As
+# wrapperlib/log.py does.
+_w_mask_urls() {
     local text=$1 tail='' re='^(.*://[^?#,[:space:]]*)\?[^#,[:space:]]*(.*)$'
     while [[ $text =~ $re ]]; do  # the last URL's query first
         text=${BASH_REMATCH[1]}
         tail="?<redacted>${BASH_REMATCH[2]}$tail"
+    done
+    text=$text$tail tail='' re='^(.*://)[^/?#@,[:space:]]*@(.*)$'
+    while [[ $text =~ $re ]]; do
+        text=${BASH_REMATCH[1]}
+        tail="<redacted>@${BASH_REMATCH[2]}$tail"
     done
     SHOWN=$text$tail
 }
@@ -459,7 +465,7 @@ _w_download_stage_two() {
         if [ "${sum%% *}" = "$want" ]; then
             return 0
         fi
-        # The URL ends at a space: _w_mask_queries would take punctuation for its query.
+        # The URL ends at a space: _w_mask_urls would take punctuation for its query.
         _w_log info "checksum mismatch from $url (got ${sum%% *}, want $want)"
         mismatch=$url
     done

@@ -8,8 +8,10 @@ LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 SECRET_WORDS = ("token", "secret", "password", "passwd")
 # Options holding a command line, whose words are redacted in turn.
 COMMAND_OPTIONS = ("--wrapperspecialcmd", "--pandaspecialcmd")
-# A URL's query string, up to the next `,`, `#` or space (as _w_mask_queries in wrapper.sh).
+# A URL's query string, up to the next `,`, `#` or space, and its user:password@
+# (as _w_mask_urls in wrapper.sh).
 QUERY_RE = re.compile(r"(://[^?#,\s]*)\?[^#,\s]*")
+USERINFO_RE = re.compile(r"(://)[^/?#@,\s]*@")
 
 
 def secret(name):
@@ -18,9 +20,11 @@ def secret(name):
 
 
 def masked(text):
-    """text with the query string of each URL in it shown as `?<redacted>`: monitor
-    and mirror URLs may carry tokens there."""
-    return QUERY_RE.sub(r"\1?<redacted>", text) if "://" in text else text
+    """text with the query string of each URL in it shown as `?<redacted>` and its
+    user:password@ as `<redacted>@`: monitor and mirror URLs may carry tokens there."""
+    if "://" not in text:
+        return text
+    return USERINFO_RE.sub(r"\1<redacted>@", QUERY_RE.sub(r"\1?<redacted>", text))
 
 
 def redacted(args):
