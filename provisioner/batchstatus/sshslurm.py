@@ -66,6 +66,7 @@ class SSHSlurmBatchStatus(BatchStatus):
         # Files set here only: the target checks its own.
         if any(opts[name] is not None for name in ("key", "passphrase_file", "known_hosts")):
             ssh.check_files(self.endpoint, self.namespace())
+        opts.update(resolved)  # check-config shows what applies, not None for what the target gives
 
     def source_key(self):
         return ("sshslurm", self.endpoint.host, self.endpoint.port, self.endpoint.user)

@@ -77,8 +77,10 @@ class SSHSlurm(Target):
 
     def submit(self, n, ctx, launch_id):
         q = self.queue
+        # AutoPyFactory's names too, as HTCondor pilots carry them (APFCID: the pilot script)
         env = {"PROVISIONER_FACTORY": self.services.factory_id, "PROVISIONER_QUEUE": q.name,
-               "PROVISIONER_LAUNCH": launch_id}
+               "PROVISIONER_LAUNCH": launch_id, "APFFID": self.services.factory_id,
+               "PANDA_JSID": self.services.factory_id, "FACTORYQUEUE": q.name}
         if self.services.monitor_url:
             env["APFMON"] = self.services.monitor_url
         script = slurm.pilot_script(q.executable, self.arguments(), env)

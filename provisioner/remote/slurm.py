@@ -57,6 +57,8 @@ def pilot_script(executable: str, arguments: Sequence[str], environment: Mapping
     lines = ["#!/bin/sh"]
     for key, value in environment.items():
         lines.append(f"{key}={shlex.quote(value)}; export {key}")
+    # AutoPyFactory's pilot id: the task id, under which the factory registers it with apfmon
+    lines.append('APFCID="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; export APFCID')
     lines.append("exec " + " ".join(shlex.quote(w) for w in [executable, *arguments]))
     return "\n".join(lines) + "\n"
 
@@ -69,6 +71,13 @@ def _check(conn, name: str, result) -> str:
     return out
 
 
+# sbatch accepts any --chdir: in a missing or read-only directory every pilot then fails at
+# launch while the submission succeeds. sbatch runs in the directory instead (the job's default
+# working directory), after the checks, in the same remote command.
+IN_WORKDIR = ('cd -- "$1" 2>/dev/null || { echo "workdir $1: no such directory" >&2; exit 1; }; '
+              'test -w . || { echo "workdir $1: not writable by $(id -un)" >&2; exit 1; }; shift; exec "$@"')
+
+
 def submit(conn, n: int, script: str, comment: str, job_name: str, partition: Optional[str] = None,
            workdir: Optional[str] = None, extra: Sequence[str] = ()) -> List[str]:
     """Submit n pilots as ONE array job; returns the task ids (``<job>_<index>``)."""
@@ -76,10 +85,10 @@ def submit(conn, n: int, script: str, comment: str, job_name: str, partition: Op
             "--output=%x-%A_%a.out"]
     if partition:
         argv.append(f"--partition={partition}")
-    if workdir:
-        argv.append(f"--chdir={workdir}")
     argv += list(extra)
-    out = _check(conn, "sbatch", conn.run(argv, stdin=script))
+    if workdir:
+        argv = ["sh", "-c", IN_WORKDIR, "sh", workdir, *argv]
+    out = _check(conn, "sbatch", conn.run(argv, stdin=script, name="sbatch"))
     # The last line: a login shell's rc file may print a greeting before it.
     job = (out.strip().splitlines() or [""])[-1].split(";")[0]
     if not job.isdigit():
@@ -142,6 +151,6 @@ _CANCEL_PENDING = ("trap 'scontrol release \"$@\" 2>/dev/null' EXIT; trap 'exit 
 def cancel_pending(conn, ids: Sequence[str]) -> List[str]:
     """Cancel exactly these tasks if still pending, in ONE remote command, and return those
     it cancelled; Slurm itself spares any that started since the status was read."""
-    out = _check(conn, "scancel", conn.run(["sh", "-c", _CANCEL_PENDING, "sh", *ids]))
+    out = _check(conn, "scancel", conn.run(["sh", "-c", _CANCEL_PENDING, "sh", *ids], name="scancel"))
     cancelled = set(out.split())
     return [i for i in ids if i in cancelled]

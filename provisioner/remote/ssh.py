@@ -5,6 +5,7 @@ known_hosts file (no trust on first use, unlike APF's ``StrictHostKeyChecking
 no``); only the configured private key is offered (no agent, no ~/.ssh); every
 argument is shell-quoted, so no configured value can add a remote command.
 """
+import logging
 import shlex
 import socket
 import time
@@ -14,6 +15,10 @@ from typing import Dict, Optional, Sequence, Tuple
 import paramiko
 
 from provisioner.errors import ProvisionerError
+
+# Every failure is raised as one SSHError line; paramiko would also log each (re)connection and,
+# from its own thread, a many-line traceback of a server that never answers.
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 class SSHError(ProvisionerError):
@@ -96,6 +101,7 @@ class Connection:
         except OSError as exc:
             raise SSHError(f"{ep}: cannot read known_hosts {ep.known_hosts}: {_reason(exc)}") from None
         client.set_missing_host_key_policy(_Pinned())
+        started = time.monotonic()
         try:
             client.connect(ep.host, port=ep.port, username=ep.user, pkey=pkey, timeout=ep.timeout,
                            banner_timeout=ep.timeout, auth_timeout=ep.timeout, look_for_keys=False,
@@ -113,6 +119,9 @@ class Connection:
             raise SSHError(f"{ep}: authentication refused for key {ep.key}") from None
         except (paramiko.SSHException, OSError) as exc:
             client.close()
+            # paramiko words a silent server by which of its waits ran out ("No existing session")
+            if time.monotonic() - started >= ep.timeout:
+                raise SSHError(f"{ep}: unreachable: no SSH answer within {ep.timeout:g}s") from None
             raise SSHError(f"{ep}: unreachable: {_reason(exc)}") from None
         client.get_transport().set_keepalive(ep.keepalive)
         return client
@@ -138,10 +147,12 @@ class Connection:
             self.close()
             raise SSHError(f"{self.endpoint}: unreachable: {_reason(exc)}") from None
 
-    def run(self, argv: Sequence[str], stdin: Optional[str] = None,
-            timeout: Optional[float] = None) -> Tuple[int, str, str]:
-        """Run one remote command; returns (exit status, stdout, stderr)."""
+    def run(self, argv: Sequence[str], stdin: Optional[str] = None, timeout: Optional[float] = None,
+            name: Optional[str] = None) -> Tuple[int, str, str]:
+        """Run one remote command; returns (exit status, stdout, stderr). ``name``: the command
+        that errors name (default: the first word)."""
         timeout = timeout or self.endpoint.timeout
+        name = name or argv[0]
         chan = self._session()
         # The whole command, not each read, is bounded: a trickle of output must not hold the cycle.
         deadline = time.monotonic() + timeout
@@ -158,10 +169,10 @@ class Connection:
             rc = chan.recv_exit_status()
         except socket.timeout:
             self.close()  # the command may still run; a new connection leaves it behind
-            raise SSHError(f"{self.endpoint}: {argv[0]} timed out after {timeout:g}s") from None
+            raise SSHError(f"{self.endpoint}: {name} timed out after {timeout:g}s") from None
         except (paramiko.SSHException, OSError) as exc:
             self.close()
-            raise SSHError(f"{self.endpoint}: {argv[0]} failed: {_reason(exc)}") from None
+            raise SSHError(f"{self.endpoint}: {name} failed: {_reason(exc)}") from None
         finally:
             chan.close()
         return rc, out.decode(errors="replace"), err.decode(errors="replace")

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from provisioner.remote import ssh
+from provisioner.remote.slurm import IN_WORKDIR
 
 USER = "provtest"
 LOCKED_PASSPHRASE = "correct horse 'battery' $staple"
@@ -237,12 +238,13 @@ def slurm(slurm_cluster, sshd):
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Every remote command run over SSH, as argv lists, in order."""
+    """Every remote command run over SSH, as argv lists, in order; sbatch without the
+    shell that runs it in the workdir."""
     seen = []
     run = ssh.Connection.run
 
     def spy(self, argv, *args, **kwargs):
-        seen.append(list(argv))
+        seen.append(list(argv[5:] if list(argv[:3]) == ["sh", "-c", IN_WORKDIR] else argv))
         return run(self, argv, *args, **kwargs)
 
     monkeypatch.setattr(ssh.Connection, "run", spy)

@@ -32,7 +32,12 @@ def test_status_takes_the_targets_endpoint_and_the_key_is_masked(write_conf, emu
     q = factory.queues[0]
     assert q.batch.source_key() == ("sshslurm", "login.example.org", 2200, "pilots")
     assert q.batch.endpoint.key == keys["client"]
-    assert "batchsubmit.sshslurm.key = ********" in configmod.describe(factory.config)
+    described = configmod.describe(factory.config)
+    assert "batchsubmit.sshslurm.key = ********" in described
+    # check-config shows what the status uses, not None for what it takes from the target
+    for line in ("batchstatus.sshslurm.host = login.example.org", "batchstatus.sshslurm.port = 2200",
+                 "batchstatus.sshslurm.key = ********", "batchstatus.sshslurm.timeout = 30"):
+        assert f"  {line}\n" in described
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -103,4 +108,5 @@ def test_missing_endpoint_options_are_reported(write_conf, emulated, base):
 def test_pilot_script_quotes_every_value():
     script = slurm.pilot_script("/opt/w rapper", ["$(id)", "it's"], {"PROVISIONER_QUEUE": "q;`id`"})
     assert script == ("#!/bin/sh\nPROVISIONER_QUEUE='q;`id`'; export PROVISIONER_QUEUE\n"
+                      'APFCID="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; export APFCID\n'
                       "exec '/opt/w rapper' '$(id)' 'it'\"'\"'s'\n")

@@ -187,6 +187,35 @@ def test_hostile_values_never_execute_remotely(build, endpoint, slurm):
     assert not os.path.exists(pwn)
 
 
+def test_a_pilot_carries_autopyfactorys_environment_with_its_task_id(build, endpoint, slurm):
+    # APF's names, as HTCondor pilots have them: a pilot reports to apfmon as $APFFID:$APFCID,
+    # which must be the id the factory registered there, and PanDA's reads PANDA_JSID.
+    factory, _, clock = build(queues(endpoint, slurm.workdir, "[SA]\n", executable="/usr/bin/env", arguments=""))
+    (task,) = factory.queues[0].target.submit(1, ctx(clock), "env")
+    out = os.path.join(slurm.workdir, f"SA-{task}.out")
+    slurm.wait_tasks(lambda t: task not in t and os.path.exists(out), "the env pilot to finish")
+    with open(out) as fh:
+        env = dict(line.split("=", 1) for line in fh.read().splitlines() if "=" in line)
+    assert {k: env.get(k) for k in ("APFFID", "PANDA_JSID", "APFCID", "FACTORYQUEUE", "PROVISIONER_LAUNCH")} == {
+        "APFFID": "test-factory", "PANDA_JSID": "test-factory", "APFCID": task, "FACTORYQUEUE": "SA",
+        "PROVISIONER_LAUNCH": "env"}
+
+
+@pytest.mark.parametrize("kind, reason", [("missing", "no such directory"),
+                                          ("read-only", f"not writable by {USER}")])
+def test_a_workdir_missing_or_not_writable_fails_the_submission_naming_it(build, endpoint, slurm, kind, reason):
+    # sbatch takes any --chdir: every pilot would fail at launch while the factory logged "submit".
+    workdir = os.path.join(slurm.root, f"workdir-{kind}")
+    if kind == "read-only":
+        os.makedirs(workdir, mode=0o755, exist_ok=True)  # root's
+    factory, pool, _ = build(queues(endpoint, workdir, "[SA]\nwmsqueue = A\n"))
+    pool.schedd().add_jobs(2, TargetQueue="A")
+    d = by_queue(factory.cycle())["SA"]
+    assert d.action == "failed" and d.note == (f"submit failed: ssh {USER}@127.0.0.1:{endpoint.port}: sbatch failed: "
+                                               f"workdir {workdir}: {reason}")
+    assert not slurm.tasks()
+
+
 def test_sshd_down_skips_the_cycle_with_a_warning(build, new_sshd, endpoint, slurm, caplog):
     new_sshd.start()
     known = new_sshd.known_hosts(endpoint.known_hosts + f"-{new_sshd.port}")

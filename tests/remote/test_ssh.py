@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 
+import paramiko
 import pytest
 
 from provisioner.remote import ssh
@@ -102,6 +103,22 @@ def test_connection_is_reopened_after_the_server_restarts(new_sshd, endpoint):
         assert conn.run(["true"])[0] == 0
     finally:
         conn.close()
+
+
+def test_a_server_that_never_answers_is_one_line_saying_so(endpoint, caplog):
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel completes the handshake; nothing answers
+    ep = dataclasses.replace(endpoint, port=silent.getsockname()[1], timeout=1)
+    try:
+        with caplog.at_level("INFO"):
+            with pytest.raises(ssh.SSHError) as info:
+                ssh.Connection(ep).run(["true"])
+            for thread in threading.enumerate():  # paramiko logs from its own thread
+                if isinstance(thread, paramiko.Transport):
+                    thread.join(10)
+    finally:
+        silent.close()
+    assert str(info.value) == f"{ep}: unreachable: no SSH answer within 1s"
+    assert [r.getMessage() for r in caplog.records] == []  # not paramiko's traceback, in 16 lines
 
 
 def test_a_command_trickling_output_times_out_as_a_whole(endpoint):
