@@ -152,7 +152,8 @@ class Factory:
                 else:
                     if d.action == "submit" and total is not None:
                         total += d.count
-                    log.info(format_decision(d, dry_run))
+                    # a submit or retire that failed is the operator's business, as a skipped cycle is
+                    log.log(logging.WARNING if d.action == "failed" else logging.INFO, format_decision(d, dry_run))
             if not dry_run:
                 self.ledger.record_decision(d)
             decisions.append(d)

@@ -81,8 +81,8 @@ def test_submit_failures_are_one_line_naming_the_queue_and_lose_nothing(write_co
     caplog.set_level("INFO", logger="provisioner")
     bad, good = factory.cycle()
     assert bad.action == "failed" and good.action == "submit"
-    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("queue=LOCAL "))
-    assert "submit failed: submit to schedd failed: Invalid value 'bogus' for grid type Must be one of" in line
+    line, level = next((r.getMessage(), r.levelname) for r in caplog.records if r.getMessage().startswith("queue=LOCAL "))
+    assert level == "WARNING" and "submit failed: submit to schedd failed: Invalid value 'bogus' for grid type Must be one of" in line
     assert "\n" not in line
     assert ledger.open_intents() == [] and sorted((a["queue"], a["state"]) for a in ledger.actions()) == [("LOCAL", "failed"), ("OTHER", "done")]
 
