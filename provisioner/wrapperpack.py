@@ -60,6 +60,17 @@ def check_table(root: Path) -> None:
             raise InputError(f"{table}:{row.lineno}: plugin {row.plugin!r} is not in {plugins}")
 
 
+def check_sources(root: Path) -> None:
+    """Every packed Python file compiles (with this Python: nodes may have an older one):
+    a plugin with a syntax error would fail every pilot that chooses it. InputError if not."""
+    for _, path in members(root):
+        if path.suffix == ".py":
+            try:
+                compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+            except SyntaxError as exc:
+                raise InputError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}") from None
+
+
 def _tarinfo(name: str, path: Path) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.mtime = MTIME
@@ -77,6 +88,7 @@ def _tarinfo(name: str, path: Path) -> tarfile.TarInfo:
 def pack(out_dir: str) -> tuple[str, str]:
     """Writes out_dir/wrapper.tar.gz; returns its path and sha256 (hex)."""
     check_table(wrapper_root())
+    check_sources(wrapper_root())
     raw = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as zipped:
         with tarfile.open(fileobj=zipped, mode="w", format=tarfile.USTAR_FORMAT) as tar:
@@ -88,12 +100,15 @@ def pack(out_dir: str) -> tuple[str, str]:
                     with path.open("rb") as data:
                         tar.addfile(info, data)
     data = raw.getvalue()
-    os.makedirs(out_dir, exist_ok=True)
     target = os.path.join(out_dir, TARBALL)
     partial = target + ".partial"
-    with open(partial, "wb") as out:
-        out.write(data)
-    os.replace(partial, target)  # never leave a half-written tarball under the served name
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(partial, "wb") as out:
+            out.write(data)
+        os.replace(partial, target)  # never leave a half-written tarball under the served name
+    except OSError as exc:  # a user's choice, as in demo and simulate: exit 2 naming the option
+        raise InputError(f"--out: cannot write to {exc.filename or out_dir}: {exc.strerror or exc}") from None
     return target, hashlib.sha256(data).hexdigest()
 
 

@@ -6,7 +6,7 @@ import os
 import signal
 
 import pytest
-from wrapperlib.errors import BAD_OPTION, INTERNAL, LOOKUP, PLUGIN, SILENT
+from wrapperlib.errors import BAD_OPTION, DOWNLOAD, INTERNAL, LOOKUP, PLUGIN, SILENT
 
 VOPAYLOAD = '''\
 """vopayload: runs the VO's payload, <serverurl>/<pilottype>.tar.gz, entry start.sh."""
@@ -117,7 +117,10 @@ def test_a_plugin_failing_in_a_step_still_reports_and_cleans_up(authored, server
     authored.repack({"plugins/vopayload.py": broken(step, body)})
     result = authored.run("--wrappermonitorurl=%s/mon" % server.url)
     assert result.returncode == INTERNAL, result.stderr
-    assert ("RuntimeError: boom" if "boom" in body else "SystemExit: 0") in result.stderr
+    # the error line itself says what went wrong (was a bare "internal error:"); the traceback follows it
+    assert errors(result)[0].endswith(" ERROR: internal error: " + ("RuntimeError: boom" if "boom" in body
+                                                                   else "SystemExit: 0")), result.stderr
+    assert "Traceback (most recent call last):" in result.stderr
     assert "exit=87 (internal error)" in summary(result)
     assert [r["rc"] for r in reports(server) if r["state"] == "exiting"] == [INTERNAL]
     assert not list(authored.tmpdir.iterdir())
@@ -153,6 +156,22 @@ def test_a_lookup_table_mistake_is_one_line_and_its_exit_code(authored, line, co
         assert errors(result)[0].endswith("lookuptable.conf line 6)")
 
 
+@pytest.mark.parametrize("added, message", [
+    ('"--wrappervo", dest="vo2"', "--wrappervo (dest 'vo2') clashes with the wrapper's own --wrappervo"),
+    ('"--pandaproject", dest="vo2"', "--pandaproject (dest 'vo2') clashes with the wrapper's own --wrappervo"),
+    ('"--wrapperdiracserver", dest="serverurl"',
+     "--wrapperdiracserver (dest 'serverurl') clashes with the wrapper's own --wrapperserverurl"),
+])
+def test_a_plugin_option_taking_the_wrappers_own_is_one_line(authored, added, message):
+    # was silent: the plugin's option never set, or the wrapper's own value replaced by its default
+    plugin = VOPAYLOAD.replace('default="prod")', 'default="prod")\n        parser.add_argument(%s)' % added)
+    authored.repack({"plugins/vopayload.py": plugin})
+    result = authored.run()
+    assert result.returncode == PLUGIN, result.stderr
+    assert errors(result) == [errors(result)[0]]
+    assert "plugin vopayload cannot be loaded: add_arguments: " + message in errors(result)[0]
+
+
 def test_a_plugin_missing_from_the_tarball_names_the_row(stage_one):
     stage_one.repack({"lookuptable.conf": TABLE})
     result = stage_one.run("--wrappervo=myvo")
@@ -180,6 +199,35 @@ def test_a_payload_ignoring_sigterm_is_killed_after_the_grace(authored, pilot):
     assert out == "vopayload: reported exit 137\n"
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+    assert not list(authored.tmpdir.iterdir())
+
+
+def test_a_pilot_that_is_no_tarball_is_one_error_line(stage_one, server):
+    (server.root / "maintenance.tar.gz").write_text("<html>down for maintenance</html>\n")  # served with 200
+    result = stage_one.run("--wrapperplugin=generic", "--wrapperpilotcodeurl=%s/maintenance.tar.gz" % server.url)
+    assert result.returncode == DOWNLOAD, result.stderr
+    assert [line for line in result.stderr.splitlines() if " wrapper.py " not in line and " wrapper.sh " not in line] \
+        == []  # was tar's three lines of complaint, two of them outside any log line
+    assert len(errors(result)) == 1 and "unpacking %s/maintenance.tar.gz failed: gzip: " % server.url in errors(result)[0]
+
+
+MIRRORS = VOPAYLOAD.replace(
+    '''        payload = self.fetch("%s/%s.tar.gz" % (self.opts.serverurl, self.pilottype), "payload")''',
+    '''        for mirror in ("broken", self.pilottype):
+            try:
+                payload = self.fetch("%s/%s.tar.gz" % (self.opts.serverurl, mirror), "payload")
+                break
+            except WrapperError as exc:
+                self.log.warning(exc.message)''')
+
+
+def test_a_plugin_trying_mirrors_unpacks_the_next_after_a_broken_one(authored, server):
+    (server.root / "broken.tar.gz").write_text("<html>down for maintenance</html>\n")
+    authored.repack({"plugins/vopayload.py": MIRRORS})
+    result = authored.run("--wrapperpilottype=vo-prod")
+    assert result.returncode == 0, result.stderr  # was 87: FileExistsError from the broken one's directory
+    assert result.stdout.startswith("payload vo-prod: --mode prod\n")
+    assert "WARNING: unpacking %s/broken.tar.gz failed" % server.url in result.stderr
     assert not list(authored.tmpdir.iterdir())
 
 

@@ -75,3 +75,28 @@ def test_pack_refuses_a_table_that_pilots_would_fail_on(tmp_path, row, message):
     with pytest.raises(InputError, match=message):
         wrapperpack.check_table(tmp_path)
     wrapperpack.check_table(root)  # the shipped table is sound
+
+
+@pytest.mark.parametrize("out", ["{dir}/afile", "{dir}/afile/sub", ""])
+def test_an_unusable_out_is_one_line_naming_the_option(tmp_path, capsys, out):
+    from provisioner.cli import main
+
+    (tmp_path / "afile").write_text("")
+    assert main(["wrapper", "pack", "--out", out.format(dir=tmp_path)]) == 2  # was a FileExistsError traceback
+    (err,) = capsys.readouterr().err.splitlines()
+    assert err.startswith("error: --out: cannot write to "), err
+
+
+def test_pack_refuses_a_plugin_that_does_not_compile(tmp_path, monkeypatch):
+    # was packed, with a sha256 to deploy: every pilot choosing it would then exit 82
+    root = Path(wrapperpack.wrapper_root())
+    src = tmp_path / "src"
+    shutil.copytree(root / "wrapper" / "python", src / "wrapper" / "python",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(root / "lookuptable.conf", src)
+    (src / "wrapper" / "python" / "plugins" / "mine.py").write_text(
+        "from .base import Plugin\n\n\nclass Mine(Plugin)\n    pass\n")
+    monkeypatch.setattr(wrapperpack, "__file__", str(src / "provisioner" / "wrapperpack.py"))
+    with pytest.raises(InputError, match=r"^%s:4: SyntaxError: " % (src / "wrapper/python/plugins/mine.py")):
+        wrapperpack.pack(str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()

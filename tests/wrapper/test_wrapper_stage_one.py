@@ -2,10 +2,13 @@
 real packed stage two: secrets, signals, grid setup, special command,
 downloads, option checks stage two agrees with, required programs."""
 import os
+import pwd
 import select
 import shutil
 import signal
 import socket
+import subprocess
+import tempfile
 import time
 
 import pytest
@@ -404,3 +407,25 @@ def test_wget_needs_timeout_and_sleep(stage_one, path_without):
     result = stage_one.run(env={"PATH": path_without("curl", "timeout", "sleep")})
     assert result.returncode == 65
     assert error_lines(result.stderr) == ["wrapper.sh: error: missing required program(s): timeout, sleep"]
+
+
+def test_read_only_directories_the_payload_leaves_are_removed(stage_one, pilot):
+    # as Go's module cache, or a pilot tarball holding a 0555 directory; root removes them anyway
+    url = pilot("readonly", "#!/bin/sh\nmkdir -p cache/mod && touch cache/mod/f && chmod -R a-w cache\n")
+    scratch = tempfile.mkdtemp(prefix="wrapper-readonly-")  # not under pytest's 0700 root-only tmp_path
+    try:
+        os.chmod(scratch, 0o1777)
+        if os.geteuid() == 0:
+            if not shutil.which("setpriv"):
+                pytest.skip("needs setpriv to run stage one as nobody")
+            nobody = pwd.getpwnam("nobody")
+            stage_one.argv = ["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
+                              "--clear-groups"] + stage_one.argv
+        result = stage_one.run("--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url, cwd=scratch,
+                               env={"TMPDIR": scratch})
+        assert result.returncode == 0, result.stderr
+        assert os.listdir(scratch) == []  # was the whole work directory, and rm's "Permission denied"
+        assert "Permission denied" not in result.stderr
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", scratch])
+        shutil.rmtree(scratch)

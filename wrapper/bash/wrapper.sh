@@ -496,8 +496,10 @@ _w_on_exit() {
         kill "$FETCHER" 2>/dev/null
         wait "$FETCHER" 2>/dev/null
     fi
-    if [ -n "$WORK" ]; then
-        cd / && rm -rf -- "$WORK"
+    if [ -n "$WORK" ] && cd /; then
+        # The payload may leave read-only directories (Go's module cache, a pilot tarball's modes).
+        rm -rf -- "$WORK" 2>/dev/null || { chmod -R u+rwX -- "$WORK" && rm -rf -- "$WORK"; } 2>/dev/null ||
+            _w_log warning "cannot remove the work directory $WORK"
     fi
     exit "$status"
 }

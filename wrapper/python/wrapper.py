@@ -55,10 +55,11 @@ def failed(exc, log):
 
 
 def internal_error(log):
-    """INTERNAL, logging the traceback of the exception being handled."""
+    """INTERNAL, logging the exception being handled, then its traceback."""
     import traceback
 
-    log.error("internal error:\n" + traceback.format_exc())
+    what = traceback.format_exception_only(*sys.exc_info()[:2])[-1].strip()
+    log.error("internal error: %s\n%s" % (what, traceback.format_exc()))
     return INTERNAL
 
 

@@ -77,7 +77,8 @@ def run(argv, failure):
     result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     if result.returncode != 0:
-        detail = result.stderr.decode(errors="replace").strip()
+        lines = result.stderr.decode(errors="replace").splitlines()
+        detail = "; ".join(line.strip() for line in lines if line.strip())  # one log line, as tar has several
         raise WrapperError(DOWNLOAD, "%s: %s" % (failure, detail or "exit %d" % result.returncode))
 
 
@@ -99,7 +100,13 @@ def fetch_tarball(url, directory, checksum=None):
         if checksum and sha256(tarball) != checksum.lower():
             raise WrapperError(DOWNLOAD, "checksum mismatch for %s" % url)
         os.mkdir(directory)
-        run(["tar", "-xzf", tarball, "-C", directory, "--no-same-owner"], "unpacking %s failed" % url)
+        try:
+            run(["tar", "-xzf", tarball, "-C", directory, "--no-same-owner"], "unpacking %s failed" % url)
+        except WrapperError:
+            import shutil  # only on a failure
+
+            shutil.rmtree(directory, ignore_errors=True)  # so that a plugin may fetch another mirror into it
+            raise
     finally:
         if os.path.exists(tarball):
             os.unlink(tarball)

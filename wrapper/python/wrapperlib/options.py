@@ -49,6 +49,10 @@ INT_OPTIONS = (
     ("silencetimeout", "--wrappersilencetimeout", 21600, "kill a payload silent this long; 0: never"),
     ("killgrace", "--wrapperkillgrace", 30, "seconds between SIGTERM and SIGKILL"),
 )
+# The wrapper's own option names and dests, each to its canonical name: a plugin's option
+# with one of them would never be set, or would replace the wrapper's value.
+OWN = {key: names[0] for dest, names, _ in STAGE_ONE_OPTIONS + STAGE_TWO_OPTIONS for key in names + (dest,)}
+OWN.update({key: name for dest, name, _, _ in INT_OPTIONS for key in (name, dest)})
 
 
 class Parser(argparse.ArgumentParser):
@@ -120,11 +124,18 @@ def parse(argv):
 def parse_plugin(plugin_class, opts, rest):
     """Adds the plugin's own options to opts; returns the arguments left for the payload."""
     parser = new_parser()
+    name = plugin_class.__module__.rsplit(".", 1)[-1]
     try:
         plugin_class.add_arguments(parser)
     except Exception as exc:  # a plugin bug: the plugin cannot be used, said in one line
         raise WrapperError(PLUGIN, "plugin %s cannot be loaded: add_arguments failed: %s: %s" % (
-            plugin_class.__module__.rsplit(".", 1)[-1], type(exc).__name__, exc)) from None
+            name, type(exc).__name__, exc)) from None
+    for action in parser._actions:
+        taken = [OWN[key] for key in action.option_strings + [action.dest] if key in OWN]
+        if taken:
+            option = (action.option_strings or [action.dest])[0]
+            raise WrapperError(PLUGIN, "plugin %s cannot be loaded: add_arguments: %s (dest %r) clashes with the "
+                                       "wrapper's own %s" % (name, option, action.dest, taken[0]))
     plugin_opts, rest = parser.parse_known_args(rest)
     blanks_to_defaults(parser, plugin_opts, opts)
     return rest
