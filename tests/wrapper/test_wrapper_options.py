@@ -23,7 +23,7 @@ def test_older_spellings_are_aliases():
 def test_defaults_and_blank_values():
     opts, _ = options.parse(["--wrapperqueue=Q", "--wrappergrid=cloud", "--wrappervo=", "--wrapperplugin="])
     assert opts.site == "Q" and opts.vo is None and opts.plugin is None
-    assert (opts.loglevel, opts.monitormethod, opts.heartbeat, opts.killgrace) == ("info", "POST", 300, 30)
+    assert (opts.loglevel, opts.monitormethod, opts.heartbeat, opts.killgrace) == ("info", "POST", 300, 20)
 
 
 def test_unknown_options_are_left_for_the_payload(base_args):

@@ -47,7 +47,7 @@ INT_OPTIONS = (
     ("seed", "--wrapperseed", None, "random seed for weighted choices (env WRAPPER_SEED)"),
     ("heartbeat", "--wrapperheartbeat", 300, "seconds between running reports"),
     ("silencetimeout", "--wrappersilencetimeout", 21600, "kill a payload silent this long; 0: never"),
-    ("killgrace", "--wrapperkillgrace", 30, "seconds between SIGTERM and SIGKILL"),
+    ("killgrace", "--wrapperkillgrace", 20, "seconds between SIGTERM and SIGKILL"),
 )
 # The wrapper's own option names and dests, each to its canonical name: a plugin's option
 # with one of them would never be set, or would replace the wrapper's value.
