@@ -9,6 +9,8 @@ from pathlib import Path
 
 from setuptools import find_packages
 
+from provisioner import wrapperpack
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -16,10 +18,11 @@ def test_setup_cfg_lists_every_package():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     listed = set(cfg["options"]["packages"].split())
-    assert listed == set(find_packages(str(ROOT), include=["provisioner*"])) | {"provisioner.templates"}
+    assert listed == set(find_packages(str(ROOT), include=["provisioner*"])) | {"provisioner.templates",
+                                                                                 "provisioner.pilotwrapper"}
 
 
-def test_a_wheel_installed_in_a_fresh_venv_runs_a_cycle(tmp_path):
+def test_a_wheel_installed_in_a_fresh_venv_runs_a_cycle_and_packs_the_wrapper(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"),
                     str(ROOT)], check=True, capture_output=True, timeout=300)
     wheel = next((tmp_path / "dist").glob("provisioner-*.whl"))
@@ -39,6 +42,9 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_a_cycle(tmp_path):
     r = subprocess.run([cli, "run", "--emulate", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and "submit 20" in r.stderr, r.stderr  # rendered from the packed templates
-    r = subprocess.run([cli, "wrapper", "pack"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and r.stderr.startswith("error: pilot wrapper sources not found"), r.stderr
-    assert len(r.stderr.splitlines()) == 1
+    r = subprocess.run([cli, "wrapper", "pack", "--out", "www"], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr  # was exit 2: it read the wrapper from a checkout only
+    path, digest = r.stdout.split()
+    assert path == "www/wrapper.tar.gz"
+    assert digest == wrapperpack.pack(str(tmp_path / "checkout"))[1]  # the same tarball as the checkout's
