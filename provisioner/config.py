@@ -4,6 +4,7 @@
 file has one section per queue with ``[DEFAULT]`` inherited. Every problem is
 collected as a one-line ``file: [section] option: message`` and raised together.
 """
+import codecs
 import configparser
 import difflib
 import glob
@@ -141,6 +142,7 @@ def read_ini(path: str, errors: list, interpolate: bool = True) -> Optional[conf
     except OSError as exc:
         errors.append(ConfigError(path, None, None, f"cannot read: {exc.strerror}"))
         return None
+    data = data.removeprefix(codecs.BOM_UTF8)  # an editor's byte order mark is no text before [section]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

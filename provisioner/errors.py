@@ -23,7 +23,8 @@ class ConfigErrors(InputError):
 
     def __init__(self, errors):
         self.errors = list(errors)
-        super().__init__("\n".join(str(e) for e in self.errors))
+        # one line each: a path or value read across continuation lines must not split one
+        super().__init__("\n".join(str(e).replace("\n", "\\n") for e in self.errors))
 
 
 class SourceError(ProvisionerError):

@@ -35,7 +35,7 @@ class Ledger:
         existing ledger, as ``provisioner status`` does, which may not write the directory;
         ``exclusive``: refused while another holds it so, and held until closed (a daemon's)."""
         self.factory_id = factory_id
-        self._lock = None
+        self._lock = self.db = None
         if readonly:
             self.db = _open_readonly(path)
             return
@@ -43,8 +43,9 @@ class Ledger:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             if exclusive:
                 self._lock = _lock(path)
-        self.db = sqlite3.connect(path or ":memory:", isolation_level=None)
         try:
+            # in the try: a directory where the file should be fails here, with the lock held
+            self.db = sqlite3.connect(path or ":memory:", isolation_level=None)
             if path:
                 self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
@@ -132,7 +133,8 @@ class Ledger:
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None

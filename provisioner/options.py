@@ -6,6 +6,8 @@ from typing import Any, Callable, Optional
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
+# Integers go into ClassAds, sqlite and time arithmetic, all 64-bit: a larger one is a typo, not a value.
+_MAX_INT = 2 ** 63 - 1
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Option:
                 value = int(text)
             except ValueError:
                 raise ValueError(f"expected an integer, got {text!r}") from None
+            if abs(value) > _MAX_INT:
+                raise ValueError(f"beyond a 64-bit integer (at most {_MAX_INT} either way), got {text!r}")
         elif self.type == "float":
             try:
                 value = float(text)
@@ -67,6 +71,34 @@ class Option:
             if problem:
                 raise ValueError(problem)
         return value
+
+
+def check_port(value: int) -> Optional[str]:
+    """check= of a port to connect to."""
+    return None if 1 <= value <= 65535 else f"must be a port, 1 to 65535, got {value}"
+
+
+def split_host_port(text: str) -> tuple:
+    """(host, port) of ``host[:port]`` or ``[ipv6][:port]``; port is '' when not given."""
+    t = text.strip()
+    if t.rfind(":") > t.rfind("]"):
+        host, _, port = t.rpartition(":")
+        return host, port
+    return t, ""
+
+
+def check_host_port(text: str) -> Optional[str]:
+    """check= of a ``host[:port]`` value (a CE's address): a typo is found here, not by every submit."""
+    if "\n" in text:  # the templates' check refuses line breaks in any value, saying so
+        return None
+    host, port = split_host_port(text)
+    bracketed = host.startswith("[") and host.endswith("]")
+    if not host or any(c.isspace() or c in "/@" for c in host) or \
+            (not bracketed and any(c in host for c in "[]:")):
+        return f"expected host or host:port, got {text.strip()!r}"
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):  # "host:": the default port
+        return f"the port of {text.strip()!r} must be 1 to 65535"
+    return None
 
 
 def split_list(text: str) -> list:

@@ -1,6 +1,6 @@
 from provisioner.batchsubmit._condor import COMMON_OPTIONS, CondorTarget
 from provisioner.errors import ProvisionerError
-from provisioner.options import Option
+from provisioner.options import Option, check_host_port, split_host_port
 
 
 class CondorARC(CondorTarget):
@@ -10,6 +10,7 @@ class CondorARC(CondorTarget):
     template = "condor/arc.sub.j2"
     options = {**COMMON_OPTIONS,
                "gridresource": Option("str", required=True,
+                                      check=lambda v: None if "://" in v else check_host_port(v),
                                       help="ARC CE host[:port], or the https URL of its REST interface"),
                "resources": Option("str", None, help="ADL resources for arc_resources, "
                                                      "e.g. <QueueName>grid</QueueName>"),
@@ -18,7 +19,7 @@ class CondorARC(CondorTarget):
     def submit_values(self):
         res = self.opts["gridresource"].strip()
         if "://" not in res:  # host or host:port (a port once more would make no URL)
-            host, _, port = res.partition(":")
+            host, port = split_host_port(res)
             res = f"https://{host}:{port or 443}/arex"
         return {"grid_resource": f"arc {res}", "arc_resources": self.opts["resources"], "arc_rte": self.opts["rte"]}
 

@@ -30,8 +30,9 @@ def add_parser(sub) -> None:
 
 
 def cmd_simulate(args) -> int:
-    if args.hours is not None and not (math.isfinite(args.hours) and args.hours > 0):
-        raise InputError(f"--hours: must be a number more than 0, got {args.hours:g}")
+    # under a second, the stop rounds onto the start in the epoch's float seconds
+    if args.hours is not None and not (math.isfinite(args.hours) and args.hours * 3600 >= 1):
+        raise InputError(f"--hours: must be a number of at least 1/3600 (one second), got {args.hours:g}")
     jobs, problems = traces.load(args.trace, args.format)
     try:
         report.check_writable(args.out, _NAME)  # fail now, not after the replay

@@ -142,7 +142,7 @@ class Simulation:
     # -- setup -------------------------------------------------------------
     def _queue_of(self, job) -> str:
         if not self.queues:
-            raise InputError("no enabled queue to simulate")
+            raise InputError(f"{self.cfg.path}: no enabled queue to simulate")
         if job.queue is None:
             return self.queues[0].name
         for q in self.queues:

@@ -24,7 +24,7 @@ factory.conf (ignored by the daemon, which reads only ``[Factory]``).
     # per instance type overrides for the cloud: boot_time.<type>, boot_jitter.<type>,
     # boot_failure_rate.<type>
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, Optional
 
 from provisioner.config import read_ini
@@ -38,7 +38,8 @@ OPTIONS = {
     "stall": Option("int", 86400, minimum=0, help="s without any job starting or finishing before giving up"),
     "boot_time": Option("float", 120.0, minimum=0),
     "boot_jitter": Option("float", 0.0, minimum=0),
-    "boot_failure_rate": Option("float", 0.0, minimum=0),
+    "boot_failure_rate": Option("float", 0.0, minimum=0, check=lambda v: f"must be at most 1, got {v:g}" if v > 1
+                                else None),
     "spot_interruptions_per_hour": Option("float", 0.0, minimum=0),
     "vcpu_quota": Option("int", None, minimum=1, help="the cloud account's limit on the vCPUs of its VMs"),
     "pilot.cpus": Option("int", 1, minimum=1),
@@ -88,7 +89,9 @@ def load(path: str) -> Scenario:
         prefix = next((p for p in _PER_TYPE if key.startswith(p)), None)
         try:
             if prefix:
-                sc.per_type.setdefault(key[len(prefix):], {})[prefix[:-1]] = Option("float", minimum=0).parse(raw)
+                value = replace(OPTIONS[prefix[:-1]], default=None).parse(raw)  # None: as for every type
+                if value is not None:
+                    sc.per_type.setdefault(key[len(prefix):], {})[prefix[:-1]] = value
             elif key in OPTIONS:
                 setattr(sc, key.replace(".", "_"), OPTIONS[key].parse(raw))
             else:

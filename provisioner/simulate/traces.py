@@ -115,7 +115,9 @@ def parse_swf(text: str, path: str = "<swf>") -> Tuple[List[Job], List[str]]:
             problems.append(f"{path}:{lineno}: cancelled before it started (status 5, run time 0)")
             continue
         per_proc_kb = f[9] if f[9] > 0 else f[6]
-        memory = int(per_proc_kb * procs / 1024) if per_proc_kb > 0 else DEFAULT_MEMORY * int(procs)
+        # capped: two huge fields multiply to inf, which int() cannot take; _oversized refuses it
+        memory = int(min(per_proc_kb * procs / 1024, 2 * _MAX_REQUEST)) if per_proc_kb > 0 \
+            else DEFAULT_MEMORY * int(procs)
         reason = _oversized(int(procs), memory)
         if reason:
             problems.append(f"{path}:{lineno}: {reason}")
@@ -172,8 +174,8 @@ def _json_ads(text, path, problems):
             continue
         try:
             yield lineno, json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{lineno}: not valid JSON ({exc.msg})")
+        except (ValueError, RecursionError) as exc:
+            problems.append(f"{path}:{lineno}: not valid JSON ({_json_reason(exc)})")
 
 
 def _json_arrays(text, path, problems):
@@ -200,11 +202,20 @@ def _json_arrays(text, path, problems):
             continue
         try:
             ad, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{lineno + text.count(chr(10), counted, exc.pos)}: not valid JSON ({exc.msg});"
-                            " the rest of the file is ignored")
+        except (ValueError, RecursionError) as exc:
+            at = lineno + text.count(chr(10), counted, getattr(exc, "pos", pos))
+            problems.append(f"{path}:{at}: not valid JSON ({_json_reason(exc)}); the rest of the file is ignored")
             return
         yield lineno, ad
+
+
+def _json_reason(exc: Exception) -> str:
+    """The JSON error, or which of Python's limits a valid document went past."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
+    return "a number with too many digits"  # int() refuses over 4300 digits
 
 
 def _num(ad, key):
@@ -253,8 +264,11 @@ _CSV_COLUMNS = {"submit": ("submit", "submit_time", "qdate"), "runtime": ("runti
 
 def parse_csv(text: str, path: str = "<csv>") -> Tuple[List[Job], List[str]]:
     """A header line naming at least submit and runtime (seconds); cpus, memory (MB), queue optional."""
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows, None)
+    reader = csv.reader(io.StringIO(text))
+    rows = _rows(reader)
+    header, bad = next(rows, (None, None))
+    if bad:
+        return [], [f"{path}:1: {bad}"]
     if header is None:
         return [], []
     names = [h.strip().lower() for h in header]
@@ -262,11 +276,14 @@ def parse_csv(text: str, path: str = "<csv>") -> Tuple[List[Job], List[str]]:
     for key, aliases in _CSV_COLUMNS.items():
         col[key] = next((names.index(a) for a in aliases if a in names), None)
     if col["submit"] is None or col["runtime"] is None:
-        return [], [f"{path}:1: header must name submit and runtime columns, got {','.join(header)}"]
+        return [], [f"{path}:1: header must name submit and runtime columns, got {','.join(header)!r}"]
     jobs, problems = [], []
-    start = rows.line_num + 1  # a quoted field may span lines: a row's line is where it starts
-    for row in rows:
-        lineno, start = start, rows.line_num + 1
+    start = reader.line_num + 1  # a quoted field may span lines: a row's line is where it starts
+    for row, bad in rows:
+        lineno, start = start, reader.line_num + 1
+        if bad:
+            problems.append(f"{path}:{lineno}: {bad}")
+            continue
         if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
             continue
         if len(row) < len(names):
@@ -290,3 +307,15 @@ def parse_csv(text: str, path: str = "<csv>") -> Tuple[List[Job], List[str]]:
         queue = row[col["queue"]].strip() or None if col["queue"] is not None else None
         jobs.append(Job(len(jobs), submit, runtime, cpus, memory, queue, f"{path}:{lineno}"))
     return jobs, problems
+
+
+def _rows(reader):
+    """(row, None), or (None, why) for a row the csv module refuses (a field over its size
+    limit): that row is bad, the reader goes on with the next."""
+    while True:
+        try:
+            yield next(reader), None
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield None, str(exc)

@@ -116,6 +116,16 @@ def test_a_ledger_directory_that_cannot_be_made_is_one_line_naming_the_option(wr
     assert capsys.readouterr().err.splitlines() == [f"error: {conf}: [Factory] {key}: {why.format(base=base)}"]
 
 
+def test_a_directory_in_the_ledgers_place_is_one_line_and_releases_the_lock(write_conf, tmp_path, capsys):
+    conf = write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n", "statedir = state\n")
+    (tmp_path / "state" / "ledger.sqlite").mkdir(parents=True)
+    for _ in range(2):  # the lock taken before sqlite failed is let go: the second says the same
+        assert main(["run", "--once", "--emulate", "--conf", conf]) == 1  # was a sqlite3 traceback
+        (err,) = capsys.readouterr().err.splitlines()
+        assert err.startswith(f"error: ledger {tmp_path}/state/ledger.sqlite: unable to open database file; "
+                              "move it aside"), err
+
+
 def test_a_ledger_directory_that_cannot_be_written_is_one_line(write_conf, tmp_path, missing):
     conf = write_conf("[Q]\nbatchsubmitplugin = CondorLocal\n", "statedir = state\n")
     (tmp_path / "state").mkdir()

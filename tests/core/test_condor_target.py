@@ -113,6 +113,8 @@ def test_condorec2_checks_user_data_at_start_up_and_survives_losing_it_later(wri
     ("CondorCE", "ce.example.org", "condor ce.example.org ce.example.org:9619"),
     ("CondorCE", "ce.example.org:9620", "condor ce.example.org ce.example.org:9620"),
     ("CondorCE", "condor sched.example.org coll.example.org:9619", "condor sched.example.org coll.example.org:9619"),
+    ("CondorCE", "[2001:db8::1]:9620", "condor [2001:db8::1] [2001:db8::1]:9620"),
+    ("CondorARC", "[2001:db8::2]", "arc https://[2001:db8::2]:443/arex"),
     ("CondorARC", "arc.example.org", "arc https://arc.example.org:443/arex"),
     ("CondorARC", "arc.example.org:8443", "arc https://arc.example.org:8443/arex"),
     ("CondorARC", "https://arc.example.org/arex", "arc https://arc.example.org/arex"),

@@ -116,6 +116,67 @@ def test_an_empty_value_is_not_taken_for_the_default_or_for_a_value(write_conf, 
         assert err == f"error: {os.path.dirname(conf)}/{where}: {message}"
 
 
+@pytest.mark.parametrize("factory_line, queue, where", [
+    # accepted, then an OverflowError traceback from sqlite each cycle, queue skipped
+    ("", "batchsubmitplugin = CondorLocal\nschedplugin = KeepNRunning\nsched.keepnrunning.keep_running = 1" + "0" * 30,
+     "queues.conf: [Q] sched.keepnrunning.keep_running"),
+    ("maxperfactory.maximum = 1" + "0" * 30, LOCAL, "factory.conf: [Factory] maxperfactory.maximum"),
+], ids=["queue", "factory"])
+def test_an_integer_beyond_64_bits_is_one_line_naming_the_option(write_conf, capsys, factory_line, queue, where):
+    conf = write_conf(f"[Q]\n{queue}\n", factory_line + "\n")
+    for args in (["check-config", "--conf", conf], ["run", "--once", "--emulate", "--conf", conf]):
+        assert main(args) == 2
+        (err,) = capsys.readouterr().err.splitlines()
+        assert err.startswith(f"error: {os.path.dirname(conf)}/{where}: beyond a 64-bit integer"), err
+
+
+@pytest.mark.parametrize("target, key, value, message", [
+    # each was accepted by check-config and refused by every condor_submit or CE contact
+    ("CondorCE", "port", "-1", "must be a port, 1 to 65535, got -1"),
+    ("CondorCE", "port", "70000", "must be a port, 1 to 65535, got 70000"),
+    ("CondorCE", "gridresource", "ce.example.org:abc", "the port of 'ce.example.org:abc' must be 1 to 65535"),
+    ("CondorCE", "gridresource", "ce.example.org 9619", "expected host, host:port or 'condor <schedd> <collector>'"),
+    ("CondorCE", "gridresource", "user@ce.example.org", "expected host or host:port"),
+    ("CondorARC", "gridresource", "arc.example.org:0", "the port of 'arc.example.org:0' must be 1 to 65535"),
+    ("CondorARC", "gridresource", "arc example", "expected host or host:port"),
+])
+def test_a_ce_address_that_no_submit_can_reach_is_one_line(write_conf, capsys, target, key, value, message):
+    gridresource = "" if key == "gridresource" else f"batchsubmit.{target.lower()}.gridresource = ce.example.org\n"
+    conf = write_conf(f"[Q]\nbatchsubmitplugin = {target}\n{gridresource}"
+                      f"batchsubmit.{target.lower()}.{key} = {value}\n")
+    assert main(["check-config", "--conf", conf]) == 2
+    (err,) = capsys.readouterr().err.splitlines()
+    assert err.startswith(f"error: {os.path.dirname(conf)}/queues.conf: [Q] batchsubmit.{target.lower()}.{key}: "
+                          + message), err
+
+
+@pytest.mark.parametrize("queue, factory_line, where", [
+    # an indented line continues the value before it: a path with a line break in it
+    (LOCAL, "queueConf = queues.conf\n  indented = x", "{base}/queues.conf\\nindented = x: cannot read"),
+    (LOCAL + "\nbatchsubmit.condorlocal.scheddhost = x\n  y", "", "{base}/queues.conf: [Q] batchsubmit.condorlocal"),
+], ids=["config", "target"])
+def test_a_continuation_line_in_a_value_keeps_the_error_on_one_line(write_conf, capsys, queue, factory_line, where):
+    conf = write_conf(f"[Q]\n{queue}\n")
+    if factory_line:
+        with open(conf) as fh:
+            text = fh.read()
+        with open(conf, "w") as fh:
+            fh.write(text.replace("queueConf = queues.conf\n", factory_line + "\n"))
+    assert main(["check-config", "--conf", conf]) == 2
+    (err,) = capsys.readouterr().err.splitlines()
+    assert err.startswith("error: " + where.format(base=os.path.dirname(conf))), err
+
+
+def test_a_utf8_byte_order_mark_is_not_text_before_the_first_section(write_conf):
+    conf = write_conf(f"[Q]\n{LOCAL}\n")
+    for path in (conf, conf.replace("factory.conf", "queues.conf")):  # as a Windows editor saves them
+        with open(path, "rb") as fh:
+            data = fh.read()
+        with open(path, "wb") as fh:
+            fh.write(b"\xef\xbb\xbf" + data)
+    assert [q.name for q in configmod.load(conf).queues] == ["Q"]
+
+
 def test_factory_section_errors(tmp_path):
     (tmp_path / "q.conf").write_text("[Q]\nbatchsubmitplugin = CondorLocal\n")
     fac = tmp_path / "factory.conf"

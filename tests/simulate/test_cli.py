@@ -67,10 +67,18 @@ def test_an_unwritable_out_is_one_line_before_the_replay(sim_conf, tmp_path, cap
     assert (code, err) == (2, ["error: --out: cannot write to " + error.format(dir=tmp_path)])
 
 
-@pytest.mark.parametrize("hours", ["nan", "inf", "-inf", "0", "-1"])
-def test_hours_must_be_a_finite_number_above_0(sim_conf, tmp_path, capsys, trace, never_replays, hours):
+# 1e-300: the stop rounded onto the start (a ZeroDivisionError in the progress)
+@pytest.mark.parametrize("hours", ["nan", "inf", "-inf", "0", "-1", "1e-300"])
+def test_hours_must_be_a_finite_number_of_at_least_a_second(sim_conf, tmp_path, capsys, trace, never_replays,
+                                                            hours):
     code, err = simulate(capsys, sim_conf("cloud"), trace, "--out", str(tmp_path / "out"), f"--hours={hours}")
-    assert code == 2 and len(err) == 1 and err[0].startswith("error: --hours: must be a number more than 0"), err
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: --hours: must be a number of at least"), err
+
+
+def test_no_enabled_queue_names_the_config(sim_conf, tmp_path, capsys, trace, never_replays):
+    conf = sim_conf("[PILOT]\nenabled = False\nbatchsubmitplugin = CondorLocal\n")
+    code, err = simulate(capsys, conf, trace, "--out", str(tmp_path / "out"))
+    assert (code, err) == (2, [f"error: {conf}: no enabled queue to simulate"])
 
 
 def test_an_error_in_the_last_policy_is_found_before_the_first_replays(sim_conf, tmp_path, capsys, trace,
@@ -89,3 +97,18 @@ def test_a_start_no_virtual_clock_can_keep_is_one_line(sim_conf, tmp_path, capsy
     conf = sim_conf("pilot", start=start)
     code, err = simulate(capsys, conf, trace, "--out", str(tmp_path / "out"))
     assert (code, err) == (2, [f"error: {conf}: [Simulate] start: {error}"])
+
+
+@pytest.mark.parametrize("key", ["boot_failure_rate", "boot_failure_rate.c5.2xlarge"])
+def test_a_boot_failure_rate_over_1_is_one_line(sim_conf, tmp_path, capsys, trace, never_replays, key):
+    conf = sim_conf("cloud", **{key: "2"})  # was accepted: every VM failed, as at 1
+    code, err = simulate(capsys, conf, trace, "--out", str(tmp_path / "out"))
+    assert (code, err) == (2, [f"error: {conf}: [Simulate] {key}: must be at most 1, got 2"])
+
+
+@pytest.mark.parametrize("key", ["boot_time.c5.2xlarge", "boot_failure_rate.c5.2xlarge"])
+def test_a_per_type_override_of_none_is_no_override(sim_conf, tmp_path, capsys, caplog, trace, key):
+    # None reached the replay's arithmetic: a TypeError traceback, or every launch failing on it
+    conf = sim_conf("cloud", **{key: "None"})
+    code, err = simulate(capsys, conf, trace, "--out", str(tmp_path / "out"))
+    assert code == 0 and "TypeError" not in caplog.text, err

@@ -332,7 +332,7 @@ def test_csv_line_numbers_count_quoted_line_breaks():
 
 def test_csv_header_without_times_is_reported():
     jobs, problems = traces.parse_csv("when,how_long\n1,2\n", "j.csv")
-    assert jobs == [] and problems == ["j.csv:1: header must name submit and runtime columns, got when,how_long"]
+    assert jobs == [] and problems == ["j.csv:1: header must name submit and runtime columns, got 'when,how_long'"]
 
 
 # -- the command line --------------------------------------------------------------
@@ -389,6 +389,33 @@ def test_a_request_beyond_a_classad_integer_is_a_bad_line(tmp_path, fmt, text):
     assert len(jobs) == 1 and len(problems) == 1
     last = text.count("\n")
     assert problems[0].startswith(f"{tmp_path / 't.txt'}:{last}: ") and "more than a ClassAd integer" in problems[0]
+
+
+# (format, text whose last line Python's parsers cannot take: each was a traceback)
+UNREADABLE = [
+    ("csv", "submit,runtime\n0,60\n0," + "9" * 200_000 + "\n", "field larger than field limit"),
+    ("swf", "1 0 -1 60 1 -1 -1 1 -1 -1 1 1 1 -1 -1 -1 -1 -1\n2 0 -1 60 1e300 -1 -1 1 -1 1e300 1 1 1 -1 -1 -1 -1 -1\n",
+     "more than a ClassAd integer"),  # memory: procs x KB per proc is inf
+    ("condor", '{"QDate": 0, "RemoteWallClockTime": 60}\n{"RequestCpus": ' + "9" * 5000 + "}\n",
+     "not valid JSON (a number with too many digits)"),
+    ("condor", '[{"QDate": 0, "RemoteWallClockTime": 60},\n{"RequestCpus": ' + "9" * 5000 + "}]\n",
+     "not valid JSON (a number with too many digits)"),
+    ("condor", '{"QDate": 0, "RemoteWallClockTime": 60}\n' + "[" * 100_000 + "\n", "not valid JSON (nested too deep)"),
+    ("condor", '[{"QDate": 0, "RemoteWallClockTime": 60},\n' + "[" * 100_000 + "\n",
+     "not valid JSON (nested too deep)"),
+]
+
+
+@pytest.mark.parametrize("fmt,text,reason", UNREADABLE, ids=[f"{f}-{r.split('(')[-1][:20]}" for f, _, r in UNREADABLE])
+def test_a_line_pythons_parsers_refuse_is_a_bad_line(tmp_path, fmt, text, reason):
+    jobs, problems = traces.load(write(tmp_path, "t.txt", text), fmt)
+    assert len(jobs) == 1 and len(problems) == 1, problems
+    assert problems[0].startswith(f"{tmp_path / 't.txt'}:{text.count(chr(10))}: ") and reason in problems[0]
+
+
+def test_a_csv_header_with_a_quoted_line_break_is_reported_on_one_line():
+    _, problems = traces.parse_csv('"sub\nmit",runtime\n1,10\n', "j.csv")
+    assert problems == ["j.csv:1: header must name submit and runtime columns, got 'sub\\nmit,runtime'"]
 
 
 def test_cli_replays_a_trace_with_an_oversized_request(tmp_path):
