@@ -5,7 +5,7 @@ import shlex
 
 from provisioner.batchsubmit.base import Target
 from provisioner.errors import ProvisionerError, TargetError
-from provisioner.options import Option
+from provisioner.options import Option, check_port
 from provisioner.remote import slurm, ssh
 
 log = logging.getLogger("provisioner")
@@ -15,7 +15,7 @@ _RESERVED = {"--array", "--comment", "--job-name", "--output", "--parsable", "--
 
 ENDPOINT_OPTIONS = {
     "host": Option("str", required=True, help="the cluster's login host"),
-    "port": Option("int", 22, minimum=1),
+    "port": Option("int", 22, check=check_port),
     "user": Option("str", required=True, help="the remote account that owns the pilots"),
     "key": Option("secret", required=True, help="private key file for that account"),
     "passphrase_file": Option("secret", None, help="file whose first line is the key's passphrase"),

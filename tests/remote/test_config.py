@@ -52,6 +52,8 @@ def test_status_takes_the_targets_endpoint_and_the_key_is_masked(write_conf, emu
                                                               "--name=value or -xVALUE"),
     ("batchsubmit.sshslurm.sbatch_args = --mem=2G, -p pilots\n", "'-p pilots' is one word to sbatch"),
     ("executable.arguments = 'unclosed\n", "executable.arguments: No closing quotation"),
+    ("batchsubmit.sshslurm.port = 70000\n", "batchsubmit.sshslurm.port: must be a port, 1 to 65535, got 70000"),
+    ("batchstatus.sshslurm.port = 0\n", "batchstatus.sshslurm.port: must be a port, 1 to 65535, got 0"),
 ])
 def test_bad_values_are_one_line_errors_naming_queue_and_option(write_conf, emulated, base, extra, message):
     with pytest.raises(ConfigErrors) as info:
