@@ -34,11 +34,29 @@ def diurnal(rng, days=3, mean_per_hour=40):
     return rows
 
 
+def heavy(rng, days=7, jobs=10_000):
+    """The heavy case of replay_speed.py: batches of 1-5 alike jobs on a day/night cycle, for two
+    queues (CLOUD, HIMEM), of 1 to 8 cores and runs of minutes to hours; keeps about 30 VMs up."""
+    rows, t, peak = [], 0.0, 2 * jobs / 3 / (days * 86400)
+    while t < days * 86400:
+        t += rng.expovariate(peak)
+        if rng.random() < (1 + 0.9 * math.sin(2 * math.pi * t / 86400)) / 2:
+            cpus = rng.choice((1, 1, 1, 2, 4, 8))
+            queue = "HIMEM" if rng.random() < 0.3 else "CLOUD"
+            mean = rng.choice((600, 1800, 11000))
+            for _ in range(rng.randint(1, 5)):
+                rows.append((t + rng.uniform(0, 60), min(rng.expovariate(1 / mean), 36000), cpus,
+                             (6000 if queue == "HIMEM" else 1800) * cpus, queue))
+    return rows
+
+
 def write_csv(name, rows):
+    """Rows of (submit, runtime, cpus, memory[, queue]) to ``name``, beside this file unless absolute."""
+    queues = len(rows[0]) == 5
     with open(os.path.join(HERE, name), "w") as fh:
-        fh.write("submit,runtime,cpus,memory\n")
-        for submit, runtime, cpus, memory in sorted(rows):
-            fh.write(f"{submit:.0f},{runtime:.0f},{cpus},{memory}\n")
+        fh.write("submit,runtime,cpus,memory" + (",queue\n" if queues else "\n"))
+        for row in sorted(rows):
+            fh.write(",".join([f"{row[0]:.0f}", f"{row[1]:.0f}", *map(str, row[2:])]) + "\n")
 
 
 def nasa(path, days=14, max_procs=32):

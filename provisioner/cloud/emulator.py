@@ -24,13 +24,14 @@ Contract, for the simulator and tests:
   volume, InstanceMarketOptions, UserData, SubnetId/Placement), ``describe_instances``
   (Filters ``tag:K``, ``tag-key``, ``instance-state-name``, ``instance-id``; InstanceIds;
   MaxResults/NextToken pagination), ``terminate_instances``, ``create_tags``,
-  ``describe_volumes`` (tag filters) and ``describe_instance_types``.
+  ``describe_volumes`` (tag filters) and ``describe_instance_types``. An instance's
+  description is shared between answers until the instance changes: callers must not change it.
   ``calls`` counts calls per operation; ``fail_next(op, code, times=1, status=400)``
   makes the next calls of ``op`` raise that error code (e.g. ``RequestLimitExceeded``,
   ``InternalError`` with status 500, ``AuthFailure``, ``InvalidAMIID.NotFound``).
 * Time: every call first runs ``advance(clock.now())``; the simulator may also call
   ``advance(now)`` itself. Instances start ``pending`` and become ``running`` after
-  their boot time; a good boot then adds a startd ad to ``pool.machines`` (``Name``,
+  their boot time; a good boot then adds a startd ad (a ``StartdAd``) to ``pool.machines`` (``Name``,
   ``Machine``, ``EC2InstanceId``, ``Cpus``/``Memory``/``Gpus`` free and ``Total*``,
   ``State`` Unclaimed, ``Activity`` Idle, ``ProvisionerFactory``, ``ProvisionerQueue``,
   ``ProvisionerLaunch`` from the instance tags). Failed boots never join.
@@ -47,12 +48,12 @@ import zlib
 import random
 from typing import Callable, Dict, List, Optional, Union
 
-import classad2
 from botocore.exceptions import ClientError
 
 from provisioner.cloud import tags
 from provisioner.cloud.sizing import CATALOGUE
 from provisioner.condor import attributes
+from provisioner.condor.emulator import StartdAd
 
 _GONE_AFTER = 3600.0  # terminated instances stay listed this long, as on AWS
 
@@ -70,8 +71,15 @@ class _Instance:
         self.state = "pending"
         self.ended: Optional[float] = None
         self.volume = "vol-" + iid[2:]
+        self._described = (None, None)  # (what the description was built from, the description)
 
     def describe(self) -> dict:
+        """Built again only when something it shows changed: a replay lists every VM each cycle.
+        Callers must not change the answer."""
+        key = (self.id, self.type, self.state, self.launched, self.zone, self.subnet, self.market, self.volume,
+               tuple(self.tags.items()))
+        if self._described[0] == key:
+            return self._described[1]
         codes = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48}
         out = {"InstanceId": self.id, "InstanceType": self.type, "ImageId": "ami-emulated",
                "State": {"Code": codes[self.state], "Name": self.state},
@@ -80,6 +88,7 @@ class _Instance:
                "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeId": self.volume}}]}
         if self.market == "spot":
             out["InstanceLifecycle"] = "spot"
+        self._described = (key, out)
         return out
 
 
@@ -287,7 +296,7 @@ def add_machine(pool, instance_id: str, cpus: int, memory: int, gpus: int, tagse
     """The startd ad a booted VM advertises (as its user-data configures it); returns its Name."""
     host = f"ip-{zlib.crc32(instance_id.encode()):08x}.ec2.internal"
     name = f"slot1@{host}"
-    pool.machines[name] = classad2.ClassAd({
+    pool.machines[name] = StartdAd({
         "Name": name, "Machine": host, "MyType": "Machine", tags.INSTANCE_ATTR: instance_id,
         "Cpus": cpus, "Memory": memory, "Gpus": gpus, "TotalCpus": cpus, "TotalMemory": memory,
         "TotalGpus": gpus, "State": "Unclaimed", "Activity": "Idle", "EnteredCurrentState": int(now),

@@ -6,9 +6,12 @@ constraint with the real ``classad2`` and projects; ``submit`` takes a real
 ``Submit.jobs()`` (no schedd needed); ``act`` and ``edit`` change those ads.
 Job state changes (start, finish, hold) are driven by the caller: a test, the
 simulator or the demo. Machines (startd ads) live in the collector; ``drain``
-marks a startd draining as ``HTCondor.drain`` does for a real one.
+marks a startd draining as ``HTCondor.drain`` does for a real one. A machine
+advertised as a ``StartdAd`` is projected once per change, not at every query
+(a replay queries the same machines every cycle).
 """
 import itertools
+import re
 import warnings
 from typing import Dict, Iterable, List, Optional, Set
 
@@ -69,7 +72,7 @@ class Schedd:
             if expr.eval(ad) is not True:
                 continue
             if projection:
-                ad = classad2.ClassAd({k: ad.lookup(k) for k in projection if k in ad})
+                ad = project(ad, projection)
             out.append(callback(ad) if callback else ad)
             if 0 <= limit <= len(out):
                 break
@@ -186,18 +189,112 @@ class Schedd:
                 self.pool.on_remove(self, self.jobs.pop(jid))
 
 
+# A call in a constraint (time(), random(), ...) may give another result on an unchanged ad.
+_CALL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\(")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def is_pure(constraint: str) -> bool:
+    """Whether the constraint's result depends on the ad alone."""
+    return not _CALL.search(_STRING.sub('""', constraint))
+
+
+def project(ad, projection, cls=classad2.ClassAd) -> classad2.ClassAd:
+    attrs = {}
+    for k in projection:
+        try:  # one read of the ad, not a test then a read
+            attrs[k] = ad.lookup(k)
+        except KeyError:
+            pass
+    return cls(attrs)
+
+
+_UNREAD, _ABSENT = object(), object()
+_IMMUTABLE = (bool, int, float, str, classad2.Value)
+
+
+class _ReadOnceAd(classad2.ClassAd):
+    """A ClassAd that keeps the immutable values it read (a read through classad2 costs ~3 us,
+    ~10 us for a missing attribute); a subclass that can change forgets them on every change."""
+
+    def __init__(self, input=None):
+        super().__init__(input)
+        self._read = {}
+
+    def _fetch(self, key):
+        value = self._read.get(key, _UNREAD)
+        if value is _UNREAD:
+            try:
+                value = super().__getitem__(key)
+            except KeyError:
+                value = _ABSENT
+            if value is _ABSENT or type(value) in _IMMUTABLE:  # a list or an ad could be changed by the reader
+                self._read[key] = value
+        return value
+
+    def __getitem__(self, key):
+        value = self._fetch(key)
+        if value is _ABSENT:
+            raise KeyError(key)
+        return value
+
+    def get(self, key, default=None):
+        value = self._fetch(key)
+        return default if value is _ABSENT else value
+
+
+class Projection(_ReadOnceAd):
+    """A projected ad the emulator hands to every query until its source ad changes: read-only,
+    so that a caller cannot change what the next query returns."""
+
+    def __setitem__(self, key, value):
+        raise TypeError("an emulator's query result is shared between queries: read-only")
+
+    def __delitem__(self, key):
+        raise TypeError("an emulator's query result is shared between queries: read-only")
+
+
+class StartdAd(_ReadOnceAd):
+    """A startd ad that remembers its projections for the collector; any change to it (set or
+    delete an attribute) forgets them. A machine advertised as a plain ClassAd is projected
+    anew at every query."""
+
+    def __init__(self, input=None):
+        super().__init__(input)
+        self.projected = {}  # (constraint, projection) -> Projection, or None: no match
+
+    def __setitem__(self, key, value):
+        self.projected.clear()
+        self._read.clear()
+        return super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.projected.clear()
+        self._read.clear()
+        return super().__delitem__(key)
+
+
 class Collector:
     def __init__(self, pool: "Pool"):
         self.pool = pool
         self.calls = 0
 
     def query(self, ad_type=None, constraint="True", projection=(), statistics=None) -> List:
+        """Callers must not change the ads they receive: a StartdAd's projections are shared
+        between queries until it changes."""
         self.calls += 1
-        expr = classad2.ExprTree(str(constraint))
+        constraint = str(constraint)
+        expr = classad2.ExprTree(constraint)
+        key = (constraint, tuple(projection)) if projection and is_pure(constraint) else None
         out = []
         for ad in self.pool.machines.values():
-            if expr.eval(ad) is True:
-                out.append(classad2.ClassAd({k: ad.lookup(k) for k in projection if k in ad}) if projection else ad)
+            if key is not None and isinstance(ad, StartdAd):
+                if key not in ad.projected:
+                    ad.projected[key] = project(ad, projection, Projection) if expr.eval(ad) is True else None
+                if ad.projected[key] is not None:
+                    out.append(ad.projected[key])
+            elif expr.eval(ad) is True:
+                out.append(project(ad, projection) if projection else ad)
         return out
 
     def locate(self, daemon_type, name=None):

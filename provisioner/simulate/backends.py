@@ -9,6 +9,7 @@ import heapq
 from typing import Dict, List, Optional, Tuple
 
 from provisioner.condor import attributes
+from provisioner.condor.emulator import StartdAd
 from provisioner.simulate.engine import VM
 
 
@@ -138,9 +139,7 @@ class PilotSite(Backend):
             self._timer(now + sc.fail_after, "exit", vm.id)
             return
         name = self._name(vm)
-        from classad2 import ClassAd
-
-        self.sim.pool.machines[name] = ClassAd({
+        self.sim.pool.machines[name] = StartdAd({
             "Name": name, "Machine": f"pilot-{vm.id}", "MyType": "Machine", "Cpus": vm.cpus, "Memory": vm.memory,
             "TotalCpus": vm.cpus, "TotalMemory": vm.memory, "State": "Unclaimed", "Activity": "Idle",
             "EnteredCurrentState": int(now), attributes.FACTORY: self.sim.cfg.factory_id,

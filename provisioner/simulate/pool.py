@@ -1,8 +1,9 @@
 """The emulated schedd, tuned for replaying traces: same calls and results, faster queries.
 
 ``query`` projects each ad into a new ClassAd (~50 us an ad); a simulation queries
-the same unchanged ads every cycle, so projections are cached per job and dropped
-whenever the job changes through any Schedd call. Callers must not change the ads
+the same unchanged ads every cycle, so projections, and whether a constraint without
+function calls holds, are cached per job and dropped whenever the job changes
+through any Schedd call. Callers must not change the ads
 they receive (none of the factory's plugins does). Submit and remove are also
 reported to listeners, so an emulated site learns of new pilots without scanning.
 """
@@ -23,18 +24,22 @@ class FastSchedd(emulator.Schedd):
             return super().query(constraint, projection, callback, limit, opts)
         self._check("query")
         self.expire()
-        expr = constraint if isinstance(constraint, emulator.classad2.ExprTree) \
-            else emulator.classad2.ExprTree(str(constraint))
-        key = tuple(projection)
+        text = str(constraint)
+        expr = constraint if isinstance(constraint, emulator.classad2.ExprTree) else emulator.classad2.ExprTree(text)
+        pure = emulator.is_pure(text)
+        key = (text if pure else None, tuple(projection))
         out = []
         for jid, ad in self.jobs.items():
-            if expr.eval(ad) is not True:
-                continue
             cached = self._projected.setdefault(jid, {})
-            proj = cached.get(key)
-            if proj is None:
-                proj = cached[key] = emulator.classad2.ClassAd({k: ad.lookup(k) for k in projection if k in ad})
-            out.append(proj)
+            if pure:  # the constraint's result is kept too: None, it does not hold
+                if key not in cached:
+                    cached[key] = emulator.project(ad, projection, emulator.Projection) if expr.eval(ad) is True else None
+            elif expr.eval(ad) is not True:
+                continue
+            elif key not in cached:
+                cached[key] = emulator.project(ad, projection, emulator.Projection)
+            if cached[key] is not None:
+                out.append(cached[key])
         return out
 
     def _forget(self, ids):
