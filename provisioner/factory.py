@@ -99,6 +99,11 @@ class Factory:
         due = [q for q in self.queues if q.next_due <= now]
         if not due:
             return []
+        for monitor in () if dry_run else self.monitors:
+            try:
+                monitor.on_cycle_start(due)
+            except Exception:  # a monitor must never stop the factory
+                log.exception("monitor %s failed", monitor.name)
         counted = self.queues if any(q.uses_factory_total for q in due) else due
         keys = {(q.wms.family, q.wms.source_key()) for q in due}
         keys |= {(q.batch.family, q.batch.source_key()) for q in counted}

@@ -10,6 +10,10 @@ class Monitor:
     def start(self) -> None:
         """Called once before the first cycle."""
 
+    def on_cycle_start(self, queues) -> None:
+        """Called on the factory's thread as a cycle begins, with the queues it decides (``name``,
+        ``interval``): must return at once."""
+
     def on_cycle(self, now: float, decisions: List[Decision]) -> None:
         """Called after every cycle on the factory's thread: must not wait on the network."""
         raise NotImplementedError

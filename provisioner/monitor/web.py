@@ -23,8 +23,9 @@ import urllib.parse
 from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from provisioner.cloud import lifecycle
 from provisioner.errors import ConfigError, ConfigErrors
 from provisioner.monitor.base import Monitor
 
@@ -43,34 +44,66 @@ class Metrics:
         self.pending = Gauge("provisioner_pending_pilots", "Pilots or VMs submitted, not yet running", labels,
                              registry=self.registry)
         self.running = Gauge("provisioner_running_pilots", "Pilots or VMs running", labels, registry=self.registry)
+        self.held = Gauge("provisioner_held_pilots", "Pilots held, or VMs failed", labels, registry=self.registry)
+        self.vms = Gauge("provisioner_vms", "A VM queue's VMs by lifecycle state", ["queue", "state"],
+                         registry=self.registry)
+        self.paused = Gauge("provisioner_queue_paused", "1 while the queue's status holds its submissions "
+                            "(black-hole guard)", labels, registry=self.registry)
         self.decision = Gauge("provisioner_last_decision", "Last policy result (+submit, -retire)", labels,
                               registry=self.registry)
+        self.last_cycle = Gauge("provisioner_last_cycle_timestamp_seconds", "When the queue's last cycle began, "
+                                "skipped or not", labels, registry=self.registry)
+        self.interval = Gauge("provisioner_cycle_interval_seconds", "The queue's configured cycle interval", labels,
+                              registry=self.registry)
+        # Up to ten minutes: a large pool's condor_q or a slow cloud API takes minutes.
+        self.duration = Histogram("provisioner_cycle_duration_seconds", "Time the factory's cycles take",
+                                  buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+                                  registry=self.registry)
         self.actions = Counter("provisioner_actions", "Pilots or VMs acted on", ["queue", "action"],
                                registry=self.registry)
         self.skips = Counter("provisioner_skipped_cycles", "Cycles skipped (status unavailable)", labels,
                              registry=self.registry)
         self.failures = Counter("provisioner_failed_actions", "Submits or retires that failed", labels,
                                 registry=self.registry)
+        # read from a cycle's status: unknown after a skipped one
+        self.status = (self.idle, self.pending, self.running, self.held, self.paused, self.decision)
 
     def record(self, d):
+        self.last_cycle.labels(d.queue).set(d.time)
         if d.action == "skip":
             self.skips.labels(d.queue).inc()
             # Unknown now, as on the status page: a stale count would feed alerts and dashboards.
-            _remove((self.idle, self.pending, self.running, self.decision), d.queue)
+            _remove(self.status, d.queue)
+            _remove_vms(self.vms, d.queue, {})
             return
+        p = d.pilots
         self.idle.labels(d.queue).set(d.work.idle)
-        self.pending.labels(d.queue).set(d.pilots.pending)
-        self.running.labels(d.queue).set(d.pilots.running)
+        self.pending.labels(d.queue).set(p.pending)
+        self.running.labels(d.queue).set(p.running)
+        self.held.labels(d.queue).set(p.held)
+        self.paused.labels(d.queue).set(1 if p.pause and d.time < p.pause[0] else 0)
         self.decision.labels(d.queue).set(d.n)
+        for state, count in p.states.items():
+            if state in lifecycle.STATES:  # a Slurm queue's task states are not VMs
+                self.vms.labels(d.queue, state).set(count)
+        _remove_vms(self.vms, d.queue, p.states)
         if d.action in ("submit", "retire"):
             self.actions.labels(d.queue, d.action).inc(d.count)
         elif d.action == "failed":
             self.failures.labels(d.queue).inc()
 
     def forget(self, queue: str) -> None:
-        _remove((self.idle, self.pending, self.running, self.decision, self.skips, self.failures), queue)
+        _remove((*self.status, self.last_cycle, self.interval, self.skips, self.failures), queue)
+        _remove_vms(self.vms, queue, {})
         for action in ("submit", "retire"):
             _remove((self.actions,), queue, action)
+
+
+def _remove_vms(vms, queue: str, states) -> None:
+    """Drops the queue's series of the VM states not in ``states``: no stale count of a state left."""
+    for state in lifecycle.STATES:
+        if state not in states:
+            _remove((vms,), queue, state)
 
 
 def _remove(metrics, *labels) -> None:
@@ -97,6 +130,7 @@ class WebMonitor(Monitor):
         self.plot_lock = threading.Lock()
         self.plots = {}  # queue -> (its last history row, PNG)
         self.server = None
+        self.began = None  # time.monotonic() at the current cycle's start
 
     @property
     def url(self) -> str:
@@ -127,8 +161,17 @@ class WebMonitor(Monitor):
             self.server.shutdown()
             self.server.server_close()
 
+    def on_cycle_start(self, queues):
+        self.began = time.monotonic()
+        with self.lock:
+            for q in queues:
+                self.metrics.interval.labels(q.name).set(q.interval)
+
     def on_cycle(self, now, decisions):
         with self.lock:
+            if self.began is not None:  # a cycle whose start it heard of
+                self.metrics.duration.observe(time.monotonic() - self.began)
+                self.began = None
             for d in decisions:
                 self.metrics.record(d)
                 self.last[d.queue] = d

@@ -14,12 +14,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from provisioner import config as configmod
 from provisioner.errors import ConfigErrors
 from provisioner.factory import Factory
+from provisioner.ledger import Ledger
 from provisioner.monitor.apfmon import APFMon
 from provisioner.monitor.web import WebMonitor
+from provisioner.services import Services
 
 QUEUES = ("[DEFAULT]\nwmsstatus.condor.queueattribute = TargetQueue\nbatchsubmitplugin = CondorLocal\n"
           "[A]\nwmsqueue = WA\n[B]\nwmsqueue = WB\n")
@@ -184,6 +187,22 @@ def serving(log_dir, factory=None):
         mon.stop()
 
 
+def scrape(mon) -> dict:
+    """{(sample name, frozenset of its labels): value} of /metrics, as Prometheus parses it."""
+    code, ctype, body = get(mon, "/metrics")
+    assert code == 200
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+
+
+def sample(name, **labels):
+    return name, frozenset(labels.items())
+
+
+def queues_in(metrics) -> set:
+    return {dict(labels).get("queue") for _, labels in metrics} - {None}
+
+
 def test_reload_announces_new_queues_and_forgets_removed_ones(write_conf, emulated, recorder, tmp_path):
     url, calls = recorder
     factory, pool, clock, _ = emulated(write_conf(QUEUES))
@@ -204,8 +223,7 @@ def test_reload_announces_new_queues_and_forgets_removed_ones(write_conf, emulat
         labels = [x for c in calls if c[:2] == ("PUT", "/labels") for x in c[2]]
         assert [(x["name"], x["wmsqueue"]) for x in labels] == [("A", "WA"), ("B", "WB"), ("C", "WC")]
         assert sorted(json.loads(get(web, "/status.json")[2])) == ["A", "C"]
-        metrics = get(web, "/metrics")[2].decode()
-        assert 'queue="C"' in metrics and 'queue="B"' not in metrics
+        assert queues_in(scrape(web)) == {"A", "C"}
     finally:
         apf.stop()
         web.stop()
@@ -217,8 +235,11 @@ def test_a_queue_disabled_by_a_reload_leaves_the_status_page_and_metrics(write_c
         factory.cycle()
         web.reconfigure(configmod.load(write_conf(QUEUES.replace("[B]\n", "[B]\nenabled = False\n"))))
         assert sorted(json.loads(get(web, "/status.json")[2])) == ["A"]
-        metrics = get(web, "/metrics")[2].decode()
-        assert 'queue="A"' in metrics and 'queue="B"' not in metrics
+        metrics = scrape(web)
+        assert queues_in(metrics) == {"A"}
+        for name in ("provisioner_last_cycle_timestamp_seconds", "provisioner_cycle_interval_seconds",
+                     "provisioner_held_pilots", "provisioner_queue_paused"):
+            assert sample(name, queue="A") in metrics
         assert get(web, "/plot/B.png")[0] == 404
 
 
@@ -227,15 +248,57 @@ def test_a_skipped_cycle_leaves_no_stale_counts_in_the_metrics(write_conf, emula
     with serving(tmp_path, factory) as web:
         pool.schedd().add_jobs(5, TargetQueue="WA")
         factory.cycle()
-        assert 'provisioner_idle_jobs{queue="A"} 5.0' in get(web, "/metrics")[2].decode()
+        read = ("provisioner_idle_jobs", "provisioner_pending_pilots", "provisioner_running_pilots",
+                "provisioner_held_pilots", "provisioner_queue_paused", "provisioner_last_decision")
+        metrics = scrape(web)
+        assert metrics[sample("provisioner_idle_jobs", queue="A")] == 5
+        assert all(sample(name, queue="A") in metrics for name in read)
         pool.schedd().down = True
         clock.advance_to(clock.now() + 60)
         factory.cycle()
-        metrics = get(web, "/metrics")[2].decode()
-        assert 'provisioner_skipped_cycles_total{queue="A"} 1.0' in metrics
-        assert not re.search(r'provisioner_(idle_jobs|pending_pilots|running_pilots|last_decision)\{queue="A"\}',
-                             metrics)
+        metrics = scrape(web)
+        assert metrics[sample("provisioner_skipped_cycles_total", queue="A")] == 1
+        assert not [name for name in read if sample(name, queue="A") in metrics]
         assert json.loads(get(web, "/status.json")[2])["A"]["idle"] is None
+
+
+def test_when_each_queue_last_cycled_and_how_often_it_should(write_conf, emulated, tmp_path):
+    # An alert on a factory that stopped cycling needs both: time() - last > 3 * interval.
+    factory, pool, clock, _ = emulated(write_conf(QUEUES.replace("WB\n", "WB\napfqueue.sleep = 120\n")))
+    with serving(tmp_path, factory) as web:
+        began = clock.now()
+        factory.cycle()
+        metrics = scrape(web)
+        for queue, interval in (("A", 60), ("B", 120)):
+            assert metrics[sample("provisioner_last_cycle_timestamp_seconds", queue=queue)] == began
+            assert metrics[sample("provisioner_cycle_interval_seconds", queue=queue)] == interval
+        pool.schedd().down = True  # a skipped cycle is a cycle: the factory is not stuck
+        clock.advance_to(began + 60)
+        factory.cycle()
+        metrics = scrape(web)
+        assert metrics[sample("provisioner_last_cycle_timestamp_seconds", queue="A")] == began + 60
+        assert metrics[sample("provisioner_last_cycle_timestamp_seconds", queue="B")] == began  # not due
+
+
+def test_cycle_duration_is_a_histogram_of_the_factorys_cycles(write_conf, emulated, tmp_path):
+    factory, pool, clock, _ = emulated(write_conf(QUEUES))
+    source = next(iter(factory.sources.values()))  # read each cycle: both queues are due in both
+    read = source.read
+
+    def slow_read(now):  # a slow condor_q: the cycle takes at least this long
+        time.sleep(0.3)
+        return read(now)
+
+    source.read = slow_read
+    with serving(tmp_path, factory) as web:
+        factory.cycle()
+        clock.advance_to(clock.now() + 60)
+        factory.cycle()
+        metrics = scrape(web)
+    assert metrics[sample("provisioner_cycle_duration_seconds_count")] == 2
+    assert metrics[sample("provisioner_cycle_duration_seconds_sum")] >= 0.6
+    assert metrics[sample("provisioner_cycle_duration_seconds_bucket", le="0.25")] == 0
+    assert metrics[sample("provisioner_cycle_duration_seconds_bucket", le="+Inf")] == 2
 
 
 def test_status_page_metrics_plots_and_logs(write_conf, emulated, tmp_path):
@@ -425,3 +488,68 @@ def test_range_requests_on_a_log(tmp_path):
         for ignored in ("bytes=0-1,5-6", "bytes=9-2", "lines=1-2", "bytes=x-"):  # the whole log
             assert ranged(ignored) == (200, None, body), ignored
         assert get(mon, "/logs/big.out")[::2] == (200, body)
+
+
+CLOUD = """[CLOUD]
+wmsstatusplugin = Condor
+batchstatusplugin = Cloud
+schedplugin = VMDemand
+batchsubmitplugin = EC2
+batchsubmit.ec2.ami_id = ami-12c6146b
+batchsubmit.ec2.instance_types = m5.2xlarge
+batchsubmit.ec2.collector = cm.example.org
+batchsubmit.ec2.boot_timeout = 600
+batchsubmit.ec2.guard_failures = 3
+batchsubmit.ec2.guard_backoff = 1800
+"""
+
+
+def test_vms_by_state_held_and_paused_by_the_black_hole_guard(write_conf, tmp_path):
+    from provisioner.clock import VirtualClock
+    from provisioner.cloud.emulator import EmulatedEC2
+    from provisioner.condor.emulator import Pool
+
+    cfg = configmod.load(write_conf(CLOUD))
+    clock = VirtualClock(1_700_000_000.0)
+    pool = Pool(clock)
+    cloud = EmulatedEC2(clock, pool, boot_time=120, boot_failure_rate=1.0)  # a broken image: no VM joins
+    services = Services(cfg.factory_id, clock, pool, log_dir=str(tmp_path / "logs"), extra={"ec2": cloud.client})
+    factory = Factory(cfg, services, Ledger(None, cfg.factory_id))
+
+    def vms(metrics):
+        return {dict(labels)["state"]: v for (name, labels), v in metrics.items() if name == "provisioner_vms"}
+
+    with serving(tmp_path, factory) as web:
+        pool.schedd().add_jobs(24, RequestCpus=1, RequestMemory=2048)
+        factory.cycle()  # three VMs launched
+        clock.advance_to(clock.now() + 60)
+        factory.cycle()
+        metrics = scrape(web)
+        assert vms(metrics) == {"booting": 3}
+        assert metrics[sample("provisioner_queue_paused", queue="CLOUD")] == 0
+        assert metrics[sample("provisioner_held_pilots", queue="CLOUD")] == 0
+        clock.advance_to(clock.now() + 700)  # past the boot timeout: three boot failures trip the guard
+        factory.cycle()
+        metrics = scrape(web)
+        assert vms(metrics) == {"failed": 3}  # none left booting: no stale series
+        assert metrics[sample("provisioner_held_pilots", queue="CLOUD")] == 3
+        assert metrics[sample("provisioner_queue_paused", queue="CLOUD")] == 1
+        clock.advance_to(clock.now() + 60)
+        factory.cycle()  # the failed VMs are terminated; the pause holds
+        metrics = scrape(web)
+        assert vms(metrics) == {} and metrics[sample("provisioner_held_pilots", queue="CLOUD")] == 0
+        assert metrics[sample("provisioner_queue_paused", queue="CLOUD")] == 1
+        clock.advance_to(clock.now() + 1800)  # the back-off is over
+        factory.cycle()
+        assert scrape(web)[sample("provisioner_queue_paused", queue="CLOUD")] == 0
+
+
+def test_a_slurm_queues_task_states_are_not_counted_as_vms(tmp_path):
+    from provisioner.status import Decision, Pilots, Work
+
+    with serving(tmp_path) as web:
+        web.on_cycle_start([])
+        web.on_cycle(0.0, [Decision("S", 0.0, work=Work(), pilots=Pilots(pending=2, states={"PENDING": 2}))])
+        metrics = scrape(web)
+    assert metrics[sample("provisioner_pending_pilots", queue="S")] == 2
+    assert not [name for name, _ in metrics if name == "provisioner_vms"]
