@@ -8,6 +8,7 @@ import jinja2
 
 from provisioner import render
 from provisioner.cloud import tags
+from provisioner.condor import attributes
 from provisioner.errors import ProvisionerError, TemplateValueError
 from provisioner.options import Option
 
@@ -51,6 +52,23 @@ def check(queue_cfg, services, opts: dict, where: str) -> None:
         raise ProvisionerError(f"{where}user-data: {exc}") from None
 
 
+# What the status finds a VM's startd by: a condor_config line, read after the factory's,
+# would hide the VM from its queue (never joined: terminated, then the guard trips).
+_IDENTITY = {a.lower() for a in (attributes.FACTORY, attributes.QUEUE, attributes.LAUNCH, tags.INSTANCE_ATTR)}
+
+
+def _check_identity(line: str) -> None:
+    name, eq, value = line.partition("=")
+    key = name.strip().lower().rsplit(".", 1)[-1]  # STARTD.ProvisionerQueue too
+    if not eq:
+        return
+    if key in _IDENTITY:
+        raise UserDataError("condor_config", f"{name.strip()} is set by the factory (its VMs are found by it)")
+    if key == "startd_attrs" and "$(startd_attrs)" not in value.lower().replace(" ", ""):
+        raise UserDataError("condor_config", f"{name.strip()} must keep $(STARTD_ATTRS): the factory's "
+                                             "attributes are in it")
+
+
 def render_user_data(queue_cfg, services, launch_id: str, opts: dict) -> str:
     """User-data for one launch; UserDataError names the option at fault."""
     try:
@@ -92,6 +110,8 @@ def render_user_data(queue_cfg, services, launch_id: str, opts: dict) -> str:
             except TemplateValueError as exc:
                 hint = "; lines are separated by commas (\\, for a comma)" if option == "condor_config" else ""
                 raise UserDataError(option, f"{exc}{hint}") from None
+    for line in opts["condor_config"]:
+        _check_identity(line)
     try:
         text = render.render(opts["user_data_template"], factory_id=services.factory_id, queue=queue_cfg.name,
                              launch_id=launch_id, collector=opts["collector"], token=token,

@@ -60,6 +60,13 @@ CASES = {
     "condor_config on lines": ("batchsubmit.ec2.condor_config =\n    START = True\n    NUM_CPUS = 4",
                                "batchsubmit.ec2.condor_config: value 'START = True\\nNUM_CPUS = 4' contains a line "
                                "break"),
+    # read after the factory's lines: every VM hidden from its queue's status, none ever joins
+    "condor_config identity": ("batchsubmit.ec2.condor_config = STARTD.ProvisionerQueue = OTHER",
+                               "batchsubmit.ec2.condor_config: STARTD.ProvisionerQueue is set by the factory"),
+    "condor_config instance id": ("batchsubmit.ec2.condor_config = ec2instanceid = i-0",
+                                  "batchsubmit.ec2.condor_config: ec2instanceid is set by the factory"),
+    "condor_config attributes": ("batchsubmit.ec2.condor_config = STARTD_ATTRS = MyAttr",
+                                 "batchsubmit.ec2.condor_config: STARTD_ATTRS must keep $(STARTD_ATTRS)"),
 }
 
 

@@ -126,3 +126,12 @@ def test_a_yaml_line_break_in_a_configuration_line_is_refused(write_conf, option
     q = cfg.queues[0]
     with pytest.raises(UserDataError, match=f"^{option}: .*line break or control character"):
         render_user_data(q, Services("fac", None, None), "fac-7", q.batchsubmit.opts)
+
+
+def test_configuration_lines_keeping_the_vms_identity_are_taken(write_conf):
+    # what the factory's own lines set may still be extended or read
+    cfg = configmod.load(write_conf(ec2_queue() + "batchsubmit.ec2.condor_config = STARTD_ATTRS = $(STARTD_ATTRS) "
+                                    "MyAttr, MyAttr = 1, START = ProvisionerQueue =!= undefined\n"))
+    q = cfg.queues[0]
+    text = render_user_data(q, Services("fac", None, None), "fac-7", q.batchsubmit.opts)
+    assert "STARTD_ATTRS = $(STARTD_ATTRS) MyAttr" in text and "MyAttr = 1" in text
