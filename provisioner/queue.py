@@ -55,7 +55,9 @@ class Queue:
             self.next_due = min(self.next_due, ctx.now + min(soon))
         if ctx.pilots.pause and ctx.pilots.pause[0] > self.paused_until:
             self.paused_until, self.pause_reason = ctx.pilots.pause
-        if ctx.now < self.paused_until and d.n > 0:
+        if ctx.now < self.paused_until:
+            d.pause = (self.paused_until, self.pause_reason)
+        if d.pause and d.n > 0:
             d.note = f"paused: {self.pause_reason}"
         elif d.n > 0:
             d.action, d.count = "submit", d.n
@@ -81,6 +83,7 @@ class Queue:
             pause = getattr(exc, "pause", None)
             if pause:
                 self.paused_until, self.pause_reason = ctx.now + pause, str(exc)
+                d.pause = (self.paused_until, self.pause_reason)
             d.action, d.count = "failed", 0
             return
         except Exception as exc:  # a bug: what it made carries the launch id, as after a crash

@@ -45,6 +45,9 @@ class Decision:
     count: int = 0
     ids: List[str] = field(default_factory=list)
     note: str = ""
+    # (until, reason) of the hold on the queue's submissions in force after this decision: the
+    # pilots' pause or a cloud error's; whatever n is, so that monitors see every hold
+    pause: Optional[Tuple[float, str]] = None
 
     @property
     def steps_text(self) -> str:

@@ -47,8 +47,9 @@ class Metrics:
         self.held = Gauge("provisioner_held_pilots", "Pilots held, or VMs failed", labels, registry=self.registry)
         self.vms = Gauge("provisioner_vms", "A VM queue's VMs by lifecycle state", ["queue", "state"],
                          registry=self.registry)
-        self.paused = Gauge("provisioner_queue_paused", "1 while the queue's status holds its submissions "
-                            "(black-hole guard)", labels, registry=self.registry)
+        self.paused = Gauge("provisioner_queue_paused", "1 while a hold on the queue's submissions is in force "
+                            "(black-hole guard, interrupted launch, cloud error's pause)", labels,
+                            registry=self.registry)
         self.decision = Gauge("provisioner_last_decision", "Last policy result (+submit, -retire)", labels,
                               registry=self.registry)
         self.last_cycle = Gauge("provisioner_last_cycle_timestamp_seconds", "When the queue's last cycle began, "
@@ -81,7 +82,7 @@ class Metrics:
         self.pending.labels(d.queue).set(p.pending)
         self.running.labels(d.queue).set(p.running)
         self.held.labels(d.queue).set(p.held)
-        self.paused.labels(d.queue).set(1 if p.pause and d.time < p.pause[0] else 0)
+        self.paused.labels(d.queue).set(1 if d.pause else 0)
         self.decision.labels(d.queue).set(d.n)
         for state, count in p.states.items():
             if state in lifecycle.STATES:  # a Slurm queue's task states are not VMs
@@ -190,12 +191,9 @@ class WebMonitor(Monitor):
                 self.metrics.forget(gone)
 
     def status(self):
+        """Per queue; what a cycle's status tells (idle to paused_reason) is None after a skipped one."""
         with self.lock:
-            return {q: {"time": d.time, "action": d.action, "count": d.count, "n": d.n, "reason": d.reason,
-                        "note": d.note, "idle": d.work.idle if d.work else None,
-                        "pending": d.pilots.pending if d.pilots else None,
-                        "running": d.pilots.running if d.pilots else None}
-                    for q, d in sorted(self.last.items())}
+            return {q: _status(d) for q, d in sorted(self.last.items())}
 
     def plot(self, queue: str) -> bytes:
         with self.lock:
@@ -214,8 +212,12 @@ class WebMonitor(Monitor):
         for q, s in self.status().items():
             when = time.strftime("%H:%M:%S", time.localtime(s["time"]))
             action = f"{s['action']} {s['count']}" if s["action"] in ("submit", "retire") else s["action"]
+            vms = ", ".join(f"{n} {state}" for state, n in (s["vms"] or {}).items())
+            paused = (f"until {_clock(s['paused_until'], s['time'])}: {s['paused_reason']}" if s["paused"]
+                      else "no" if s["paused"] is False else "-")
             rows.append(f"<tr><td>{html.escape(q)}</td><td>{_n(s['idle'])}</td><td>{_n(s['pending'])}</td>"
-                        f"<td>{_n(s['running'])}</td><td>{when}</td><td>{html.escape(action)}</td>"
+                        f"<td>{_n(s['running'])}</td><td>{_n(s['held'])}</td><td>{html.escape(vms or '-')}</td>"
+                        f"<td>{html.escape(paused)}</td><td>{when}</td><td>{html.escape(action)}</td>"
                         f"<td>{html.escape(s['reason'])}</td></tr>")
         # lazy, with its size: a browser may leave the plots out of view unfetched
         plots = "".join(f'<img alt="{html.escape(q)}" src="/plot/{urllib.parse.quote(q)}.png" loading="lazy" '
@@ -224,7 +226,8 @@ class WebMonitor(Monitor):
                 "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
                 "tr:nth-child(even){background:#eee}</style></head><body>"
                 f"<h1>factory {html.escape(self.factory_id)}</h1><table><tr><th>queue</th><th>idle jobs</th>"
-                "<th>pending</th><th>running</th><th>at</th><th>decision</th><th>why</th></tr>"
+                "<th>pending</th><th>running</th><th>held</th><th>VMs</th><th>paused</th><th>at</th><th>decision</th>"
+                "<th>why</th></tr>"
                 f"{''.join(rows)}</table><p><a href='/metrics'>metrics</a> · <a href='/logs/'>pilot logs</a>"
                 f" · <a href='/status.json'>status.json</a></p>{plots}</body></html>")
 
@@ -285,6 +288,25 @@ def _byte_range(header, size: int):
 
 def _n(v):
     return "-" if v is None else v
+
+
+def _status(d) -> dict:
+    p = d.pilots
+    return {"time": d.time, "action": d.action, "count": d.count, "n": d.n, "reason": d.reason, "note": d.note,
+            "idle": d.work.idle if d.work else None,
+            "pending": p.pending if p else None, "running": p.running if p else None,
+            "held": p.held if p else None,
+            # in lifecycle order; a Slurm queue's task states are not VMs
+            "vms": {s: p.states[s] for s in lifecycle.STATES if p.states.get(s)} if p else None,
+            "paused": bool(d.pause) if p else None,
+            "paused_until": d.pause[0] if d.pause else None,
+            "paused_reason": d.pause[1] if d.pause else None}
+
+
+def _clock(t: float, ref: float) -> str:
+    """Local time, with the date when not ``ref``'s day: a pause may last into the next."""
+    when, day = time.localtime(t), time.localtime(ref)
+    return time.strftime("%H:%M:%S" if when[:3] == day[:3] else "%Y-%m-%d %H:%M:%S", when)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -504,17 +504,23 @@ batchsubmit.ec2.guard_backoff = 1800
 """
 
 
-def test_vms_by_state_held_and_paused_by_the_black_hole_guard(write_conf, tmp_path):
+def cloud_factory(write_conf, tmp_path, conf=CLOUD, **emulator):
+    """A factory of the CLOUD queue on an emulated EC2 in virtual time: (factory, pool, clock, cloud)."""
     from provisioner.clock import VirtualClock
     from provisioner.cloud.emulator import EmulatedEC2
     from provisioner.condor.emulator import Pool
 
-    cfg = configmod.load(write_conf(CLOUD))
+    cfg = configmod.load(write_conf(conf))
     clock = VirtualClock(1_700_000_000.0)
     pool = Pool(clock)
-    cloud = EmulatedEC2(clock, pool, boot_time=120, boot_failure_rate=1.0)  # a broken image: no VM joins
+    cloud = EmulatedEC2(clock, pool, boot_time=120, **emulator)
     services = Services(cfg.factory_id, clock, pool, log_dir=str(tmp_path / "logs"), extra={"ec2": cloud.client})
-    factory = Factory(cfg, services, Ledger(None, cfg.factory_id))
+    return Factory(cfg, services, Ledger(None, cfg.factory_id)), pool, clock, cloud
+
+
+def test_vms_by_state_held_and_paused_by_the_black_hole_guard(write_conf, tmp_path):
+    # a broken image: no VM joins
+    factory, pool, clock, _ = cloud_factory(write_conf, tmp_path, boot_failure_rate=1.0)
 
     def vms(metrics):
         return {dict(labels)["state"]: v for (name, labels), v in metrics.items() if name == "provisioner_vms"}
@@ -528,20 +534,110 @@ def test_vms_by_state_held_and_paused_by_the_black_hole_guard(write_conf, tmp_pa
         assert vms(metrics) == {"booting": 3}
         assert metrics[sample("provisioner_queue_paused", queue="CLOUD")] == 0
         assert metrics[sample("provisioner_held_pilots", queue="CLOUD")] == 0
+        status = json.loads(get(web, "/status.json")[2])["CLOUD"]
+        assert (status["vms"], status["held"], status["paused"], status["paused_until"]) == ({"booting": 3}, 0,
+                                                                                             False, None)
+        assert "<td>3 booting</td><td>no</td>" in get(web, "/")[2].decode()
         clock.advance_to(clock.now() + 700)  # past the boot timeout: three boot failures trip the guard
+        tripped = clock.now()
         factory.cycle()
         metrics = scrape(web)
         assert vms(metrics) == {"failed": 3}  # none left booting: no stale series
         assert metrics[sample("provisioner_held_pilots", queue="CLOUD")] == 3
         assert metrics[sample("provisioner_queue_paused", queue="CLOUD")] == 1
+        status = json.loads(get(web, "/status.json")[2])["CLOUD"]
+        assert (status["vms"], status["held"], status["paused"], status["paused_until"]) == ({"failed": 3}, 3,
+                                                                                             True, tripped + 1800)
+        assert status["paused_reason"].startswith("black-hole guard: 3 boot failures")
+        until = time.strftime("%H:%M:%S", time.localtime(tripped + 1800))
+        assert (f"<td>3</td><td>3 failed</td><td>until {until}: {html.escape(status['paused_reason'])}</td>"
+                in get(web, "/")[2].decode())
         clock.advance_to(clock.now() + 60)
         factory.cycle()  # the failed VMs are terminated; the pause holds
         metrics = scrape(web)
         assert vms(metrics) == {} and metrics[sample("provisioner_held_pilots", queue="CLOUD")] == 0
         assert metrics[sample("provisioner_queue_paused", queue="CLOUD")] == 1
+        assert json.loads(get(web, "/status.json")[2])["CLOUD"]["vms"] == {}
         clock.advance_to(clock.now() + 1800)  # the back-off is over
         factory.cycle()
         assert scrape(web)[sample("provisioner_queue_paused", queue="CLOUD")] == 0
+
+
+def _no_vm_named(cloud, monkeypatch):
+    monkeypatch.setattr(cloud, "run_instances", lambda **request: {"ReservationId": "r-1", "Instances": []})
+
+
+@pytest.mark.parametrize("fault, holds, why", [
+    # a configuration error from the cloud: the queue holds its launches for error_pause
+    (lambda cloud, _: cloud.fail_next("run_instances", "AuthFailure"), True, "AuthFailure: emulated AuthFailure"),
+    # a launch answered as done naming no VM: launching again would launch more, unseen
+    (_no_vm_named, True, "without naming any VM"),
+    # these fail one cycle and hold nothing: the next cycle launches
+    (lambda cloud, _: cloud.fail_next("run_instances", "InsufficientInstanceCapacity", status=500), False,
+     "InsufficientInstanceCapacity"),
+    (lambda cloud, _: cloud.fail_next("run_instances", "InternalError", status=500), False,
+     "InternalError"),  # retry_budget = 0: the budget is spent at the first error
+    (lambda cloud, monkeypatch: monkeypatch.setattr(cloud, "vcpu_quota", 0), False, "VcpuLimitExceeded"),
+], ids=["cloud-error", "no-vm-named", "no-capacity", "retry-budget", "quota"])
+def test_paused_exactly_while_a_failed_launch_holds_the_queue(write_conf, tmp_path, monkeypatch, fault, holds,
+                                                               why):
+    # The metric read only the black-hole guard's pause: a queue holding its launches after a
+    # cloud error showed 0, and an alert on it missed the hold.
+    conf = CLOUD + "batchsubmit.ec2.error_pause = 600\nbatchsubmit.ec2.retry_budget = 0\n"
+    factory, pool, clock, cloud = cloud_factory(write_conf, tmp_path, conf)
+    began = clock.now()
+
+    def seen(web):
+        return (scrape(web)[sample("provisioner_queue_paused", queue="CLOUD")],
+                json.loads(get(web, "/status.json")[2])["CLOUD"])
+
+    with serving(tmp_path, factory) as web:
+        pool.schedd().add_jobs(24, RequestCpus=1, RequestMemory=2048)
+        fault(cloud, monkeypatch)
+        (d,) = factory.cycle()
+        assert d.action == "failed" and why in d.note
+        monkeypatch.undo()  # the cloud answers again
+        paused, status = seen(web)
+        assert paused == holds
+        assert status["paused"] is holds
+        if holds:
+            assert status["paused_until"] == began + 600 and why in status["paused_reason"]
+            assert html.escape(status["paused_reason"]) in get(web, "/")[2].decode()
+        else:
+            assert status["paused_until"] is None and status["paused_reason"] is None
+        assert why in status["reason"]  # the failure itself, hold or not
+        clock.advance_to(began + 60)
+        (d,) = factory.cycle()
+        paused, status = seen(web)
+        assert (d.action, paused, status["paused"]) == (("none", 1, True) if holds else ("submit", 0, False))
+        if holds:  # still in force, though no submit failed this cycle
+            assert status["paused_until"] == began + 600 and status["reason"].endswith(
+                "paused: " + status["paused_reason"])
+            clock.advance_to(began + 600)
+            (d,) = factory.cycle()
+            assert (d.action, seen(web)[0]) == ("submit", 0)
+
+
+def test_status_json_and_page_show_vms_held_and_a_hold_escaped(tmp_path):
+    from provisioner.status import Decision, Pilots, Work
+
+    reason = 'EC2 launch: UnauthorizedOperation: <b>"not yours"</b>'
+    held = Decision("Q", 1_700_000_000.0, work=Work(), pilots=Pilots(pending=3, running=20, held=1, states={
+        "busy": 20, "booting": 3, "failed": 1}), pause=(1_700_000_000.0 + 86400, reason))
+    with serving(tmp_path) as web:
+        web.on_cycle(0.0, [held, Decision("S", 0.0, work=Work(), pilots=Pilots(pending=2, states={"PENDING": 2})),
+                           Decision("X", 0.0, action="skip", note="status unavailable")])
+        status = json.loads(get(web, "/status.json")[2])
+        page = get(web, "/")[2].decode()
+    assert {k: status["Q"][k] for k in ("held", "vms", "paused", "paused_until", "paused_reason")} == {
+        "held": 1, "vms": {"booting": 3, "busy": 20, "failed": 1}, "paused": True,
+        "paused_until": 1_700_086_400.0, "paused_reason": reason}
+    assert (status["S"]["vms"], status["S"]["paused"]) == ({}, False)  # Slurm task states are not VMs
+    assert [status["X"][k] for k in ("held", "vms", "paused", "paused_until", "paused_reason")] == [None] * 5
+    # a hold into another day has its date; the cloud's text is escaped
+    until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1_700_086_400.0))
+    assert f"<td>3 booting, 20 busy, 1 failed</td><td>until {until}: {html.escape(reason)}</td>" in page
+    assert "<b>" not in page
 
 
 def test_a_slurm_queues_task_states_are_not_counted_as_vms(tmp_path):
