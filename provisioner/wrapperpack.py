@@ -1,10 +1,12 @@
-"""`provisioner wrapper pack`: the stage-two tarball of the pilot wrapper.
+"""`provisioner wrapper pack`: the stage-two tarball of the pilot wrapper, and stage one beside it.
 
 The tarball (wrapper.py, wrapperlib/, plugins/, lookuptable.conf) holds the
 shipped stage two, with a wrapper author's own plugins (--plugins) and lookup
 table (--lookuptable) if given. It is reproducible: sorted entries, fixed
 mtime/owner/modes and a gzip header without time or name, so the same sources
 always give the same sha256, which stage one checks (--wrappertarballchecksum).
+Stage one (wrapper.sh) is copied as it is, so that an install without a checkout
+has it to serve too (wrapper_url, wrapper_checksum) or to run as a CE's executable.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from provisioner.errors import InputError, ProvisionerError
 
 MTIME = 946684800  # 2000-01-01: any fixed time will do, but some tars warn about 0
 TARBALL = "wrapper.tar.gz"
+STAGE_ONE = "wrapper.sh"
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +36,17 @@ class Member(NamedTuple):
 
 
 def wrapper_root() -> Path:
-    """Where wrapper/python and lookuptable.conf are: in an install, provisioner/pilotwrapper
-    (setup.cfg puts them there); in a checkout (pip install -e), the directory above."""
+    """Where wrapper/python, wrapper/bash/wrapper.sh and lookuptable.conf are: in an install,
+    provisioner/pilotwrapper (setup.cfg puts them there); in a checkout (pip install -e), the
+    directory above."""
     here = Path(__file__).resolve().parent
     candidates = (here / "pilotwrapper", here.parent)
+    needed = ("wrapper/python/wrapper.py", "wrapper/bash/wrapper.sh", "lookuptable.conf")
     for root in candidates:
-        if (root / "wrapper" / "python" / "wrapper.py").is_file() and (root / "lookuptable.conf").is_file():
+        if all((root / name).is_file() for name in needed):
             return root
     raise ProvisionerError(  # a broken installation, not the user's input
-        f"pilot wrapper sources (wrapper/python/wrapper.py, lookuptable.conf) not found in "
+        f"pilot wrapper sources ({', '.join(needed)}) not found in "
         f"{candidates[0]} or {candidates[1]}: reinstall provisioner")
 
 
@@ -141,6 +146,28 @@ def _tarinfo(name: str, data: Optional[bytes]) -> tarfile.TarInfo:
     return info
 
 
+def _write(out_dir: str, name: str, data: bytes, mode: Optional[int] = None) -> tuple[str, str]:
+    """Writes out_dir/name, with mode if given (else as the umask leaves it); returns its path
+    and sha256 (hex)."""
+    target = os.path.join(out_dir, name)
+    partial = target + ".partial"
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(partial, "wb") as out:
+            out.write(data)
+        if mode is not None:
+            os.chmod(partial, mode)  # whatever the umask or the installed file's mode
+        os.replace(partial, target)  # never leave a half-written file under the served name
+    except OSError as exc:  # a user's choice, as in demo and simulate: exit 2 naming the option
+        raise InputError(f"--out: cannot write to {exc.filename or out_dir}: {exc.strerror or exc}") from None
+    return target, hashlib.sha256(data).hexdigest()
+
+
+def pack_stage_one(out_dir: str) -> tuple[str, str]:
+    """Writes out_dir/wrapper.sh, the shipped stage one (mode 0755); returns its path and sha256 (hex)."""
+    return _write(out_dir, STAGE_ONE, (wrapper_root() / "wrapper/bash/wrapper.sh").read_bytes(), 0o755)
+
+
 def pack(out_dir: str, plugins: str | None = None, lookuptable: str | None = None) -> tuple[str, str]:
     """Writes out_dir/wrapper.tar.gz, with the author's plugins directory and lookup table
     if given (see members()); returns its path and sha256 (hex)."""
@@ -154,23 +181,14 @@ def pack(out_dir: str, plugins: str | None = None, lookuptable: str | None = Non
             for name in sorted(files):
                 data = files[name].data
                 tar.addfile(_tarinfo(name, data), None if data is None else io.BytesIO(data))
-    data = raw.getvalue()
-    target = os.path.join(out_dir, TARBALL)
-    partial = target + ".partial"
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        with open(partial, "wb") as out:
-            out.write(data)
-        os.replace(partial, target)  # never leave a half-written tarball under the served name
-    except OSError as exc:  # a user's choice, as in demo and simulate: exit 2 naming the option
-        raise InputError(f"--out: cannot write to {exc.filename or out_dir}: {exc.strerror or exc}") from None
-    return target, hashlib.sha256(data).hexdigest()
+    return _write(out_dir, TARBALL, raw.getvalue())
 
 
 def cmd_pack(args) -> int:
-    path, digest = pack(args.out, args.plugins, args.lookuptable)
-    print(path)
-    print(digest)
+    # The tarball's two lines first, as before stage one was written too: scripts read them.
+    for path, digest in (pack(args.out, args.plugins, args.lookuptable), pack_stage_one(args.out)):
+        print(path)
+        print(digest)
     return 0
 
 
@@ -178,8 +196,9 @@ def add_parser(subparsers) -> None:
     """Adds `wrapper pack [--out DIR] [--plugins DIR] [--lookuptable FILE]` to the CLI's subcommands."""
     wrapper = subparsers.add_parser("wrapper", help="pilot wrapper tools")
     actions = wrapper.add_subparsers(dest="wrapper_command", required=True)
-    packer = actions.add_parser("pack", help="build the reproducible stage-two tarball; prints its path and sha256")
-    packer.add_argument("--out", default=".", help="directory for wrapper.tar.gz (default: current)")
+    packer = actions.add_parser("pack", help="build the reproducible stage-two tarball and copy stage one beside "
+                                             "it; prints the path and sha256 of each, tarball first")
+    packer.add_argument("--out", default=".", help="directory for wrapper.tar.gz and wrapper.sh (default: current)")
     packer.add_argument("--plugins", metavar="DIR",
                         help="add the *.py files in DIR to the shipped plugins; one named like a shipped plugin "
                              "replaces it (not base.py or __init__.py)")

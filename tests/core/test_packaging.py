@@ -45,6 +45,8 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_a_cycle_and_packs_the_wrapper(tm
     r = subprocess.run([cli, "wrapper", "pack", "--out", "www"], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr  # was exit 2: it read the wrapper from a checkout only
-    path, digest = r.stdout.split()
+    path, digest, stage_one, stage_one_digest = r.stdout.split()
     assert path == "www/wrapper.tar.gz"
     assert digest == wrapperpack.pack(str(tmp_path / "checkout"))[1]  # the same tarball as the checkout's
+    assert stage_one == "www/wrapper.sh"  # was not installed: a plain install had no stage one to serve
+    assert stage_one_digest == wrapperpack.pack_stage_one(str(tmp_path / "checkout"))[1]

@@ -4,7 +4,9 @@ import gzip
 import hashlib
 import os
 import shutil
+import stat
 import tarfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -50,10 +52,21 @@ def test_cli_subcommand(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     wrapperpack.add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["wrapper", "pack", "--out", str(tmp_path)])
-    assert args.func(args) == 0
-    path, digest = capsys.readouterr().out.split()
-    assert path == str(tmp_path / "wrapper.tar.gz")
+    umask = os.umask(0o077)  # stage one's mode must not depend on it
+    try:
+        assert args.func(args) == 0
+    finally:
+        os.umask(umask)
+    path, digest, stage_one, stage_one_digest = capsys.readouterr().out.split()
+    assert path == str(tmp_path / "wrapper.tar.gz")  # the tarball's lines first, as before
     assert digest == hashlib.sha256(open(path, "rb").read()).hexdigest()
+    # stage one, which a plain install had nowhere to serve or run from: the shipped file, executable
+    assert stage_one == str(tmp_path / "wrapper.sh")
+    data = (tmp_path / "wrapper.sh").read_bytes()
+    assert data == (wrapperpack.wrapper_root() / "wrapper/bash/wrapper.sh").read_bytes()
+    assert stage_one_digest == hashlib.sha256(data).hexdigest()
+    assert stat.S_IMODE(os.stat(stage_one).st_mode) == 0o755
+    assert sorted(os.listdir(tmp_path)) == ["wrapper.sh", "wrapper.tar.gz"]  # no .partial left
 
 
 def test_without_the_wrapper_sources(tmp_path, monkeypatch):
@@ -94,6 +107,8 @@ def test_pack_refuses_a_plugin_that_does_not_compile(tmp_path, monkeypatch):
     shutil.copytree(root / "wrapper" / "python", src / "wrapper" / "python",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(root / "lookuptable.conf", src)
+    (src / "wrapper" / "bash").mkdir()
+    shutil.copy(root / "wrapper" / "bash" / "wrapper.sh", src / "wrapper" / "bash")
     (src / "wrapper" / "python" / "plugins" / "mine.py").write_text(
         "from .base import Plugin\n\n\nclass Mine(Plugin)\n    pass\n")
     monkeypatch.setattr(wrapperpack, "__file__", str(src / "provisioner" / "wrapperpack.py"))
@@ -140,9 +155,13 @@ def pack_cli(capsys, *args):
 
 
 def test_an_authors_plugins_and_table_run_from_the_served_tarball(author, stage_one, server, capsys):
-    code, (path, digest), _ = pack_cli(capsys, "--out", server.root, "--plugins", author / "plugins",
-                                       "--lookuptable", author / "lookuptable.conf")
+    code, (path, digest, packed_stage_one, stage_one_digest), _ = pack_cli(
+        capsys, "--out", server.root, "--plugins", author / "plugins", "--lookuptable", author / "lookuptable.conf")
     assert code == 0 and path == str(server.root / "wrapper.tar.gz")
+    # as a VM fetches stage one (wrapper_url) and checks it (wrapper_checksum) before running it
+    with urllib.request.urlopen(server.url + "/wrapper.sh") as served:
+        assert hashlib.sha256(served.read()).hexdigest() == stage_one_digest
+    stage_one.argv = [packed_stage_one]  # the packed copy, run as an executable, not the checkout's
     stage_one.args = [arg for arg in stage_one.args if not arg.startswith("--wrappertarballchecksum=")] + [
         "--wrappertarballchecksum=" + digest]
     result = stage_one.run("--wrappervo=myvo", "--extra=1")
