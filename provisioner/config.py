@@ -427,8 +427,9 @@ def _load_queue(cp, path, section, defaults, errors) -> Optional[QueueConfig]:
             errors.append(ConfigError(path, section, key, f"no plugin of this queue is named so "
                                                           f"(did you mean {meant!r}?)"))
             continue
+        # APF's RSL and helper keys too: CondorARC says what to use instead of nordugridrsl.*
         if key in QUEUE_IGNORED or (family in plugins.FAMILIES and "." in key) or key in defaults \
-                or key in referenced:
+                or key in referenced or APF_DEFAULTS.match(key):
             ignored.append(key)
             continue
         known = list(QUEUE_OPTIONS) + [p + o for p, group in used.items() for o in group[0].cls.options]

@@ -226,6 +226,10 @@ def test_condorarc_refuses_nordugrid_rsl_it_would_not_send(write_conf, emulated)
         emulated(write_conf(arc + "nordugridrsl.queue = atlas\n"))
     with pytest.raises(ConfigErrors, match=r"nordugridrsl.addenv.rucio_account: .* use batchsubmit.condorarc.environ"):
         emulated(write_conf(arc.replace("[DEFAULT]\n", "[DEFAULT]\nnordugridrsl.addenv.RUCIO_ACCOUNT = pilot\n")))
+    # set in the queue's own section only, as a migrated ARC queue may: the same advice
+    with pytest.raises(ConfigErrors, match=r"\[LOCAL\] nordugridrsl.queue: HTCondor's arc grid type sends no"):
+        emulated(write_conf(LOCAL.replace("CondorLocal", "CondorARC") + "nordugridrsl.queue = atlas\n"
+                            "batchsubmit.condorarc.gridresource = arc.example.org\n"))
 
 
 @pytest.mark.parametrize("line", ['condor_attributes = +ProvisionerQueue = "OTHER"',
