@@ -37,12 +37,14 @@ FACTORY_OPTIONS = {
     "enablequeues": Option("bool", True),
     "factoryadminemail": Option("str", None),
     "factoryuser": Option("str", None),
+    # APF's shipped factory.conf sets 14; 0 keeps the logs forever
+    "cleanlogs.keepdays": Option("int", 14, minimum=0, help="days pilot logs are kept after their day"),
 }
 
 # APF factory options that have no meaning here; accepted so old files load.
 FACTORY_IGNORED = re.compile(
     r"^(authconf|monitorconf|proxyconf|mappingsconf|logconf|factorysmtpserver|factoryminemail\w+"
-    r"|factoryusername|versiontag|factory\.sleep|proxymanager\..*|cleanlogs\..*|logserver\.index|logserver\.allowrobots"
+    r"|factoryusername|versiontag|factory\.sleep|proxymanager\..*|logserver\.index|logserver\.allowrobots"
     r"|wmsstatus\..*|batchstatus\..*|config\..*|factory\.checkorphans)$")
 
 QUEUE_OPTIONS = {
@@ -58,10 +60,12 @@ QUEUE_OPTIONS = {
     "executable.defaultarguments": Option("str", ""),
     # APF's default; factory.sleep was APF's main loop, which here wakes when a queue is due
     "apfqueue.sleep": Option("int", 360, minimum=1, help="this queue's cycle interval (s)"),
+    "cleanlogs.keepdays": Option("int", None, minimum=0, help="days this queue's pilot logs are kept "
+                                                              "(default: [Factory]'s)"),
 }
 
 # APF queue options kept for compatibility that this factory does not act on.
-QUEUE_IGNORED = {"monitorsection", "cleanlogs.keepdays", "apfqueue.autofill", "req", "apfqueue.crossjump"}
+QUEUE_IGNORED = {"monitorsection", "apfqueue.autofill", "req", "apfqueue.crossjump"}
 
 # What APF's shipped queue files set in [DEFAULT] for features this factory lacks (GRAM and
 # ARC RSL, the Panda site's cloud and status, the old wrapper's options): ignored there.
@@ -99,6 +103,7 @@ class QueueConfig:
     batchstatus: PluginSpec
     sched: List[PluginSpec]
     batchsubmit: PluginSpec
+    keepdays: Optional[int] = None  # cleanlogs.keepdays; load() puts the [Factory] value in for None
     ignored: List[str] = field(default_factory=list)
     raw: Dict[str, str] = field(default_factory=dict, repr=False)  # the section's values as read
 
@@ -270,6 +275,9 @@ def load(path: str) -> FactoryConfig:
     for spec in (s for q in queues for s in q.sched if s.name == "maxperfactory"):
         if spec.opts["maximum"] is None:  # APF keeps this one in [Factory]: show what applies
             spec.opts["maximum"] = fopts["maxperfactory.maximum"]
+    for q in queues:
+        if q.keepdays is None:
+            q.keepdays = fopts["cleanlogs.keepdays"]
     return FactoryConfig(
         path=path, factory_id=fopts["factoryid"],
         cycles=fopts["cycles"], log_dir=log_dir, log_url=fopts["baselogdirurl"], state_dir=state_dir,
@@ -444,7 +452,7 @@ def _load_queue(cp, path, section, defaults, errors) -> Optional[QueueConfig]:
     return QueueConfig(
         name=section, path=path, enabled=top["enabled"],
         wmsqueue=top["wmsqueue"] or section, batchqueue=top["batchqueue"] or section,
-        interval=top["apfqueue.sleep"], executable=top["executable"],
+        interval=top["apfqueue.sleep"], keepdays=top["cleanlogs.keepdays"], executable=top["executable"],
         arguments=top["executable.arguments"], wmsstatus=specs["wmsstatus"][0],
         batchstatus=specs["batchstatus"][0], sched=specs["sched"], batchsubmit=specs["batchsubmit"][0],
         ignored=sorted(ignored), raw=raw)
@@ -478,6 +486,7 @@ def describe(cfg: FactoryConfig) -> str:
         lines.append(f"  wmsqueue={q.wmsqueue} batchqueue={q.batchqueue}")
         lines.append(f"  executable = {q.executable}")
         lines.append(f"  executable.arguments = {q.arguments}")
+        lines.append(f"  cleanlogs.keepdays = {q.keepdays}")
         lines.append("  chain: " + " -> ".join([q.wmsstatus.name, q.batchstatus.name]
                                               + [s.name for s in q.sched] + [q.batchsubmit.name]))
         for spec in q.plugins:

@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 from typing import Dict, List
 
-from provisioner import winddown
+from provisioner import cleanlogs, winddown
 from provisioner.config import FactoryConfig
 from provisioner.errors import ConfigErrors, ProvisionerError, SourceError
 from provisioner.queue import Queue
@@ -52,6 +52,8 @@ class Factory:
         self.monitors = list(monitors)
         self.queues: List[Queue] = build_queues(config, services)
         self.sources: Dict = {}
+        self.cleaner = cleanlogs.Cleaner(services.log_dir, {q.name: q.keepdays for q in config.queues},
+                                         config.options["cleanlogs.keepdays"])
         problems, unsure = winddown.moved(ledger, self.queues, services)
         if problems:
             raise ConfigErrors(problems)
@@ -96,6 +98,8 @@ class Factory:
 
     def cycle(self, dry_run: bool = False) -> List[Decision]:
         now = self.services.clock.now()
+        if not dry_run:  # before the due queues: a factory with none due still wakes hourly
+            self.cleaner.maybe(now)
         due = [q for q in self.queues if q.next_due <= now]
         if not due:
             return []

@@ -88,10 +88,10 @@ def test_sigterm_finishes_and_exits_zero(write_conf, daemon):
 
 
 def test_ignored_apf_options_are_logged_at_start(write_conf, daemon):
-    d = daemon(write_conf(QUEUE.format(name="A", sleep=3600) + "cleanlogs.keepdays = 3\n",
+    d = daemon(write_conf(QUEUE.format(name="A", sleep=3600) + "monitorsection = apfmon\n",
                           factory_extra="factory.sleep = 30\n"))
     line = d.wait_for("ignored (APF helper keys")
-    assert "cleanlogs.keepdays" in line and "[Factory] factory.sleep" in line
+    assert "monitorsection" in line and "[Factory] factory.sleep" in line
 
 
 def test_signals_taken_by_another_thread_still_wake_the_loop(write_conf, daemon, tmp_path):
