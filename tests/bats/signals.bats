@@ -12,6 +12,7 @@ setup() {
 }
 teardown() {
     if [ -n "${PID:-}" ]; then kill "$PID" 2>/dev/null || true; fi
+    if [ -n "${GROUP:-}" ]; then kill "$GROUP" 2>/dev/null || true; fi
 }
 
 # Runs the wrapper with OPTIONS, sends it SIGTERM once stage two is running,
@@ -45,4 +46,53 @@ term_when_ready() {  # options...
     OSG_GRID=$BATS_TEST_TMPDIR/osg term_when_ready "${BASE[@]/--wrappergrid=local/--wrappergrid=OSG}"
     [ "$STATUS" -eq 42 ]  # stage two's, not 143 with stage two left running
     [ -z "$(ls -A "$TMPDIR")" ]
+}
+
+# Starts `sleep` in a session (and process group) of its own, as stage two
+# starts the payload: GROUP is its pgid, START its start time (/proc stat field 22).
+start_group() {
+    local line fields
+    setsid sleep 60 3>&- &
+    GROUP=$!
+    # setsid execs sleep without a fork (a background job here leads no group): wait until it has made its session
+    for _ in $(seq 100); do
+        read -r line <"/proc/$GROUP/stat"
+        read -ra fields <<<"${line##*) }"
+        [ "${fields[2]}" != "$GROUP" ] || break
+        sleep 0.05
+    done
+    [ "${fields[2]}" = "$GROUP" ]
+    START=${fields[19]}
+}
+
+alive() {  # pid: running, not a zombie
+    local line
+    { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+    line=${line##*) }
+    [ "${line%% *}" != Z ]
+}
+
+@test "a recorded payload group left running when stage two ends is stopped" {
+    start_group
+    FAKE_GROUP="$GROUP $START 5" run --separate-stderr bash "$WRAPPER" "${BASE[@]}"
+    [ "$status" -eq 0 ]  # stage two's
+    [[ $stderr == *"its payload's process group $GROUP is running: SIGTERM, SIGKILL after 5s"* ]]
+    [ -z "$(ls -A "$TMPDIR")" ]
+    run ! alive "$GROUP"  # stage one waited for it
+}
+
+@test "a recorded group whose leader started at another time is left alone: a reused pid" {
+    start_group
+    FAKE_GROUP="$GROUP $((START + 1)) 5" run --separate-stderr bash "$WRAPPER" "${BASE[@]}"
+    alive "$GROUP"
+    [ "$status" -eq 0 ]
+    [[ $stderr != *"process group"* ]]
+}
+
+@test "stage two learns where to record its payload's group, in the work directory" {
+    FAKE_SHOW_ENV=WRAPPER_PAYLOAD_GROUP_FILE run --separate-stderr bash "$WRAPPER" "${BASE[@]}"
+    [ "$status" -eq 0 ]
+    local work
+    work=$(grep '^CWD ' <<<"$output")
+    [[ $output == *"ENV WRAPPER_PAYLOAD_GROUP_FILE=\"${work#CWD }/.payload.pgid\""* ]]
 }

@@ -1,6 +1,7 @@
 """Stage one (wrapper.sh) run with real bash against loopback servers, with the
 real packed stage two: secrets, signals, grid setup, special command,
 downloads, option checks stage two agrees with, required programs."""
+import contextlib
 import os
 import pwd
 import select
@@ -273,6 +274,111 @@ def dead(pid, timeout=5.0):
             return True
         time.sleep(0.01)
     return False
+
+
+def survivors(*pids):
+    """Those of pids still running (bounded wait), killed with their process group (the
+    payload's) so that a failing test leaves nothing behind."""
+    left = [pid for pid in pids if not dead(pid)]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+    return left
+
+
+# A payload with a child in its process group; it prints its pid, stage two's and the child's.
+LASTING = '#!/bin/bash\n%s\nsleep 300 &\necho "$$ $PPID $!"\nwait\n'
+GROUP_LEFT = "stage two is gone but its payload's process group %d is running: SIGTERM, SIGKILL after %ds"
+GROUP_KILLED = "payload's process group %d still running %ds after SIGTERM: killing it"
+
+
+@pytest.mark.parametrize("ignore", ["", "trap '' TERM"])
+def test_the_payload_does_not_outlive_a_killed_stage_two(stage_one, pilot, ignore):
+    """The OOM killer, or a batch system ending only the top process, kills stage two:
+    stage one stops the payload's group as stage two would have, and exits 137."""
+    url = pilot("lasting", LASTING % ignore)
+    wrapper = stage_one.popen("--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url, "--wrapperkillgrace=1")
+    pids, left = [], []
+    try:
+        pids = payload, stage_two, child = list(map(int, wrapper.stdout.readline().split()))
+        os.kill(stage_two, signal.SIGKILL)
+        err = wrapper.communicate(timeout=20)[1]
+    finally:
+        wrapper.kill()
+        if pids:
+            left = survivors(payload, child)
+    assert not left, err
+    assert wrapper.returncode == 128 + signal.SIGKILL, err
+    assert GROUP_LEFT % (payload, 1) in err
+    assert (GROUP_KILLED % (payload, 1) in err) == bool(ignore)
+    assert not list(stage_one.tmpdir.iterdir())
+
+
+def test_what_the_payload_left_does_not_outlive_a_killed_stage_two(stage_one, pilot):
+    """The payload has exited and stage two is killed while giving what it left its second:
+    the group, without its leader, is still stopped."""
+    url = pilot("leaving", "#!/bin/bash\n(trap '' TERM; exec sleep 300) &\necho \"$$ $PPID $!\"\nexec sleep 300\n")
+    wrapper = stage_one.popen("--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url, "--wrapperkillgrace=1")
+    pids, left = [], []
+    try:
+        pids = payload, stage_two, child = list(map(int, wrapper.stdout.readline().split()))
+        os.kill(payload, signal.SIGKILL)
+        os.kill(stage_two, signal.SIGKILL)  # within the second stage two gives leftovers
+        err = wrapper.communicate(timeout=20)[1]
+    finally:
+        wrapper.kill()
+        if pids:
+            left = survivors(child)
+    assert not left, err
+    assert wrapper.returncode == 128 + signal.SIGKILL, err
+    assert GROUP_KILLED % (payload, 1) in err
+    assert not list(stage_one.tmpdir.iterdir())
+
+
+def test_a_signal_to_stage_one_reaches_the_payload_of_a_killed_stage_two(stage_one, pilot, tmp_path):
+    """Stage one, stopping the payload of a killed stage two, forwards its own SIGTERM to
+    the payload's group rather than exiting and leaving it; this payload exits on its second."""
+    got = tmp_path / "got"
+    url = pilot("counting", '#!/bin/bash\nn=0\ntrap \'n=$((n+1)); echo TERM >> "$GOT"; [ $n -lt 2 ] || exit 5\' TERM\n'
+                            'echo "$$ $PPID"\nwhile :; do sleep 300 & wait $!; done\n')
+    wrapper = stage_one.popen("--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url, "--wrapperkillgrace=60",
+                              env={"GOT": str(got)})
+    payload, left = None, []
+    try:
+        payload, stage_two = map(int, wrapper.stdout.readline().split())
+        os.kill(stage_two, signal.SIGKILL)
+        # Stage one's own SIGTERM handled first: two pending at once would be one.
+        deadline = time.monotonic() + 15
+        while not (got.exists() and got.read_text()):
+            assert time.monotonic() < deadline, "stage one sent the payload no SIGTERM"
+            time.sleep(0.01)
+        wrapper.send_signal(signal.SIGTERM)
+        err = wrapper.communicate(timeout=20)[1]
+    finally:
+        wrapper.kill()
+        if payload is not None:
+            left = survivors(payload)
+    assert not left, err
+    assert wrapper.returncode == 128 + signal.SIGKILL, err  # stage two's
+    assert GROUP_LEFT % (payload, 60) in err
+    assert "forwarding SIGTERM to the payload's process group %d" % payload in err, err
+    assert got.read_text() == "TERM\nTERM\n"
+    assert "killing it" not in err
+    assert not list(stage_one.tmpdir.iterdir())
+
+
+def test_a_normal_run_records_the_payloads_group_only_for_stage_one(stage_one, pilot):
+    """Stage two records the group in the work directory while the payload runs (the
+    payload waits for it, bounded), and keeps the file's name out of the payload's environment."""
+    url = pilot("recorded", '#!/bin/bash\ngroup=$WRAPPER_WORKDIR/.payload.pgid\n'
+                            'for _ in $(seq 100); do [ ! -f "$group" ] || break; sleep 0.05; done\n'
+                            'read -r pgid _ < "$group"\n[ "$pgid" = $$ ] && echo "recorded ${WRAPPER_PAYLOAD_GROUP_FILE-}"\n'
+                            'exit 3\n')
+    result = stage_one.run("--wrapperplugin=generic", "--wrapperpilotcodeurl=" + url)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "recorded \n"
+    assert "process group" not in result.stderr
+    assert not list(stage_one.tmpdir.iterdir())
 
 
 @pytest.mark.parametrize("setup", ["set -e", "set -eu; IFS=:; shopt -s failglob nullglob"])

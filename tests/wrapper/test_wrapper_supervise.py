@@ -273,3 +273,21 @@ def test_a_silence_kill_reaches_a_leftover_ignoring_sigterm(tmp_path):
                       % pids], silence=1, grace=1)
     assert not survived(int(pids.read_text()), gone)
     assert code == SILENT and took < 8
+
+
+def test_the_payloads_group_is_recorded_for_stage_one_while_it_runs(tmp_path, capfd):
+    """"PGID STARTTIME GRACE", the start time as /proc has it (the payload waits for the
+    file, bounded, and prints what it expects below it); removed once the payload is done."""
+    group = tmp_path / "group"
+    script = ('for _ in $(seq 100); do [ ! -f "$G" ] || break; sleep 0.05; done; cat "$G"; '
+              'read -ra f < /proc/$$/stat; echo "$$ ${f[21]} 7"')
+    code = Supervisor(Log(), str(group)).run(["bash", "-c", script], env=dict(os.environ, G=str(group)), grace=7)
+    recorded, expected = capfd.readouterr().out.splitlines()
+    assert code == 0 and recorded == expected
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_group_that_cannot_be_recorded_is_a_warning(tmp_path, capfd):
+    code = Supervisor(Log(), str(tmp_path / "missing" / "group")).run(["bash", "-c", "exit 4"])
+    assert code == 4
+    assert "WARNING: cannot record the payload's process group for stage one" in capfd.readouterr().err

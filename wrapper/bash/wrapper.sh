@@ -54,6 +54,9 @@ CHILD=''
 FETCHER=''
 SPECIAL_PID=''
 SOURCING=''
+PAYLOAD_GROUP=''  # the payload's process group while stage one stops it
+PAYLOAD_SIGNALS=()  # signals for it, received meanwhile
+EXITING=''
 
 _w_log() {  # level message
     if [ "$1" = debug ] && [ "$LOGLEVEL" != debug ]; then
@@ -480,10 +483,62 @@ _w_unpack_stage_two() {
     fi
 }
 
+# Whether a process of group $1 runs. Zombies do not count: the payload's are
+# init's to reap once stage two is gone, which some containers' init is slow to do.
+_w_group_alive() {  # pgid
+    local stat line rest
+    kill -0 -- "-$1" 2>/dev/null || return 1
+    for stat in /proc/[0-9]*/stat; do
+        { read -r line <"$stat"; } 2>/dev/null || continue  # gone meanwhile
+        rest=${line##*) }  # state ppid pgrp ...: the name before may hold anything
+        [[ $rest =~ ^([A-Za-z])\ -?[0-9]+\ ([0-9]+)\  ]] || continue
+        [ "${BASH_REMATCH[2]}" != "$1" ] || [ "${BASH_REMATCH[1]}" = Z ] || return 0
+    done
+    return 1
+}
+
+# Stage two, killed (the OOM killer, a batch system ending only the top process)
+# while its payload ran, leaves that payload's process group, in a session of its
+# own, running. Stage two records "PGID STARTTIME GRACE" in the file while the
+# payload runs (and removes it once the group is gone): this stops that group as
+# stage two would, SIGTERM and SIGKILL after its --wrapperkillgrace. The group is
+# the recorded one if its leader still has the recorded start time (a later
+# process given the pid has another), or, the leader gone, while the group has
+# members (its number is not given to a new process before the group is empty).
+_w_stop_payload() {  # group-file
+    local pgid start grace line fields tries name
+    { read -r pgid start grace <"$1"; } 2>/dev/null || return 0
+    [[ "$pgid $start $grace" =~ ^[1-9][0-9]{0,9}\ [0-9]{1,20}\ [0-9]{1,9}$ ]] || return 0
+    if { read -r line <"/proc/$pgid/stat"; } 2>/dev/null; then
+        read -ra fields <<<"${line##*) }"
+        [ "${fields[19]}" = "$start" ] || return 0
+    fi
+    _w_group_alive "$pgid" || return 0
+    PAYLOAD_GROUP=$pgid
+    _w_log warning "stage two is gone but its payload's process group $pgid is running: SIGTERM, SIGKILL after ${grace}s"
+    kill -TERM -- "-$pgid" 2>/dev/null
+    for ((tries = grace * 10; tries > 0; tries--)); do
+        for name in "${PAYLOAD_SIGNALS[@]}"; do
+            _w_log info "forwarding SIG$name to the payload's process group $pgid"
+            kill -s "$name" -- "-$pgid" 2>/dev/null
+        done
+        PAYLOAD_SIGNALS=()
+        _w_group_alive "$pgid" || break
+        sleep 0.1
+    done
+    if _w_group_alive "$pgid"; then
+        _w_log error "payload's process group $pgid still running ${grace}s after SIGTERM: killing it"
+        kill -KILL -- "-$pgid" 2>/dev/null
+    fi
+    PAYLOAD_GROUP=''
+}
+
 # The EXIT trap: reports an `exit` in the grid setup file as "grid broken",
-# stops a running special command or download and removes the work directory.
+# stops a running special command or download, or the payload of a killed stage
+# two, and removes the work directory.
 _w_on_exit() {
     local status=$?
+    EXITING=1
     if [ -n "$SOURCING" ]; then
         printf 'wrapper.sh: error: %s exited (exit %d)\n' "$SOURCING" "$status" >&2
         status=67
@@ -496,6 +551,7 @@ _w_on_exit() {
         kill "$FETCHER" 2>/dev/null
         wait "$FETCHER" 2>/dev/null
     fi
+    if [ -n "$WORK" ]; then _w_stop_payload "$WORK/.payload.pgid"; fi
     if [ -n "$WORK" ] && cd /; then
         # The payload may leave read-only directories (Go's module cache, a pilot tarball's modes).
         rm -rf -- "$WORK" 2>/dev/null || { chmod -R u+rwX -- "$WORK" && rm -rf -- "$WORK"; } 2>/dev/null ||
@@ -508,7 +564,9 @@ _w_on_signal() {  # name number
     if [ -n "$CHILD" ]; then
         _w_log info "forwarding SIG$1 to stage two (pid $CHILD)"
         kill -s "$1" "$CHILD" 2>/dev/null
-    else
+    elif [ -n "$PAYLOAD_GROUP" ]; then  # _w_stop_payload forwards it: here stderr may be /dev/null
+        PAYLOAD_SIGNALS+=("$1")
+    elif [ -z "$EXITING" ]; then  # an exit in the EXIT trap would cut its cleanup short
         SOURCING=''  # stopped, not broken
         exit $((128 + $2))
     fi
@@ -559,7 +617,9 @@ _w_run_stage_two() {
     # -E -S: stage two uses only the standard library, so skip PYTHON* and
     # site-packages (faster, and immune to a node's broken site setup).
     # WRAPPER_JOBDIR: stage two resolves relative paths in options against it.
-    WRAPPER_JOBDIR=$JOBDIR python3 -E -S "$WORK/stage2/wrapper.py" "${args[@]}" "${PASSTHROUGH[@]}" &
+    # WRAPPER_PAYLOAD_GROUP_FILE: where it records the payload's group (_w_stop_payload).
+    WRAPPER_JOBDIR=$JOBDIR WRAPPER_PAYLOAD_GROUP_FILE=$WORK/.payload.pgid \
+        python3 -E -S "$WORK/stage2/wrapper.py" "${args[@]}" "${PASSTHROUGH[@]}" &
     CHILD=$!
     while :; do
         wait "$CHILD"

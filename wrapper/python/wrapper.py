@@ -108,7 +108,9 @@ def main(argv=None):
         return 0
     started = time.monotonic()
     log = Log()
-    supervisor = Supervisor(log)
+    # Set by stage one, which stops the payload's group if this process is killed;
+    # not the payload's business.
+    supervisor = Supervisor(log, os.environ.pop("WRAPPER_PAYLOAD_GROUP_FILE", None))
     supervisor.install()
     facts = {"site": None, "queue": None, "plugin": None, "pilottype": None}
     payload = False

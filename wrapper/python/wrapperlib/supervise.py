@@ -57,6 +57,13 @@ def group_alive(pgid):
     return False
 
 
+def start_time(pid):
+    """When pid started, in clock ticks since boot (/proc/PID/stat field 22): with the
+    pid, it tells that process from a later one given the same pid."""
+    with open("/proc/%d/stat" % pid) as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[19])
+
+
 def signal_pgroup(pid, signum):
     try:
         os.killpg(pid, signum)
@@ -65,8 +72,11 @@ def signal_pgroup(pid, signum):
 
 
 class Supervisor:
-    def __init__(self, log):
+    def __init__(self, log, group_file=None):
         self.log = log
+        # Where stage one reads the running payload's process group from: if this
+        # process is killed, stage one stops that group.
+        self.group_file = group_file
         self.payload = None
         self.starting = False
         self.received = []
@@ -106,16 +116,22 @@ class Supervisor:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         finally:
             self.starting = False
-        self.log.info("payload started (pid %d): %s" % (payload.pid, " ".join(redacted(argv))))
-        for signum in early:
-            signal_pgroup(payload.pid, signum)
         try:
+            self._record_group(payload.pid, grace)
+            self.log.info("payload started (pid %d): %s" % (payload.pid, " ".join(redacted(argv))))
+            for signum in early:
+                signal_pgroup(payload.pid, signum)
             return self._watch(payload, pending, silence, grace, tick, tick_every)
         except BaseException:  # our output gone, say: the payload (or what it left) must not outlive us
             self._kill(payload, grace)
             raise
         finally:
             self.payload = None
+            if self.group_file:  # the group is gone or has had SIGKILL
+                try:
+                    os.unlink(self.group_file)
+                except OSError:
+                    pass
             payload.stdout.close()
             if self.ticking is not None:
                 self.ticking.join()  # its report must not follow the caller's next one
@@ -123,6 +139,20 @@ class Supervisor:
             if forwarded:
                 names = ", ".join(signal.Signals(s).name for s in forwarded)
                 self.log.info("forwarded to the payload: %s" % names)
+
+    def _record_group(self, pgid, grace):
+        """Writes "PGID STARTTIME GRACE" to group_file, atomically: stage one reads it
+        when this process has been killed. The leader's start time keeps stage one from
+        taking a later process given the same pid for it."""
+        if not self.group_file:
+            return
+        partial = self.group_file + ".partial"
+        try:
+            with open(partial, "w") as out:
+                out.write("%d %d %d\n" % (pgid, start_time(pgid), grace))
+            os.replace(partial, self.group_file)
+        except OSError as exc:  # no /proc, say: the payload runs, only unguarded against our death
+            self.log.warning("cannot record the payload's process group for stage one: %s" % exc)
 
     def _watch(self, payload, pending, silence, grace, tick, tick_every):
         out = sys.stdout.buffer
