@@ -17,7 +17,7 @@ class APFRetire(Step):
 
     def __call__(self, n, ctx):
         if n != 0 or ctx.work.idle:
-            return n, "work waiting" if ctx.work.idle else "submitting"
+            return n, "work waiting" if ctx.work.idle else "submitting" if n > 0 else "retire asked before"
         have = ctx.pilots.pending + ctx.pilots.running
         out = min(0, self.opts["keep_running"] - have)
         return out, f"keep={self.opts['keep_running']} have={have}"

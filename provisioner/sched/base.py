@@ -35,8 +35,8 @@ def limit(n: int, have: str, count: int, maximum: int, allow_negative: bool) -> 
     ``maximum``, else the room left; over the maximum, a retire of the surplus only with
     ``allow_negative`` (APF's min(n, maximum - count)), else n if already a retire, or 0."""
     room = maximum - count
-    if n <= room:
-        return n, f"{have}={count} under {maximum}"
+    if n <= room:  # a submit that fits, or a retire at least as large as the surplus
+        return n, f"{have}={count} {'under' if room >= 0 else 'over'} {maximum}"
     if room >= 0:
         return room, f"{have}={count} max={maximum}"
     if allow_negative:

@@ -9,7 +9,9 @@ class MaxPerCycle(Step):
 
     def __call__(self, n, ctx):
         m = self.opts["maximum"]
-        if m is None or n <= m:
+        if m is None:
+            return n, "no maximum"
+        if n <= m:
             return n, "under cap"
         return m, f"capped at {m}"
 
