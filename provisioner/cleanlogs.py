@@ -12,7 +12,7 @@ import re
 import shutil
 from typing import Dict, List
 
-from provisioner.config import _QUEUE_NAME
+from provisioner.config import QUEUE_NAME
 
 log = logging.getLogger("provisioner")
 
@@ -57,7 +57,7 @@ def clean(log_dir: str, now: float, keepdays: Dict[str, int], default: int):
         emptied = False
         for queue in _dirs(day.path, errors):
             keep = keepdays.get(queue.name, default)
-            if not keep or age <= keep or not _QUEUE_NAME.match(queue.name):
+            if not keep or age <= keep or not QUEUE_NAME.match(queue.name):
                 continue
             try:
                 shutil.rmtree(queue.path)  # removes links inside, never what they point to

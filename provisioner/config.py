@@ -20,7 +20,7 @@ from provisioner.options import Option, mask
 
 FACTORY_OPTIONS = {
     "factoryid": Option("str", required=True, help="names this factory on every pilot it creates",
-                        check=lambda v: None if _QUEUE_NAME.match(v) else
+                        check=lambda v: None if QUEUE_NAME.match(v) else
                         "letters, digits and _ . @ + - only (it is part of tags, comments and launch ids)"),
     "queueconf": Option("list", [], help="queue files, relative to this file"),
     "queuedirconf": Option("str", None, help="a directory of *.conf queue files"),
@@ -72,7 +72,7 @@ QUEUE_IGNORED = {"monitorsection", "apfqueue.autofill", "req", "apfqueue.crossju
 APF_DEFAULTS = re.compile(r"^((globusrsl|nordugridrsl)\..+|cloud|country|group|status|override|autofill"
                           r"|cleanlogs\.maxdays|executable\.(wrapper\w+|specialcmd))$")
 
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")
 _INTERP = re.compile(r"%\(([^)]+)\)s")
 
 
@@ -370,7 +370,7 @@ def _misspelt_plugin(key: str, used) -> Optional[str]:
 
 def _load_queue(cp, path, section, defaults, errors) -> Optional[QueueConfig]:
     before = len(errors)
-    if not _QUEUE_NAME.match(section):
+    if not QUEUE_NAME.match(section):
         # The name lands in paths, attributes and logs: keep it plain.
         errors.append(ConfigError(path, section, None, "queue names may use only letters, digits and _.@+-"))
         return None
