@@ -168,6 +168,14 @@ def activated(o, ctx):
     return max(0, out)
 
 
+def walked(q, d):
+    """Each step of the queue's chain in decision d: its name, the step, the n it was given, its result."""
+    n = 0
+    for (name, step), result in zip(q.steps, d.steps):
+        yield name, step, n, result
+        n = result.n
+
+
 def check_scale(written, n, out):
     # ceil(|n| x factor as written), with a retire's sign
     exact = abs(n) * Fraction(written.get("factor", "1.0"))
@@ -181,13 +189,11 @@ def test_every_step_of_every_chain_follows_its_documented_formula(chain, ctx):
     q = build(names, opts)
     d = q.decide(ctx)
     assert [s.step for s in d.steps] == names and d.n == d.steps[-1].n
-    n = 0
-    for (name, step), result in zip(q.steps, d.steps):
+    for name, step, n, result in walked(q, d):
         if name == "scale":
             check_scale(opts[name], n, result.n)
         else:
             assert result.n == expected(name, step.opts, n, ctx), (name, n, result)
-        n = result.n
 
 
 @FAST
@@ -195,15 +201,13 @@ def test_every_step_of_every_chain_follows_its_documented_formula(chain, ctx):
 def test_caps_never_raise_n_and_never_turn_a_submit_into_a_retire(chain, ctx):
     names, opts = chain
     q = build(names, opts)
-    n = 0
-    for (name, step), result in zip(q.steps, q.decide(ctx).steps):
+    for name, step, n, result in walked(q, q.decide(ctx)):
         if name in CAPS:
             assert result.n <= n, (name, n, result)
             if n >= 0 and not step.opts.get("allow_negative"):
                 assert result.n >= 0, (name, n, result)
             if n < 0 and name in ("maxpercycle", "minpercycle", "maxperfactory", "statusoffline", "throttle"):
                 assert result.n == n, (name, n, result)  # README: a retire asked before passes
-        n = result.n
 
 
 @FAST
@@ -249,12 +253,10 @@ def test_reasons_are_one_line_and_the_decision_is_deterministic(chain, ctx):
     names, opts = chain
     q = build(names, opts)
     first = q.decide(ctx)
-    n = 0
-    for (name, step), s in zip(q.steps, first.steps):
+    for name, step, n, s in walked(q, first):
         assert isinstance(s.reason, str) and s.reason.strip() and "\n" not in s.reason and "\r" not in s.reason
         assert f"{s.step}={s.n} ({s.reason})" in first.steps_text
         assert_reason_true(name, step.opts, n, s)
-        n = s.n
     again, fresh = q.decide(ctx), build(names, opts).decide(ctx)
     for d in (again, fresh):
         assert [(s.step, s.n, s.reason) for s in d.steps] == [(s.step, s.n, s.reason) for s in first.steps]
