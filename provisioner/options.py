@@ -96,7 +96,7 @@ def check_host_port(text: str) -> Optional[str]:
     if not host or any(c.isspace() or c in "/@" for c in host) or \
             (not bracketed and any(c in host for c in "[]:")):
         return f"expected host or host:port, got {text.strip()!r}"
-    if port and not (port.isdigit() and 1 <= int(port) <= 65535):  # "host:": the default port
+    if port and (not port.isdigit() or check_port(int(port))):  # "host:": the default port
         return f"the port of {text.strip()!r} must be 1 to 65535"
     return None
 

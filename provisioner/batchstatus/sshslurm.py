@@ -49,7 +49,8 @@ class SlurmTasks(Source):
 
 class SSHSlurmBatchStatus(BatchStatus):
     name = "sshslurm"
-    options = {name: Option(o.type, None, minimum=o.minimum, check=o.check, help=o.help) for name, o in ENDPOINT_OPTIONS.items()}
+    options = {name: Option(o.type, None, minimum=o.minimum, check=o.check, help=o.help)
+               for name, o in ENDPOINT_OPTIONS.items()}
 
     def __init__(self, queue, opts, services):
         super().__init__(queue, opts, services)

@@ -1,5 +1,5 @@
 from provisioner.batchsubmit._condor import COMMON_OPTIONS, CondorTarget
-from provisioner.options import Option, check_host_port, split_host_port, check_port
+from provisioner.options import Option, check_host_port, check_port, split_host_port
 
 
 def _check_gridresource(text):
