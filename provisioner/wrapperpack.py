@@ -10,6 +10,7 @@ has it to serve too (wrapper_url, wrapper_checksum) or to run as a CE's executab
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import importlib.util
@@ -50,6 +51,7 @@ def wrapper_root() -> Path:
         f"{candidates[0]} or {candidates[1]}: reinstall provisioner")
 
 
+@functools.lru_cache(maxsize=None)  # members() and check_table() both read it in one pack
 def _lookup(root: Path):
     """Stage two's own table reader and plugin-name rules, not a copy of them."""
     spec = importlib.util.spec_from_file_location("_wrapper_lookup", root / "wrapper/python/wrapperlib/lookup.py")
