@@ -1,4 +1,5 @@
 """What the HTCondor targets share: rendering, one-transaction submit, retire idle."""
+import datetime
 import logging
 import os
 import shlex
@@ -40,10 +41,20 @@ COMMON_OPTIONS = {
 }
 
 
+class ProxyError(TargetError):
+    """The x509 proxy cannot carry pilots: ``pause`` holds the queue's submissions until its next cycle."""
+
+    def __init__(self, message, pause):
+        super().__init__(message)
+        self.pause = pause
+
+
 class CondorTarget(Target):
     template = ""
     can_retire = True
     option_prefixes = ("condor_attributes.",)
+    # APF's arguments to condor_submit, which is not run: validate() refuses one that is set
+    ignored_options = ("submitargs",)
 
     def submit_values(self) -> dict:
         """Values particular to one target's template."""
@@ -111,6 +122,14 @@ class CondorTarget(Target):
             self.description(0.0, "validate")
         except TemplateValueError as exc:
             raise ProvisionerError(f"{self.namespace().rstrip('.')}: {exc}") from None
+        for name in sorted({self.name, self.queue.batchsubmit.written}):
+            key = f"{self.family}.{name}.submitargs"
+            if self.queue.raw.get(key, "").strip() not in ("", "None", "none"):
+                # dropped, a -name schedd would leave the pilots in the local one
+                raise ProvisionerError(f"{key}: condor_submit is not run: its -name schedd is "
+                                       f"batchstatus.condor.scheddhost, -pool batchstatus.condor.collectorhost, "
+                                       f"-append's commands go in {self.family}.{name}.condor_attributes "
+                                       f"(nothing is spooled, as -remote and -spool did)")
         if any(spec.family == "batchstatus" and spec.name == "condor" for spec in self.queue.plugins):
             for option in ("scheddhost", "collectorhost"):
                 read = self.queue.option(f"batchstatus.condor.{option}")
@@ -127,6 +146,8 @@ class CondorTarget(Target):
     def submit(self, n, ctx, launch_id):
         import htcondor2
 
+        if self.opts["proxy"]:
+            self._check_proxy(ctx.now)
         try:
             text = self.description(ctx.now, launch_id)
             self.prepare(ctx.now, launch_id)
@@ -143,6 +164,27 @@ class CondorTarget(Target):
             raise TargetError(f"submit to schedd failed: {_one_line(exc)}") from None
         first = result.first_proc()
         return [f"{result.cluster()}.{first + i}" for i in range(result.num_procs())]
+
+    def _check_proxy(self, now: float) -> None:
+        """Refuse a proxy that is gone, or will be before the queue looks again: the CE holds the
+        pilots it carries, each lost for ``remove_held_after``, until it is renewed."""
+        from cryptography import x509
+
+        path = self.opts["proxy"]
+        try:
+            with open(path, "rb") as fh:
+                certs = x509.load_pem_x509_certificates(fh.read())
+            end = min(c.not_valid_after_utc for c in certs).timestamp()  # the chain's, as HTCondor reads it
+        except OSError as exc:
+            why = f"cannot be read ({exc.strerror})"
+        except ValueError:
+            why = "holds no readable PEM certificate"
+        else:
+            if end > now + self.queue.interval:
+                return
+            when = datetime.datetime.fromtimestamp(end, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            why = f"expired at {when}" if end <= now else f"expires at {when}, before this queue's next cycle"
+        raise ProxyError(f"x509 proxy {path} {why}: submissions held until it is renewed", self.queue.interval)
 
     def retire(self, n, ctx):
         """Remove the newest idle pilots first: they have done the least work and wait the longest."""

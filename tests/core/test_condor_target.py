@@ -1,8 +1,10 @@
 """The HTCondor targets against the emulated pool: retire races, failures that stay one
 line and lose nothing, grid_resource forms, and the emulator as strict as htcondor2."""
 import os
+import re
 import shlex
 import stat
+import time
 import warnings
 from types import SimpleNamespace
 
@@ -241,3 +243,74 @@ def test_an_attribute_naming_the_pilots_identity_is_refused_at_start_up(write_co
     with pytest.raises(ConfigErrors, match=r"\[LOCAL\] batchsubmit.condorlocal: condor_attributes: "
                                            r"\S+ is set by the factory"):
         emulated(write_conf(LOCAL + f"batchsubmit.condorlocal.{line}\n"))
+
+
+def test_apf_submitargs_load_when_unset_and_say_what_to_use_when_set(write_conf, emulated):
+    # APF passed them to condor_submit, which the factory does not run: a schedd named there
+    # would be dropped without a word, the pilots going to the local one.
+    ce = "[DEFAULT]\nbatchsubmit.condorosgce.submitargs = None\nbatchsubmit.condorlocal.submitargs = None\n" \
+        + LOCAL.replace("CondorLocal", "CondorOSGCE") + "batchsubmit.condorosgce.gridresource = ce.example.org\n"
+    factory, *_ = emulated(write_conf(ce))
+    assert "batchsubmit.condorosgce.submitargs" in factory.config.queues[0].ignored
+    with pytest.raises(ConfigErrors, match=r"\[LOCAL\] batchsubmit.condorosgce.submitargs: condor_submit is not "
+                                           r"run: its -name schedd is batchstatus.condor.scheddhost, -pool "
+                                           r"batchstatus.condor.collectorhost, -append's commands go in "
+                                           r"batchsubmit.condorosgce.condor_attributes \(nothing is spooled"):
+        emulated(write_conf(ce + "batchsubmit.condorosgce.submitargs = -remote gridgk05.racf.bnl.gov\n"))
+
+
+def write_proxy(path, not_after, issuer_not_after=None):
+    """A PEM x509 proxy as voms-proxy-init writes one: the proxy certificate, its key, then the
+    certificate that signed it; self-signed here, which is all the factory reads."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def cert(cn, end):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        when = datetime.datetime.fromtimestamp(end, datetime.timezone.utc)
+        built = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()) \
+            .serial_number(x509.random_serial_number()).not_valid_before(when - datetime.timedelta(days=30)) \
+            .not_valid_after(when).sign(key, hashes.SHA256())
+        return built.public_bytes(serialization.Encoding.PEM), key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+
+    proxy, key = cert("proxy", not_after)
+    user, _ = cert("user", issuer_not_after or not_after + 86400 * 300)
+    path.write_bytes(proxy + key + user)
+
+
+CE_PROXY = LOCAL.replace("CondorLocal", "CondorCE") + "batchsubmit.condorce.gridresource = ce.example.org\n" \
+    "batchsubmit.condorce.proxy = {proxy}\napfqueue.sleep = 360\n"
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda p, now: None, r"cannot be read \(No such file or directory\)"),
+    (lambda p, now: p.write_text("not a proxy\n"), r"holds no readable PEM certificate"),
+    (lambda p, now: write_proxy(p, now - 3600), r"expired at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"),
+    # valid for condor_submit (over its 120 s), gone before the queue looks again
+    (lambda p, now: write_proxy(p, now + 300), r"expires at .* UTC, before this queue's next cycle"),
+    (lambda p, now: write_proxy(p, now + 86400, issuer_not_after=now - 60), r"expired at .* UTC"),
+])
+def test_a_proxy_that_cannot_carry_pilots_holds_the_queue_until_renewed(write_conf, emulated, tmp_path, make, why):
+    # HTCondor-CE and ARC hold pilots whose proxy is gone: each would wait there an hour, and
+    # the queue send a new batch to be held. The condor_submit checks run on the wall clock.
+    now = float(int(time.time()))
+    proxy = tmp_path / "x509up_u500"
+    make(proxy, now)
+    factory, pool, clock, ledger = emulated(write_conf(CE_PROXY.format(proxy=proxy)), start=now)
+    pool.schedd().add_jobs(5, TargetQueue="L")
+    (d,) = factory.cycle()
+    assert d.action == "failed" and not [j for j in pool.schedd().jobs.values() if j.get("ProvisionerQueue")]
+    assert d.pause and d.pause[0] == now + 360
+    assert re.fullmatch(rf"x509 proxy {re.escape(str(proxy))} {why}: submissions held until it is renewed",
+                        d.pause[1])
+    assert d.note == f"submit failed: {d.pause[1]}" and [a["state"] for a in ledger.actions()] == ["failed"]
+    write_proxy(proxy, now + 96 * 3600)  # the renewal the operator runs outside the factory
+    clock.advance_to(now + 360)
+    (d,) = factory.cycle()
+    assert (d.action, d.count, d.pause) == ("submit", 5, None)
