@@ -13,6 +13,7 @@ import html
 import io
 import json
 import logging
+import math
 import os
 import posixpath
 import re
@@ -34,6 +35,7 @@ log = logging.getLogger("provisioner")
 HISTORY = 2880  # decisions kept per queue for plots (two days of one-minute cycles)
 LOG_SUFFIXES = (".out", ".err", ".log")  # what the pilot submit descriptions write
 PLOT_PX, PLOT_DPI = (480, 192), 80
+REFRESH = 60  # seconds between reloads of an open status page: a page left open on a screen stays current
 
 
 class Metrics:
@@ -48,7 +50,7 @@ class Metrics:
         self.vms = Gauge("provisioner_vms", "A VM queue's VMs by lifecycle state", ["queue", "state"],
                          registry=self.registry)
         self.paused = Gauge("provisioner_queue_paused", "1 while a hold on the queue's submissions is in force "
-                            "(black-hole guard, interrupted launch, cloud error's pause)", labels,
+                            "(black-hole guard, interrupted launch, cloud error's pause, x509 proxy)", labels,
                             registry=self.registry)
         self.decision = Gauge("provisioner_last_decision", "Last policy result (+submit, -retire)", labels,
                               registry=self.registry)
@@ -92,6 +94,14 @@ class Metrics:
             self.actions.labels(d.queue, d.action).inc(d.count)
         elif d.action == "failed":
             self.failures.labels(d.queue).inc()
+
+    def start_counters(self, queue: str) -> None:
+        """The queue's counters at 0 from its first cycle: a series that first appears at 1 is an
+        increase() and rate() of nothing, so the queue's first failure would alert no one."""
+        for counter in (self.skips, self.failures):
+            counter.labels(queue)
+        for action in ("submit", "retire"):
+            self.actions.labels(queue, action)
 
     def forget(self, queue: str) -> None:
         _remove((*self.status, self.last_cycle, self.interval, self.skips, self.failures), queue)
@@ -167,6 +177,7 @@ class WebMonitor(Monitor):
         with self.lock:
             for q in queues:
                 self.metrics.interval.labels(q.name).set(q.interval)
+                self.metrics.start_counters(q.name)
 
     def on_cycle(self, now, decisions):
         with self.lock:
@@ -176,7 +187,9 @@ class WebMonitor(Monitor):
             for d in decisions:
                 self.metrics.record(d)
                 self.last[d.queue] = d
-                if d.action != "skip":
+                if d.action == "skip":  # unknown: a gap in the plot, not the last counts drawn on
+                    self.history[d.queue].append((now, None, None, None, 0))
+                else:
                     self.history[d.queue].append((now, d.work.idle, d.pilots.pending, d.pilots.running,
                                                   d.count if d.action == "submit" else 0))
 
@@ -208,9 +221,9 @@ class WebMonitor(Monitor):
         return cached[1]
 
     def page(self) -> str:
-        rows = []
+        rows, now = [], time.time()
         for q, s in self.status().items():
-            when = time.strftime("%H:%M:%S", time.localtime(s["time"]))
+            when = _clock(s["time"], now)  # with its date when not today's: a factory that stopped cycling
             action = f"{s['action']} {s['count']}" if s["action"] in ("submit", "retire") else s["action"]
             vms = ", ".join(f"{n} {state}" for state, n in (s["vms"] or {}).items())
             paused = (f"until {_clock(s['paused_until'], s['time'])}: {s['paused_reason']}" if s["paused"]
@@ -222,7 +235,8 @@ class WebMonitor(Monitor):
         # lazy, with its size: a browser may leave the plots out of view unfetched
         plots = "".join(f'<img alt="{html.escape(q)}" src="/plot/{urllib.parse.quote(q)}.png" loading="lazy" '
                         f'width="{PLOT_PX[0]}" height="{PLOT_PX[1]}">' for q in sorted(self.last))
-        return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.factory_id)}</title>"
+        return (f"<!doctype html><html><head><meta charset='utf-8'>"
+                f"<meta http-equiv='refresh' content='{REFRESH}'><title>{html.escape(self.factory_id)}</title>"
                 "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
                 "tr:nth-child(even){background:#eee}</style></head><body>"
                 f"<h1>factory {html.escape(self.factory_id)}</h1><table><tr><th>queue</th><th>idle jobs</th>"
@@ -252,17 +266,26 @@ def _draw(queue: str, rows) -> bytes:
 def _figure(queue: str, rows):
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure  # not pyplot: its global figure list is not thread-safe
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(PLOT_PX[0] / PLOT_DPI, PLOT_PX[1] / PLOT_DPI), dpi=PLOT_DPI)
     ax = fig.subplots()
-    if rows:
+    if any(r[1] is not None for r in rows):
         xs = [datetime.datetime.fromtimestamp(r[0]) for r in rows]
         for i, label in ((1, "idle jobs"), (2, "pending pilots"), (3, "running pilots")):
-            ax.step(xs, [r[i] for r in rows], where="post", label=label)
+            # NaN where a cycle was skipped: a gap, not the counts before it drawn on
+            ax.step(xs, [math.nan if r[i] is None else r[i] for r in rows], where="post", label=label)
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        # counts: whole numbers from 0, also for a queue with nothing (matplotlib drew -0.05 to 0.05)
+        ax.yaxis.set_major_locator(MaxNLocator("auto", steps=[1, 2, 2.5, 5, 10], integer=True))
+        ax.set_ylim(0, max(1, ax.get_ylim()[1]))
         ax.legend(loc="upper left", fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no status read yet", transform=ax.transAxes, ha="center", va="center")
+        ax.set_xticks([])
+        ax.set_yticks([])
     ax.set_xlabel("time (factory's local time)", fontsize=8)
     ax.set_ylabel("jobs / pilots", fontsize=8)
     ax.set_title(queue, fontsize=9)
@@ -330,7 +353,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_GET(self):
-        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        # surrogateescape: a log's name need not be UTF-8, and the listing's %-escaped bytes must find it
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path, errors="surrogateescape")
         m = self.monitor
         if path == "/":
             return self._send(200, m.page().encode(), "text/html; charset=utf-8")
@@ -363,9 +387,9 @@ class _Handler(BaseHTTPRequestHandler):
             names = sorted(n for n in os.listdir(full) if n.endswith(LOG_SUFFIXES)
                            or os.path.isdir(os.path.join(full, n)))
             here = os.path.relpath(full, root)
-            base = "/logs/" + ("" if here == "." else urllib.parse.quote(here) + "/")
-            links = "".join(f"<li><a href='{html.escape(base + urllib.parse.quote(n))}'>{html.escape(n)}</a></li>"
-                            for n in names)
+            base = "/logs/" + ("" if here == "." else urllib.parse.quote(os.fsencode(here)) + "/")
+            links = "".join(f"<li><a href='{html.escape(base + urllib.parse.quote(os.fsencode(n)))}'>"
+                            f"{html.escape(os.fsencode(n).decode(errors='replace'))}</a></li>" for n in names)
             return self._send(200, f"<!doctype html><ul>{links}</ul>".encode(), "text/html; charset=utf-8")
         if not full.endswith(LOG_SUFFIXES):
             return self._send(404, b"no such log\n", "text/plain")

@@ -4,6 +4,8 @@ import html
 import http.client
 import json
 import logging
+import math
+import os
 import re
 import socket
 import struct
@@ -262,6 +264,24 @@ def test_a_skipped_cycle_leaves_no_stale_counts_in_the_metrics(write_conf, emula
         assert json.loads(get(web, "/status.json")[2])["A"]["idle"] is None
 
 
+def test_a_queues_first_skip_or_failure_follows_a_zero_sample(write_conf, emulated, tmp_path):
+    # The counters appeared at 1 on a queue's first skip or failed submit: Prometheus saw no
+    # increase, so `increase(provisioner_failed_actions_total[10m]) > 0` missed it.
+    factory, pool, clock, _ = emulated(write_conf(QUEUES + BAD_SUBMIT))
+    counters = ("provisioner_skipped_cycles_total", "provisioner_failed_actions_total")
+    with serving(tmp_path, factory) as web:
+        factory.cycle()
+        metrics = scrape(web)
+        for queue in ("A", "B"):
+            assert [metrics[sample(name, queue=queue)] for name in counters] == [0, 0], queue
+            assert [metrics[sample("provisioner_actions_total", queue=queue, action=action)]
+                    for action in ("submit", "retire")] == [0, 0], queue
+        pool.schedd().add_jobs(1, TargetQueue="WB")
+        clock.advance_to(clock.now() + 60)
+        factory.cycle()
+        assert scrape(web)[sample("provisioner_failed_actions_total", queue="B")] == 1
+
+
 def test_when_each_queue_last_cycled_and_how_often_it_should(write_conf, emulated, tmp_path):
     # An alert on a factory that stopped cycling needs both: time() - last > 3 * interval.
     factory, pool, clock, _ = emulated(write_conf(QUEUES.replace("WB\n", "WB\napfqueue.sleep = 120\n")))
@@ -448,6 +468,28 @@ def test_plots_are_lazy_images_with_labelled_axes(write_conf, emulated):
         assert ax.get_ylabel() == "jobs / pilots" and "time" in ax.get_xlabel()
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["idle jobs", "pending pilots",
                                                                        "running pilots"]
+
+
+def test_a_skipped_cycle_is_a_gap_in_the_plot_and_counts_start_at_zero(write_conf, emulated):
+    from provisioner.monitor import web
+
+    factory, pool, clock, _ = emulated(write_conf(QUEUES))
+    with serving("unused", factory) as mon:
+        pool.schedd().add_jobs(5, TargetQueue="WA")
+        for down in (False, True, False):  # the schedd unreachable in the second cycle
+            pool.schedd().down = down
+            factory.cycle()
+            clock.advance_to(clock.now() + 60)
+        assert get(mon, "/plot/A.png")[0] == 200
+        # The idle jobs were drawn on at 5 through the cycle that could not read them.
+        idle = web._figure("A", list(mon.history["A"])).axes[0].get_lines()[0]
+        assert [math.isnan(y) for y in idle.get_ydata()] == [False, True, False]
+        # A queue with nothing had a y axis from -0.05 to 0.05 jobs.
+        ax = web._figure("B", list(mon.history["B"])).axes[0]
+        assert ax.get_ylim()[0] == 0 and all(t == int(t) for t in ax.get_yticks())
+    # A queue whose every cycle was skipped had empty axes from 0 to 1, nothing said.
+    skipped = web._figure("C", [(clock.now(), None, None, None, 0)]).axes[0]
+    assert [t.get_text() for t in skipped.texts] == ["no status read yet"]
 
 
 def test_a_plot_is_drawn_once_per_cycle_however_often_it_is_fetched(write_conf, emulated, monkeypatch):
@@ -638,6 +680,31 @@ def test_status_json_and_page_show_vms_held_and_a_hold_escaped(tmp_path):
     until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1_700_086_400.0))
     assert f"<td>3 booting, 20 busy, 1 failed</td><td>until {until}: {html.escape(reason)}</td>" in page
     assert "<b>" not in page
+
+
+def test_the_status_page_refreshes_itself_and_dates_a_cycle_not_of_today(write_conf, emulated):
+    # A page left open on the on-call screen showed the same counts for ever, and a factory
+    # stuck since yesterday showed "at 19:42:38", as if it had just cycled.
+    factory, *_ = emulated(write_conf(QUEUES), start=time.time() - 2 * 86400)
+    with serving("unused", factory) as mon:
+        factory.cycle()
+        page = get(mon, "/")[2].decode()
+    assert "<meta http-equiv='refresh' content='60'>" in page
+    began = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(factory.services.clock.now()))
+    assert f"<td>{began}</td><td>none</td>" in page
+
+
+def test_a_log_name_not_in_utf8_is_listed_and_served(tmp_path):
+    # One such name in a directory made its listing fail: no answer, a traceback per request.
+    name = os.fsdecode(b"7.0-\xe9t\xe9.out")  # Latin-1, as another tool may have written it
+    (tmp_path / "Q").mkdir()
+    (tmp_path / "Q" / name).write_text("pilot says hello\n")
+    with serving(tmp_path) as mon:
+        code, ctype, body = get(mon, "/logs/Q/")
+        assert code == 200 and "7.0-\ufffdt\ufffd.out" in body.decode()
+        (href,) = links(mon, "/logs/Q/")
+        assert href == "/logs/Q/7.0-%E9t%E9.out"
+        assert get(mon, href)[::2] == (200, b"pilot says hello\n")
 
 
 def test_a_slurm_queues_task_states_are_not_counted_as_vms(tmp_path):
