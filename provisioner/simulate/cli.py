@@ -64,10 +64,16 @@ def cmd_simulate(args) -> int:
     for queue, n in sorted(unfit.items()):
         print(f"warning: {n} job(s) of queue {queue} fit no VM or pilot of the queue and never ran; "
               "they count in the waits as waiting to the end", file=sys.stderr)
+    unselected = {q: n for r in results for q, n in metrics.unselected(r.sim).items()}
+    for queue, n in sorted(unselected.items()):
+        print(f"warning: {n} job(s) of queue {queue} are not selected by its wmsstatus.condor.constraint: no VM "
+              "or pilot was launched for them and they never ran; they count in the waits as waiting to the end",
+              file=sys.stderr)
     notes = [f"trace {os.path.basename(args.trace)}: {len(jobs)} jobs over {span:.1f} h"
              + (f", the first {args.hours:g} h replayed" if args.hours else "")
              + (f", {len(problems)} trace line(s) skipped" if problems else "")
-             + "".join(f", {n} too big for queue {q}" for q, n in sorted(unfit.items())),
+             + "".join(f", {n} too big for queue {q}" for q, n in sorted(unfit.items()))
+             + "".join(f", {n} not selected by queue {q}" for q, n in sorted(unselected.items())),
              "prov = the part of the wait spent before the job's VM was launched and while it booted",
              "waste/bound = wasted VM-hours over the clairvoyant bound's (docs/simulate.md)"]
     try:

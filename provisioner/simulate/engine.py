@@ -125,6 +125,7 @@ class Simulation:
         self.ledger = Ledger(None, cfg.factory_id)
         self.factory = Factory(cfg, self.services, self.ledger)
         self.queues = [q.cfg for q in self.factory.queues]
+        self._selected: Dict[tuple, bool] = {}
         self.runs = [JobRun(j, self._queue_of(j), i) for i, j in enumerate(jobs)]
         self.events: list = []
         self._seq = itertools.count()
@@ -144,17 +145,26 @@ class Simulation:
         if not self.queues:
             raise InputError(f"{self.cfg.path}: no enabled queue to simulate")
         if job.queue is None:
-            return self.queues[0].name
+            # the queue that counts it as its work and launches for it (two queues split by
+            # RequestMemory, say); if none does, the first
+            return next((q.name for q in self.queues if self.selects(q, job)), self.queues[0].name)
         for q in self.queues:
             if job.queue in (q.wmsqueue, q.name):
                 return q.name
         where = job.line or f"trace job {job.id}"
         raise InputError(f"{where}: queue {job.queue!r}: no enabled queue serves it (by section name or wmsqueue)")
 
-    def _job_attrs(self, run) -> dict:
-        q = next(q for q in self.queues if q.name == run.queue)
-        attrs = {"RequestCpus": run.job.cpus, "RequestMemory": run.job.memory, "Requirements": REQUIREMENTS,
-                 "SimJobId": run.job.id}
+    def selects(self, q, job) -> bool:
+        """Whether queue q's wmsstatus constraint selects the job, were it q's."""
+        key = (q.name, job.cpus, job.memory)  # all a trace job's ad varies by, but its id
+        if key not in self._selected:
+            ad = classad2.ClassAd(self._job_attrs(job, q))
+            self._selected[key] = classad2.ExprTree(q.wmsstatus.opts.get("constraint") or "true").eval(ad) is True
+        return self._selected[key]
+
+    def _job_attrs(self, job, q) -> dict:
+        attrs = {"RequestCpus": job.cpus, "RequestMemory": job.memory, "Requirements": REQUIREMENTS,
+                 "SimJobId": job.id}
         for other in self.queues:  # each queue's selecting attribute, set to this job's queue
             attr = other.wmsstatus.opts.get("queueattribute")
             if attr:
@@ -234,7 +244,8 @@ class Simulation:
 
     # -- jobs ----------------------------------------------------------------
     def _arrive(self, run, t):
-        run.jid = self.schedd.add_jobs(1, **self._job_attrs(run))[0]
+        q = next(q for q in self.queues if q.name == run.queue)
+        run.jid = self.schedd.add_jobs(1, **self._job_attrs(run.job, q))[0]
         run.idle_since = t
         self.last_activity = t
         self._enqueue(run)

@@ -100,7 +100,23 @@ def unfit(sim) -> Dict[str, int]:
     pilot = sizing.InstanceType("pilot", sc.pilot_cpus, sc.pilot_memory)
     types = {q.name: sizing.types_or_pilots(q) or [pilot] for q in sim.cfg.enabled_queues}
     out: Dict[str, int] = {}
-    for r in sim.runs:
-        if r.jid and r.started is None and not any(t.fits((r.job.cpus, r.job.memory, 0)) for t in types[r.queue]):
+    for r in _never_ran(sim, selected=True):
+        if not any(t.fits((r.job.cpus, r.job.memory, 0)) for t in types[r.queue]):
             out[r.queue] = out.get(r.queue, 0) + 1
     return out
+
+
+def unselected(sim) -> Dict[str, int]:
+    """Per queue, the jobs submitted that never ran because its wmsstatus constraint does not
+    select them (and, for a job the trace gave no queue, no other queue's does): no queue counts
+    them as its work, so nothing is launched for them and they wait to the end of the replay."""
+    out: Dict[str, int] = {}
+    for r in _never_ran(sim, selected=False):
+        out[r.queue] = out.get(r.queue, 0) + 1
+    return out
+
+
+def _never_ran(sim, selected: bool):
+    """The jobs submitted that never ran whose queue selects them (or, ``selected=False``, does not)."""
+    queues = {q.name: q for q in sim.queues}
+    return [r for r in sim.runs if r.jid and r.started is None and sim.selects(queues[r.queue], r.job) == selected]

@@ -290,10 +290,10 @@ def parse_csv(text: str, path: str = "<csv>") -> Tuple[List[Job], List[str]]:
             problems.append(f"{path}:{lineno}: expected {len(names)} columns, got {len(row)}")
             continue
         try:
-            submit = _float(row[col["submit"]])
-            runtime = _float(row[col["runtime"]])
-            cpus = int(row[col["cpus"]]) if col["cpus"] is not None else 1
-            memory = int(_float(row[col["memory"]])) if col["memory"] is not None else DEFAULT_MEMORY
+            submit = _csv_number(row, col, "submit")
+            runtime = _csv_number(row, col, "runtime")
+            cpus = _csv_number(row, col, "cpus", 1, whole=True)
+            memory = int(_csv_number(row, col, "memory", DEFAULT_MEMORY))
         except ValueError as exc:
             problems.append(f"{path}:{lineno}: {exc}")
             continue
@@ -307,6 +307,29 @@ def parse_csv(text: str, path: str = "<csv>") -> Tuple[List[Job], List[str]]:
         queue = row[col["queue"]].strip() or None if col["queue"] is not None else None
         jobs.append(Job(len(jobs), submit, runtime, cpus, memory, queue, f"{path}:{lineno}"))
     return jobs, problems
+
+
+def _csv_number(row, col, key, default=None, whole=False):
+    """The row's number in column ``key``; an optional column's blank cell (a spreadsheet's
+    missing value) or no such column is ``default``. With ``whole``, an int, "4.0" included:
+    pandas writes an integer column with a missing value as floats."""
+    text = row[col[key]].strip() if col[key] is not None else ""
+    if not text and default is not None:
+        return default
+    if whole:
+        try:
+            return int(text)  # exact, however many digits
+        except ValueError:
+            pass
+    try:
+        value = _float(text)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
+    if whole:
+        if value != int(value):
+            raise ValueError(f"{key}: {text} is not a whole number")
+        return int(value)
+    return value
 
 
 def _rows(reader):

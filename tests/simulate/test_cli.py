@@ -112,3 +112,20 @@ def test_a_per_type_override_of_none_is_no_override(sim_conf, tmp_path, capsys, 
     conf = sim_conf("cloud", **{key: "None"})
     code, err = simulate(capsys, conf, trace, "--out", str(tmp_path / "out"))
     assert code == 0 and "TypeError" not in caplog.text, err
+
+
+def test_a_job_no_queue_selects_is_a_warning_not_a_silent_wait(sim_conf, tmp_path, capsys, queue_texts):
+    # the queues' constraints leave a gap (8 to 16 GB): the job in it is no queue's work, no VM is
+    # launched for it though one would hold it, and it waits to the end; the user is told why,
+    # not left with an unexplained wait
+    small = queue_texts["cloud"] + "wmsstatus.condor.constraint = RequestMemory <= 8000\n"
+    big = (queue_texts["cloud"].replace("[CLOUD]", "[HIMEM]").replace("wmsqueue = CLOUD", "wmsqueue = HIMEM")
+           .replace("c5.2xlarge", "r5.2xlarge") + "wmsstatus.condor.constraint = RequestMemory > 16000\n")
+    conf = sim_conf(small + "\n" + big, stall=3600)
+    trace = tmp_path / "gap.csv"
+    trace.write_text("submit,runtime,memory\n0,60,12000\n")
+    code, err = simulate(capsys, conf, trace, "--out", str(tmp_path / "out"))
+    assert (code, err) == (0, ["warning: 1 job(s) of queue CLOUD are not selected by its "
+                               "wmsstatus.condor.constraint: no VM or pilot was launched for them and they never "
+                               "ran; they count in the waits as waiting to the end"])
+    assert "1 not selected by queue CLOUD" in (tmp_path / "out" / "simulate.html").read_text()

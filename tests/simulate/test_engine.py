@@ -229,6 +229,18 @@ def test_a_job_names_its_queue_by_wmsqueue_or_section(sim_conf, simulate):
     assert all(r.ended is not None for r in sim.runs)
 
 
+def test_a_job_without_a_queue_goes_to_the_first_queue_whose_constraint_selects_it(sim_conf, simulate, queue_texts):
+    # two VM queues split by memory, as a site routes its jobs: the big job is HIMEM's,
+    # in its VMs and in its row of the summary, not the first queue's
+    small = queue_texts["cloud"] + "wmsstatus.condor.constraint = RequestMemory <= 16000\n"
+    big = (queue_texts["cloud"].replace("[CLOUD]", "[HIMEM]").replace("wmsqueue = CLOUD", "wmsqueue = HIMEM")
+           .replace("c5.2xlarge", "r5.2xlarge") + "wmsstatus.condor.constraint = RequestMemory > 16000\n")
+    sim = simulate(sim_conf(small + "\n" + big), [Job(0, 1.0, 100.0, memory=2000), Job(1, 1.0, 100.0, memory=60000)])
+    assert [r.queue for r in sim.runs] == ["CLOUD", "HIMEM"]
+    assert sorted((vm.queue, vm.itype) for vm in sim.backend.vms()) == [("CLOUD", "c5.2xlarge"), ("HIMEM", "r5.2xlarge")]
+    assert [(s.name, s.jobs) for s in metrics.summarise(sim)] == [("CLOUD", 1), ("HIMEM", 1), ("all", 2)]
+
+
 def test_cloud_and_pilot_queues_in_one_config_each_get_their_machines(sim_conf, simulate, queue_texts):
     attr = "wmsstatus.condor.queueattribute = TargetQueue\n"
     conf = sim_conf(queue_texts["cloud"] + attr + "\n" + queue_texts["pilot"] + attr)

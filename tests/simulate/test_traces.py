@@ -323,6 +323,17 @@ def test_csv_from_a_spreadsheet_with_bom_and_crlf(tmp_path):
     assert [(j.submit, j.runtime, j.cpus) for j in jobs] == [(0.0, 60.0, 1), (10.0, 600.0, 2)]
 
 
+def test_csv_from_pandas_or_a_spreadsheet_with_float_counts_and_blank_cells():
+    # pandas writes an integer column holding a missing value as floats ("4.0"), a
+    # spreadsheet leaves the cell empty: a blank request is the default, as in the other formats
+    text = "submit,runtime,cpus,memory\n0,100,4.0,2000\n10,100,,\n20,100,2,4096.0\n" \
+           "30,100,2.5,1000\n40,100,2,\"8,000\"\n"
+    jobs, problems = traces.parse_csv(text, "j.csv")
+    assert [(j.submit, j.cpus, j.memory) for j in jobs] == [(0.0, 4, 2000), (10.0, 1, DEFAULT_MEMORY), (20.0, 2, 4096)]
+    assert problems == ["j.csv:5: cpus: 2.5 is not a whole number",
+                        "j.csv:6: memory: could not convert string to float: '8,000'"]
+
+
 def test_csv_line_numbers_count_quoted_line_breaks():
     text = 'submit,runtime,note\n0,10,"two\nlines"\n\nx,20,y\n5,-1,z\n'
     jobs, problems = traces.parse_csv(text, "j.csv")
