@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+import classad2
+
 from provisioner.cloud import lifecycle
 
 # cores, memory (MB), gpus, on-demand price per hour (USD, indicative)
@@ -66,11 +68,15 @@ def resolve(names: Sequence[str], specs: Dict[str, str]) -> List[InstanceType]:
 
 
 def _number(ad, attr, default):
-    try:
-        value = ad.eval(attr) if hasattr(ad, "eval") else ad.get(attr, default)
-    except Exception:  # an expression that does not evaluate outside a match
-        return default
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    value = ad.get(attr, default)
+    if isinstance(value, classad2.ExprTree):  # evaluated only when not a literal: eval() costs 8x get()
+        try:
+            value = ad.eval(attr)
+        except Exception:  # an expression that does not evaluate outside a match
+            return default
+    # Undefined and Error are classad2.Value, an IntEnum: numbers to isinstance, not to HTCondor
+    numeric = isinstance(value, (int, float)) and not isinstance(value, (bool, classad2.Value))
+    return value if numeric else default
 
 
 def shape(ad) -> Tuple[int, int, int]:

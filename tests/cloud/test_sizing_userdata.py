@@ -22,6 +22,21 @@ def test_hundred_single_core_jobs_on_8_core_vms():
     assert sizing.pack(jobs, sizing.resolve(["m5.2xlarge"], {})).vms == {"m5.2xlarge": 13}
 
 
+def test_a_jobs_shape_reads_literals_and_evaluates_expressions():
+    # the schedd's ads hold both: literals read without evaluating (8x faster), an expression
+    # evaluated, and one that needs a match (MemoryUsage unset) or is not a number the default
+    ad = classad2.ClassAd({"RequestCpus": 4, "RequestMemory": 1500.5})
+    assert sizing.shape(ad) == (4, 1501, 0)
+    ad["RequestMemory"] = classad2.ExprTree("2 * 1024")
+    ad["RequestGpus"] = classad2.ExprTree("MaxGpus - 1")
+    ad["MaxGpus"] = 2
+    assert sizing.shape(ad) == (4, 2048, 1)
+    ad["RequestCpus"] = classad2.ExprTree('"four"')
+    ad["RequestMemory"] = classad2.ExprTree("MemoryUsage * 2")
+    assert sizing.shape(ad) == (1, 1, 1)
+    assert sizing.shape({"RequestCpus": 2}) == (2, 1, 0)
+
+
 def test_big_job_never_counts_toward_small_type_and_unfit_is_reported():
     types = sizing.resolve(["c5.large", "big"], {"big": "cpus=4 memory=20000 gpus=1"})
     p = sizing.pack_shapes({(1, 16000, 0): 1, (1, 1000, 0): 2, (1, 100, 2): 3}, types)
