@@ -63,11 +63,14 @@ def pilot_script(executable: str, arguments: Sequence[str], environment: Mapping
     return "\n".join(lines) + "\n"
 
 
+def _first(err: str, default: str) -> str:
+    return next((line.strip() for line in err.splitlines() if line.strip()), default)
+
+
 def _check(conn, name: str, result) -> str:
     rc, out, err = result
     if rc != 0:
-        first = next((line.strip() for line in err.splitlines() if line.strip()), f"exit status {rc}")
-        raise SlurmError(f"{conn.endpoint}: {name} failed: {first}")
+        raise SlurmError(f"{conn.endpoint}: {name} failed: {_first(err, f'exit status {rc}')}")
     return out
 
 
@@ -86,9 +89,19 @@ def submit(conn, n: int, script: str, comment: str, job_name: str, partition: Op
     if partition:
         argv.append(f"--partition={partition}")
     argv += list(extra)
+    # Bounded on the login node too: an sbatch the factory gave up on goes on when the SSH
+    # session closes, and while the controller's queue is full it retries for two minutes,
+    # queuing its pilots after the next cycle submitted again for the same work. A second
+    # short of the factory's own wait, so that it hears why.
+    bound = f"{max(conn.endpoint.timeout - 1, 1):g}"
+    argv = ["timeout", "-k", "1", bound, *argv]
     if workdir:
         argv = ["sh", "-c", IN_WORKDIR, "sh", workdir, *argv]
-    out = _check(conn, "sbatch", conn.run(argv, stdin=script, name="sbatch"))
+    rc, out, err = conn.run(argv, stdin=script, name="sbatch")
+    if rc in (124, 137):  # timeout's statuses: sbatch ended by the bound
+        said = _first(err, "")  # "Slurm temporarily unable to accept job, sleeping and retrying"
+        raise SlurmError(f"{conn.endpoint}: sbatch timed out after {bound}s" + (f" ({said})" if said else ""))
+    out = _check(conn, "sbatch", (rc, out, err))
     # The last line: a login shell's rc file may print a greeting before it.
     job = (out.strip().splitlines() or [""])[-1].split(";")[0]
     if not job.isdigit():

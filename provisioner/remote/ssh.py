@@ -136,14 +136,14 @@ class Connection:
         if self._client is not None:
             try:
                 return self._channel()
-            except (paramiko.SSHException, OSError):
+            except (paramiko.SSHException, OSError, EOFError):  # EOFError: paramiko's, on a closed socket
                 # The kept connection died since the last use; re-opening is safe
                 # because no command was sent on it.
                 self.close()
         self._client = self._connect()
         try:
             return self._channel()
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             raise SSHError(f"{self.endpoint}: unreachable: {_reason(exc)}") from None
 
@@ -167,10 +167,13 @@ class Connection:
             if not chan.status_event.wait(max(deadline - time.monotonic(), 0)):
                 raise socket.timeout()
             rc = chan.recv_exit_status()
+            if rc == -1:  # paramiko's value when the channel closed with no exit status
+                raise paramiko.SSHException("ended with no exit status (killed by a signal)"
+                                            if chan.get_transport().is_active() else "the connection dropped")
         except socket.timeout:
             self.close()  # the command may still run; a new connection leaves it behind
             raise SSHError(f"{self.endpoint}: {name} timed out after {timeout:g}s") from None
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             raise SSHError(f"{self.endpoint}: {name} failed: {_reason(exc)}") from None
         finally:

@@ -239,12 +239,13 @@ def slurm(slurm_cluster, sshd):
 @pytest.fixture
 def calls(monkeypatch):
     """Every remote command run over SSH, as argv lists, in order; sbatch without the
-    shell that runs it in the workdir."""
+    shell that runs it in the workdir and the ``timeout`` that bounds it."""
     seen = []
     run = ssh.Connection.run
 
     def spy(self, argv, *args, **kwargs):
-        seen.append(list(argv[5:] if list(argv[:3]) == ["sh", "-c", IN_WORKDIR] else argv))
+        words = list(argv[5:] if list(argv[:3]) == ["sh", "-c", IN_WORKDIR] else argv)
+        seen.append(words[4:] if words[:3] == ["timeout", "-k", "1"] else words)
         return run(self, argv, *args, **kwargs)
 
     monkeypatch.setattr(ssh.Connection, "run", spy)

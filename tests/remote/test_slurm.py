@@ -11,7 +11,7 @@ import pytest
 from provisioner.errors import TargetError
 from provisioner.remote import slurm as slurmcmd
 from provisioner.remote import ssh
-from tests.remote.conftest import USER
+from tests.remote.conftest import SSHD, USER, wait_for
 
 
 def queues(endpoint, workdir, sections, executable="/bin/sleep", arguments="300"):
@@ -289,3 +289,43 @@ def test_a_login_shell_that_prints_a_greeting_does_not_fail_submissions(build, e
     pilots = queue.batch.pilots(queue.batch.source.read(clock.now()))
     assert sorted(t.id for t in pilots.records) == sorted(ids)
     assert sorted(queue.target.retire(2, ctx(clock, pilots))) == sorted(ids)
+
+
+@pytest.fixture
+def slow_sbatch(remote_root, keys, slurm):
+    """An sshd whose sessions find an sbatch that takes 4 s before submitting, as the real one
+    does while it retries a controller whose queue is full (MaxJobCount): up to two minutes."""
+    shim = os.path.join(remote_root, f"slow-sbatch-{uuid.uuid4().hex}")
+    os.makedirs(shim, mode=0o755)
+    with open(os.path.join(shim, "sbatch"), "w") as fh:
+        fh.write("#!/bin/sh\nsleep 4\n/usr/bin/sbatch \"$@\"\n")
+    os.chmod(os.path.join(shim, "sbatch"), 0o755)
+    server = SSHD(remote_root, keys["host"], keys["authorized"], slurm.conf)
+    with open(server.conf) as fh:
+        text = fh.read()
+    with open(server.conf, "w") as fh:
+        fh.write(text.replace(f"SetEnv SLURM_CONF={slurm.conf}",
+                              f"SetEnv SLURM_CONF={slurm.conf} PATH={shim}:/usr/bin:/bin"))
+    server.known_hosts(os.path.join(remote_root, f"known_hosts-{server.port}"))
+    server.start()
+    yield server, shim
+    server.stop()
+
+
+def test_an_sbatch_the_factory_gave_up_on_queues_no_pilot_later(build, slow_sbatch, endpoint, slurm):
+    # The SSH session closing does not end a remote command: left running, the sbatch would
+    # queue its pilots after the next cycle had submitted again for the same work.
+    server, shim = slow_sbatch
+    known = os.path.join(os.path.dirname(endpoint.known_hosts), f"known_hosts-{server.port}")
+    text = queues(endpoint, slurm.workdir, "[SA]\nwmsqueue = A\n").replace(
+        f"port = {endpoint.port}", f"port = {server.port}").replace(endpoint.known_hosts, known).replace(
+        "timeout = 10", "timeout = 3")
+    factory, pool, _ = build(text)
+    pool.schedd().add_jobs(2, TargetQueue="A")
+    d = by_queue(factory.cycle())["SA"]
+    assert d.action == "failed" and f"{server.port}: sbatch timed out after" in d.note
+    wait_for(lambda: subprocess.run(["pgrep", "-f", shim], capture_output=True).returncode != 0,
+             "the remote sbatch to end")
+    assert not slurm.tasks()
+    # the login node's own bound, a second short of the factory's wait
+    assert d.note == f"submit failed: ssh {USER}@127.0.0.1:{server.port}: sbatch timed out after 2s"

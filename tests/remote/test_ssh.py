@@ -2,7 +2,9 @@
 import dataclasses
 import os
 import select
+import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -11,6 +13,7 @@ import paramiko
 import pytest
 
 from provisioner.remote import ssh
+from tests.remote.conftest import USER, wait_for
 
 
 def test_key_auth_runs_a_command(endpoint):
@@ -197,3 +200,53 @@ def test_keepalives_keep_an_idle_connection_through_a_nat(endpoint, keepalive):
     finally:
         conn.close()
         nat.close()
+
+
+def descendants(pid, name):
+    """The processes called ``name`` below ``pid``."""
+    found = []
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    for child in map(int, children):
+        try:
+            with open(f"/proc/{child}/comm") as fh:
+                if fh.read().strip() == name:
+                    found.append(child)
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+        found += descendants(child, name)
+    return found
+
+
+def test_a_connection_dropped_under_a_command_is_one_line_then_reopened(new_sshd, endpoint):
+    new_sshd.start()
+    ep = dataclasses.replace(endpoint, port=new_sshd.port,
+                             known_hosts=new_sshd.known_hosts(endpoint.known_hosts + f"-{new_sshd.port}"))
+    conn = ssh.Connection(ep)
+    marker = f"30.{uuid.uuid4().int % 10 ** 12:012d}"  # seconds to sleep, told apart by pgrep
+    running = ["pgrep", "-u", USER, "-f", f"sleep {marker}"]
+    failed = []
+
+    def command():
+        try:
+            conn.run(["sleep", marker])
+        except ssh.SSHError as exc:
+            failed.append(str(exc))
+
+    thread = threading.Thread(target=command)
+    thread.start()
+    try:
+        wait_for(lambda: subprocess.run(running, capture_output=True).returncode == 0, "the remote command")
+        # The login node drops the connection (the sshd processes of the session end): no
+        # exit status ever comes, though the command itself goes on.
+        for pid in descendants(new_sshd.proc.pid, "sshd"):
+            os.kill(pid, signal.SIGKILL)
+        thread.join(20)
+        assert failed == [f"{ep}: sleep failed: the connection dropped"]
+        assert conn.run(["echo", "again"]) == (0, "again\n", "")
+        # Dropped just before a command (paramiko may raise EOFError opening it): re-opened.
+        conn._client.get_transport().sock.shutdown(socket.SHUT_RDWR)
+        assert conn.run(["echo", "again"]) == (0, "again\n", "")
+    finally:
+        subprocess.run(["pkill", "-u", USER, "-f", f"sleep {marker}"])  # it outlives its session
+        thread.join(20)
+        conn.close()
