@@ -7,7 +7,8 @@ point group ``provisioner.<family>`` with the (lower-case) name as the key.
 import difflib
 import importlib
 import pkgutil
-from importlib.metadata import entry_points
+import sys
+from importlib.metadata import distributions, entry_points
 
 FAMILIES = ("wmsstatus", "batchstatus", "sched", "batchsubmit", "monitor")
 
@@ -26,7 +27,16 @@ def builtin_names(family: str) -> list:
 
 
 def _entry_points(family: str) -> dict:
-    return {ep.name.lower(): ep for ep in entry_points(group=f"provisioner.{family}")}
+    group = f"provisioner.{family}"
+    if sys.version_info >= (3, 10):
+        return {ep.name.lower(): ep for ep in entry_points(group=group)}
+    eps = {}  # 3.9 (EL9's python3) has no group=, and its entry points do not know their distribution
+    for dist in distributions():
+        for ep in dist.entry_points:
+            if ep.group == group:
+                ep.dist = dist
+                eps[ep.name.lower()] = ep
+    return eps
 
 
 def names(family: str) -> list:
@@ -46,7 +56,7 @@ def load(family: str, name: str):
     eps = _entry_points(family)
     if key in eps:
         ep = eps[key]
-        dist = f" of {ep.dist.name} {ep.dist.version}" if ep.dist else ""
+        dist = f" of {ep.dist.metadata['Name']} {ep.dist.version}" if ep.dist else ""  # 3.9: no dist.name
         where = f"{family} plugin {name.strip()!r}: entry point {ep.name} = {ep.value}{dist}"
         try:
             cls = ep.load()
