@@ -603,7 +603,7 @@ _w_redact() {
 }
 
 _w_run_stage_two() {
-    local key special args=() shown=() status
+    local key special args=() shown=() status again
     _w_redact "${SPECIAL[@]}"  # the special command's own secrets hidden, as _w_run_special logs it
     special=$REDACTED
     for key in "${KEYS[@]}"; do
@@ -626,7 +626,13 @@ _w_run_stage_two() {
         status=$?
         # Above 128 is either the child's death by signal or our own trap
         # interrupting wait; only a child still running means the latter.
-        if [ "$status" -le 128 ] || ! kill -0 "$CHILD" 2>/dev/null; then
+        if [ "$status" -le 128 ]; then
+            break
+        elif ! kill -0 "$CHILD" 2>/dev/null; then
+            # It ended while the trap ran: bash kept its own status for one more wait (127: none kept).
+            wait "$CHILD"
+            again=$?
+            [ "$again" -eq 127 ] || status=$again
             break
         fi
     done
