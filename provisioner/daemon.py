@@ -129,7 +129,7 @@ class Daemon:
             old.close()  # the old SSH sessions would otherwise stay open with their threads
         for monitor in self.monitors:
             try:
-                monitor.reconfigure(cfg)
+                monitor.reconfigure(cfg, winddown.names(factory.queues))
             except Exception:  # a monitor must never stop the factory
                 log.exception("monitor %s failed", monitor.name)
         log.info("configuration reloaded: %d queues", len(factory.queues))

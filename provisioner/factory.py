@@ -177,7 +177,7 @@ class Factory:
                 try:
                     monitor.on_cycle(now, decisions)
                     if gone:
-                        monitor.reconfigure(self.config)
+                        monitor.reconfigure(self.config, winddown.names(self.queues))
                 except Exception:  # a monitor must never stop the factory
                     log.exception("monitor %s failed", monitor.name)
         return decisions

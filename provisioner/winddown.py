@@ -120,6 +120,11 @@ def remembered(ledger) -> List[str]:
     return sorted(key[len(KEY):] for key in ledger.states(KEY))
 
 
+def names(queues) -> List[str]:
+    """The removed queues among a factory's ``queues`` still winding their VMs down."""
+    return [q.name for q in queues if isinstance(q, WindingDown)]
+
+
 def forget(ledger, name: str) -> None:
     ledger.drop_state(KEY + name)
 

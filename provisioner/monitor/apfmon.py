@@ -74,7 +74,7 @@ class APFMon(Monitor):
     def _label(self, queue_name: str) -> str:
         return urllib.parse.quote(f"{self.factory_id}:{queue_name}", safe=":")
 
-    def reconfigure(self, cfg):
+    def reconfigure(self, cfg, keep=()):
         self.queues = {q.name: q for q in cfg.queues}  # replaced, never changed: cycles queued keep theirs
 
     def start(self):

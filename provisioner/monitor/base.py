@@ -18,9 +18,10 @@ class Monitor:
         """Called after every cycle on the factory's thread: must not wait on the network."""
         raise NotImplementedError
 
-    def reconfigure(self, cfg) -> None:
+    def reconfigure(self, cfg, keep=()) -> None:
         """Called after a SIGHUP reload with the new configuration (queues added or gone), and
-        when a removed queue kept to wind its VMs down goes (``provisioner.winddown``)."""
+        when a removed queue kept to wind its VMs down goes (``provisioner.winddown``); ``keep``
+        names the removed queues still winding down, which the factory still cycles."""
 
     def stop(self) -> None:
         """Called once when the factory stops."""

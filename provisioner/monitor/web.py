@@ -193,9 +193,10 @@ class WebMonitor(Monitor):
                     self.history[d.queue].append((now, d.work.idle, d.pilots.pending, d.pilots.running,
                                                   d.count if d.action == "submit" else 0))
 
-    def reconfigure(self, cfg):
-        """A queue gone from the configuration, or disabled, leaves the page and the metrics."""
-        names = {q.name for q in cfg.enabled_queues}
+    def reconfigure(self, cfg, keep=()):
+        """A queue gone from the configuration, or disabled, leaves the page and the metrics,
+        once it no longer winds its VMs down (its counters would start again from 0)."""
+        names = {q.name for q in cfg.enabled_queues} | set(keep)
         with self.lock:
             for gone in [q for q in self.last if q not in names]:
                 del self.last[gone]

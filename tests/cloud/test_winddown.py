@@ -84,6 +84,30 @@ def test_removed_last_queue_of_an_account_drains_its_vms_then_goes(write_conf, t
     d.ledger.close()
 
 
+def test_a_removed_queue_winding_down_stays_on_the_status_page_with_its_counters(write_conf, tmp_path, moto, ec2):
+    from prometheus_client import generate_latest
+
+    from provisioner.monitor.web import WebMonitor
+
+    conf = write_conf(ec2_queue("OLD", endpoint=moto) + LOCAL)
+    world = CloudWorld(conf, tmp_path)
+    world.ledger.close()
+    d = _daemon(world, conf)
+    web = WebMonitor("test-factory", str(tmp_path))
+    d.monitors.append(web)  # the list the daemon hands every factory it builds
+    d.factory.monitors.append(web)
+    world.pool.schedd().add_jobs(8, RequestCpus=1, RequestMemory=2048)
+    assert _cycle(d, world)["OLD"].action == "submit"
+    write_conf(LOCAL)
+    d.reload()
+    # kept until its VMs are gone: it did not leave the page to come back with its counters at 0
+    assert "OLD" in web.status()
+    assert b'provisioner_actions_total{action="submit",queue="OLD"} 1.0' in generate_latest(web.metrics.registry)
+    assert _cycle(d, world)["OLD"].reason.startswith("winddown=0")
+    assert web.status()["OLD"]["reason"].startswith("winddown=0")
+    d.ledger.close()
+
+
 def test_a_removed_queue_whose_account_another_queue_reads_is_not_kept(write_conf, tmp_path, moto, ec2):
     conf = write_conf(ec2_queue("OLD", endpoint=moto) + ec2_queue("KEPT", endpoint=moto))
     world = CloudWorld(conf, tmp_path)

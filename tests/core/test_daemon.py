@@ -195,7 +195,7 @@ class Heard(Monitor):
     def on_cycle(self, now, decisions):
         pass
 
-    def reconfigure(self, cfg):
+    def reconfigure(self, cfg, keep=()):
         self.configs.append(cfg)
 
 
@@ -254,7 +254,7 @@ class Broken(Monitor):
     def on_cycle(self, now, decisions):
         pass
 
-    def reconfigure(self, cfg):
+    def reconfigure(self, cfg, keep=()):
         raise RuntimeError("a bug in a monitor")
 
 
