@@ -33,8 +33,11 @@ def factory(write_conf, endpoint, slurm, tmp_path):
 
 @pytest.mark.parametrize("crash", ["intent.after", "sbatch.after"])
 def test_a_factory_killed_in_a_submission_submits_each_pilot_once_after_a_restart(factory, slurm, crash):
-    factory(4, crash=crash)
-    log = factory(4)
+    # MaxToRun, not MaxPending: pilots that start before the restart (2 CPUs) would leave
+    # Ready's idle-less-pending asking for more, crash or not
+    sched = "Ready, MaxToRun\nsched.maxtorun.maximum = 4"
+    factory(4, sched, crash=crash)
+    log = factory(4, sched)
     assert "was interrupted by a stop" in log
     seen = slurm.tasks()
     assert len(seen) == 4 and len({comment for _, comment in seen.values()}) == 1, seen
