@@ -100,6 +100,7 @@ class Factory:
         now = self.services.clock.now()
         if not dry_run:  # before the due queues: a factory with none due still wakes hourly
             self.cleaner.maybe(now)
+            self.ledger.prune(now)
         due = [q for q in self.queues if q.next_due <= now]
         if not due:
             return []

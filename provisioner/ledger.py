@@ -29,6 +29,12 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
+# Decisions and finished actions are kept this long: a decision row per queue and cycle (some 160
+# bytes) would otherwise grow the ledger for as long as the factory runs.
+KEEP_SECONDS = 30 * 86400.0
+_PRUNE_EVERY = 3600.0
+
+
 class Ledger:
     def __init__(self, path: Optional[str], factory_id: str, readonly: bool = False, exclusive: bool = False):
         """``path`` None keeps the ledger in memory (simulations); ``readonly``: only read an
@@ -36,6 +42,7 @@ class Ledger:
         ``exclusive``: refused while another holds it so, and held until closed (a daemon's)."""
         self.factory_id = factory_id
         self._lock = self.db = None
+        self._pruned = float("-inf")
         if readonly:
             self.db = _open_readonly(path)
             return
@@ -92,6 +99,19 @@ class Ledger:
             (d.time, d.queue, d.work.idle if d.work else None, d.work.running if d.work else None,
              d.pilots.pending if d.pilots else None, d.pilots.running if d.pilots else None,
              d.n, d.action, d.count, d.reason))
+
+    def prune(self, now: float) -> None:
+        """At most hourly, deletes decisions and finished actions older than KEEP_SECONDS, but
+        never each queue's last decision (``provisioner status``), an open intent, nor the
+        newest action, whose id the next launch id follows (sqlite would hand it out again)."""
+        if now < self._pruned + _PRUNE_EVERY:
+            return
+        self._pruned = now
+        before = now - KEEP_SECONDS
+        self.db.execute("DELETE FROM decisions WHERE time < ? AND id NOT IN (SELECT MAX(id) FROM decisions"
+                        " GROUP BY queue)", (before,))
+        self.db.execute("DELETE FROM actions WHERE time < ? AND state != 'intent' AND id < (SELECT MAX(id)"
+                        " FROM actions)", (before,))
 
     def get_state(self, key: str):
         """What a plugin kept across restarts under ``key`` (JSON), or None."""

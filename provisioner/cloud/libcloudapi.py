@@ -167,6 +167,8 @@ class LibcloudBackend:
             out.append(Instance(n.id, t.get(tags.QUEUE, ""), t.get(tags.LAUNCH, ""),
                                 n.extra.get("instance_type") or n.extra.get("flavorId") or "", state, launched,
                                 t.get(tags.STATE) == "draining", t.get(tags.COLLECTOR)))
+        listed = {i.id for i in out}  # the nodes gone are forgotten, or months of them pile up
+        self._launched = {k: v for k, v in self._launched.items() if k in listed}
         return out
 
     def _launch_time(self, launch_id, iid) -> float:

@@ -193,6 +193,10 @@ class Tracker:
                 vms.append(vm)
         for iid in [i for i in self.joined if i not in seen]:
             self._gone(now, iid, False)
+        # No longer listed, gone for good: a factory running for months must not keep every VM it had.
+        self.failed &= seen
+        self.terminated_by_us &= seen
+        self.lost_since = {k: v for k, v in self.lost_since.items() if k in seen}
         if self._save_joined is not None and self.joined != before:
             self._save_joined(self.joined)
         return vms
